@@ -136,9 +136,7 @@ class ClientOpportunity(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
-    lead_gen_flow_id: Mapped[str | None] = mapped_column(
-        ForeignKey("lead_gen_flows.id", ondelete="SET NULL")
-    )
+    lead_gen_flow_id: Mapped[str | None] = mapped_column(ForeignKey("lead_gen_flows.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(300))
     domain: Mapped[str | None] = mapped_column(String(253))  # canonical, own domain only (never social)
     website: Mapped[str | None] = mapped_column(String(2048))

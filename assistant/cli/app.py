@@ -1,0 +1,62 @@
+"""The Typer app every `leadgen` command hangs on, and what all commands share:
+exit codes, stdout/stderr discipline and JSON output (DESIGN.md, "CLI")."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from enum import IntEnum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="leadgen",
+    help="Atlas Lead Gen: find and research local-business leads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Progress and messages go to stderr so that `--json` leaves stdout to the JSON alone.
+err = Console(stderr=True)
+out = Console()
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    BAD_INPUT = 2
+    PAUSED = 3  # paused for credits / insufficient credits
+    NOT_FOUND = 4
+
+
+def fail(message: str, code: ExitCode) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(int(code))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_default, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+AgencyOption = Annotated[
+    str | None,
+    typer.Option("--agency", help="Agency id (default: $LEADGEN_AGENCY, else 'default')."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+
+
+def resolve_agency(agency: str | None) -> str:
+    from leadgen.settings import get_settings
+
+    return agency or get_settings().leadgen_agency or "default"

@@ -60,3 +60,8 @@ def resolve_agency(agency: str | None) -> str:
     from leadgen.settings import get_settings
 
     return agency or get_settings().leadgen_agency or "default"
+
+
+@app.callback()
+def _root() -> None:
+    """Atlas Lead Gen: find and research local-business leads for agencies."""

@@ -1,0 +1,112 @@
+"""Schema migrations, callable from code: `upgrade`, `downgrade`, `current`, `ensure_schema`.
+
+The Alembic `Config` is built here (script location = the `db/migrations` package), so nothing
+depends on the working directory or an `alembic.ini` beside it. `db/alembic.ini` exists only for
+people who want the `alembic` command itself (`alembic -c db/alembic.ini revision ...`).
+
+Every run holds a lock for its whole transaction, so two processes starting at once never both
+create the tables: `BEGIN IMMEDIATE` (SQLite's write lock) or a transaction-scoped advisory lock
+(PostgreSQL). DDL is transactional on both, so a failed migration leaves nothing half done.
+
+`ensure_schema(url)` is what the CLI, pipeline and UI call on first use: it upgrades to head once
+per process per URL and remembers that it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import NullPool
+
+from db.engine import create_engine, normalise_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Any fixed 64-bit number: all our migrators agree on it, nothing else in the database uses it.
+_PG_MIGRATION_LOCK = 0x4C454144_47454E31
+
+_ensured: set[str] = set()
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        # ConfigParser interpolates '%' (URL-encoded passwords contain it).
+        cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@asynccontextmanager
+async def _locked_connection(url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that holds the migration lock; committed on success."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                if engine.dialect.name == "postgresql":
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                    )
+                yield conn
+    finally:
+        await engine.dispose()
+
+
+def _run(connection: Connection, cfg: Config, action: str, revision: str) -> None:
+    cfg.attributes["connection"] = connection
+    if action == "upgrade":
+        command.upgrade(cfg, revision)
+    else:
+        command.downgrade(cfg, revision)
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at `url` up to `revision` (default: the newest)."""
+    async with _locked_connection(url) as conn:
+        await conn.run_sync(_run, alembic_config(url), "upgrade", revision)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Migrate down to `revision` ("base" removes every table we created)."""
+    async with _locked_connection(url) as conn:
+        await conn.run_sync(_run, alembic_config(url), "downgrade", revision)
+    _ensured.discard(normalise_url(url))
+
+
+async def current(url: str) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+    finally:
+        await engine.dispose()
+
+
+async def ensure_schema(url: str) -> None:
+    """Bring the database at `url` to head, once per process: later calls return at once.
+
+    Safe to race (in this process or others): the migration lock serialises the runs and the
+    later ones find the database at head. Not cached when it fails, so the next call retries.
+    """
+    key = normalise_url(url)
+    if key in _ensured:
+        return
+    if await current(url) != head_revision():
+        await upgrade(url, "head")
+    _ensured.add(key)

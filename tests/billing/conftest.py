@@ -1,0 +1,121 @@
+"""Fixtures of the billing contract suite: one set of behavioural tests, every adapter.
+
+The `billing_harness` fixture yields a `BillingHarness`: the `BillingProvider` under test (also
+the `billing` fixture) plus `fund(customer_id, credits)` (also the `fund` fixture), the one
+thing the port cannot do itself: put credits on a customer's balance. Tests speak only to the
+port and to `fund`, so every adapter must pass them unchanged.
+
+It is parametrised over `IMPLEMENTATIONS` × `DATABASES`: each adapter keeps its holds (and the
+local ledger its balances) in our database, so each runs on SQLite and on the real PostgreSQL.
+
+Adding the Autumn adapter is one entry in `IMPLEMENTATIONS`: an async context manager that takes
+the SQLAlchemy URL of a fresh database and yields a harness, e.g.::
+
+    @asynccontextmanager
+    async def autumn_harness(database_url: str) -> AsyncIterator[BillingHarness]:
+        async with running_sandbox() as sandbox_url, prepared_engine(database_url) as engine:
+            billing = AutumnBilling(settings=..., engine=engine)  # pointed at sandbox_url/autumn
+            yield BillingHarness("autumn", billing, fund=<grant credits through the sandbox>)
+
+    IMPLEMENTATIONS = {"local": local_harness, "autumn": autumn_harness}
+
+The PostgreSQL database is shared by the whole test session, so tests use the `customer` fixture
+(a fresh id) and keys derived from it instead of relying on empty tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.base import Base
+from db.engine import create_engine
+from tools.billing.local import LocalLedger
+from tools.billing.port import BillingProvider
+
+
+@dataclass(frozen=True)
+class BillingHarness:
+    name: str
+    billing: BillingProvider
+    fund: Callable[[str, int], Awaitable[None]]
+
+
+@asynccontextmanager
+async def prepared_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on `database_url` with every table in place."""
+    engine = create_engine(database_url)
+    try:
+        # TODO(switch): use db.open_database once it lands; until then the models' metadata.
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def local_harness(database_url: str) -> AsyncIterator[BillingHarness]:
+    async with prepared_engine(database_url) as engine:
+        ledger = LocalLedger(engine)
+
+        async def fund(customer_id: str, credits: int) -> None:
+            await ledger.grant(customer_id, credits)
+
+        yield BillingHarness("local", ledger, fund)
+
+
+HarnessFactory = Callable[[str], AbstractAsyncContextManager[BillingHarness]]
+
+IMPLEMENTATIONS: dict[str, HarnessFactory] = {
+    "local": local_harness,
+}
+DATABASES = ("sqlite", "postgres")
+
+
+def _database_url(request: pytest.FixtureRequest, database: str, tmp_path: Path) -> str:
+    if database == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}"
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+@pytest.fixture(
+    params=[(impl, db) for impl in IMPLEMENTATIONS for db in DATABASES],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
+async def billing_harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BillingHarness]:
+    implementation, database = request.param
+    url = _database_url(request, database, tmp_path)
+    async with IMPLEMENTATIONS[implementation](url) as harness:
+        yield harness
+
+
+@pytest.fixture
+def billing(billing_harness: BillingHarness) -> BillingProvider:
+    """The provider under test (one per implementation × database)."""
+    return billing_harness.billing
+
+
+@pytest.fixture
+def fund(billing_harness: BillingHarness) -> Callable[[str, int], Awaitable[None]]:
+    """`await fund(customer_id, credits)`: put credits on a customer's balance."""
+    return billing_harness.fund
+
+
+@pytest.fixture
+def customer() -> str:
+    return f"cust-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=DATABASES)
+async def ledger_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """For tests of the local ledger's own admin API and tables (not part of the contract)."""
+    async with prepared_engine(_database_url(request, request.param, tmp_path)) as engine:
+        yield engine

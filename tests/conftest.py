@@ -10,9 +10,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    from tools.sandbox.server import SandboxHandle
 
 PG_ADMIN_DSN = os.environ.get("LEADGEN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -54,3 +58,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'leadgen.db'}"
     dsn: str = request.getfixturevalue("postgres_dsn")
     return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+# --- The provider sandbox (tools/sandbox): one server per test session ---------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxHandle]:
+    """A running sandbox (tools.sandbox.server.SandboxHandle): no latency, no faults.
+
+    Shared by the whole session: a test that changes its knobs must use `sandbox_config`,
+    which puts them back afterwards.
+    """
+    from tools.sandbox.server import start_sandbox
+
+    handle = start_sandbox(latency_scale=0, fail_rate=0, timeout_seconds=2)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(sandbox: SandboxHandle) -> str:
+    """The sandbox's base URL (e.g. for LEADGEN_SANDBOX_URL)."""
+    return sandbox.url
+
+
+@pytest.fixture
+def sandbox_config(sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
+    """The session sandbox, for a test that changes knobs (`.configure(...)`); reset afterwards."""
+    try:
+        yield sandbox
+    finally:
+        sandbox.reset_config()

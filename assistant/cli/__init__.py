@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from assistant.cli.app import app
-
 # Command modules register themselves on import; keep one line per module.
+from assistant.cli import database  # noqa: F401
+from assistant.cli.app import app
 
 
 def main() -> None:

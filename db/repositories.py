@@ -1,0 +1,891 @@
+"""Tenant-scoped data access: the only way the pipeline, CLI and UIs read and write our tables.
+
+`Repository(session)` wraps an `AsyncSession`; the caller owns the transaction (commit or roll
+back). `Database.transaction()` / `Database.reader()` in `db/__init__.py` hand out one ready-made.
+
+Agency scope. Every method takes `agency_id` first and filters on it, so another agency's row
+reads exactly like a missing one:
+
+* `get_*` return None;
+* `list_*` return only the agency's rows (a foreign flow id lists nothing);
+* everything else that names a row (updates, `set_*`, `create_*` under a parent, leases,
+  `flow_progress`, `flow_counts`) raises `NotFound` and writes nothing.
+
+Three methods are unscoped on purpose, each documented at its definition: `sweep_running_flows`
+(start-up recovery runs for every agency), `find_call_by_provider_id` and the webhook inbox
+(providers call us back knowing only their own ids).
+
+Concurrency. Unique constraints are the backstop; inserts that can race use
+`INSERT ... ON CONFLICT DO NOTHING/UPDATE` (SQLite and PostgreSQL), the lease is one conditional
+UPDATE, and read-modify-write of JSON columns (phases, call metadata) locks the row with
+`SELECT ... FOR UPDATE` on PostgreSQL. On SQLite run mutations in `db.engine.write_session`
+(`BEGIN IMMEDIATE`): a deferred transaction that read before another writer committed cannot
+upgrade to a write lock and fails with "database is locked".
+
+Times inside JSON columns (phase `started_at`, `last_event.timestamp`) are ISO 8601 UTC strings
+ending in `Z`, as the JSON output shows them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import Base, new_id, utcnow
+from db.content_store import ContentStore
+from db.models import (
+    AUDIT_PHASES,
+    PHASE_STATUSES,
+    PHASES,
+    Agency,
+    AgencyProfile,
+    AuditDossier,
+    AuditJob,
+    Call,
+    ClientOpportunity,
+    LeadGenFlow,
+    ScrapedPage,
+    WebhookInbox,
+    initial_phases,
+)
+
+M = TypeVar("M", bound=Base)
+
+WEBHOOK_STATUSES = ("received", "processed", "failed")
+# Never writable through update_*: they are the row's identity and its tenant.
+_IMMUTABLE = frozenset({"id", "agency_id"})
+
+
+class NotFound(LookupError):
+    """The row does not exist, or belongs to another agency (the two are indistinguishable)."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident!r} not found")
+
+
+@dataclass(frozen=True)
+class LeadInput:
+    """One filtered, scored lead ready to persist. `domain` is the canonical own domain, None for
+    no website or a social/aggregator one (which then never dedupes)."""
+
+    place_id: str | None
+    name: str
+    domain: str | None = None
+    website: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    rating: float | None = None
+    reviews_count: int | None = None
+    signals: Sequence[str] = ()
+    qualification_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    skipped: int
+
+
+def new_lease_owner() -> str:
+    """A lease owner id, `host:pid:uuid`: unique per holder, and tells a caller on the same host
+    which process to check for liveness."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def parse_lease_owner(owner: str) -> tuple[str, int] | None:
+    """(host, pid) of a `new_lease_owner()` id, None when it is not of that shape."""
+    host, sep, rest = owner.rpartition(":")
+    host, sep2, pid = host.rpartition(":")
+    if not (sep and sep2 and pid.isdigit() and rest):
+        return None
+    return host, int(pid)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _insert(self, model: type[Base]) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(model)
+        if dialect == "sqlite":
+            return sqlite.insert(model)
+        raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+
+    async def _one(self, model: type[M], agency_id: str, ident: str, *, lock: bool = False) -> M | None:
+        stmt = select(model).where(
+            model.id == ident,  # type: ignore[attr-defined]
+            model.agency_id == agency_id,  # type: ignore[attr-defined]
+        )
+        if lock:
+            # Re-read under the row lock: the identity map may hold an older copy.
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def _require(self, model: type[M], agency_id: str, ident: str, *, lock: bool = False) -> M:
+        row = await self._one(model, agency_id, ident, lock=lock)
+        if row is None:
+            raise NotFound(model.__tablename__, ident)
+        return row
+
+    @staticmethod
+    def _apply(row: Base, fields: dict[str, Any], *, also_forbidden: frozenset[str] = frozenset()) -> None:
+        columns = set(row.__mapper__.column_attrs.keys())
+        for name in fields:
+            if name in _IMMUTABLE or name in also_forbidden:
+                raise ValueError(f"{type(row).__name__}.{name} cannot be changed here")
+            if name not in columns:
+                raise ValueError(f"{type(row).__name__} has no field {name!r}")
+        for name, value in fields.items():
+            setattr(row, name, value)
+
+    # -- agencies ------------------------------------------------------------------------
+
+    async def ensure_agency(self, agency_id: str, *, name: str | None = None) -> Agency:
+        """The agency, created (with an empty profile) when missing. Its billing customer is the
+        agency id. Safe when two callers create the same agency at once."""
+        await self.session.execute(
+            self._insert(Agency)
+            .values(id=agency_id, name=name or agency_id, billing_customer_id=agency_id, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        await self.session.execute(
+            self._insert(AgencyProfile)
+            .values(id=new_id(), agency_id=agency_id, criteria=[], services_offered=[], updated_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        agency = await self.get_agency(agency_id)
+        if agency is None:
+            # The insert was swallowed by another unique key: billing_customer_id taken by another agency.
+            raise ValueError(f"cannot create agency {agency_id!r}: its billing customer id is already in use")
+        if name is not None and agency.name != name:
+            agency.name = name
+            await self.session.flush()
+        return agency
+
+    async def get_agency(self, agency_id: str) -> Agency | None:
+        return (
+            await self.session.execute(
+                select(Agency).where(Agency.id == agency_id).execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+
+    async def get_profile(self, agency_id: str) -> AgencyProfile | None:
+        return (
+            await self.session.execute(select(AgencyProfile).where(AgencyProfile.agency_id == agency_id))
+        ).scalar_one_or_none()
+
+    async def set_profile(
+        self,
+        agency_id: str,
+        *,
+        target_vertical: str | None = None,
+        target_geography: str | None = None,
+        criteria: Sequence[str] | None = None,
+        services_offered: Sequence[str] | None = None,
+    ) -> AgencyProfile:
+        """Change the given fields only (None leaves a field as it is)."""
+        profile = await self.get_profile(agency_id)
+        if profile is None:
+            if await self.get_agency(agency_id) is None:
+                raise NotFound("agencies", agency_id)
+            profile = AgencyProfile(agency_id=agency_id, criteria=[], services_offered=[])
+            self.session.add(profile)
+        if target_vertical is not None:
+            profile.target_vertical = target_vertical
+        if target_geography is not None:
+            profile.target_geography = target_geography
+        if criteria is not None:
+            profile.criteria = list(criteria)
+        if services_offered is not None:
+            profile.services_offered = list(services_offered)
+        await self.session.flush()
+        return profile
+
+    # -- flows ---------------------------------------------------------------------------
+
+    async def create_flow(
+        self,
+        agency_id: str,
+        *,
+        target_vertical: str,
+        target_geography: str,
+        num_leads_requested: int,
+        user_id: str | None = None,
+        billing_customer_id: str | None = None,
+    ) -> LeadGenFlow:
+        """A new `idle` flow with all six phases pending. Bills the agency's customer unless told."""
+        agency = await self.get_agency(agency_id)
+        if agency is None:
+            raise NotFound("agencies", agency_id)
+        if num_leads_requested < 1:
+            raise ValueError(f"num_leads_requested must be at least 1, got {num_leads_requested}")
+        profile = await self.get_profile(agency_id)
+        flow = LeadGenFlow(
+            agency_id=agency_id,
+            user_id=user_id,
+            agency_profile_id=profile.id if profile else None,
+            billing_customer_id=billing_customer_id or agency.billing_customer_id,
+            num_leads_requested=num_leads_requested,
+            num_leads_fetched=0,
+            target_vertical=target_vertical,
+            target_geography=target_geography,
+            status="idle",
+            phases=initial_phases(),
+        )
+        self.session.add(flow)
+        await self.session.flush()
+        return flow
+
+    async def get_flow(self, agency_id: str, flow_id: str) -> LeadGenFlow | None:
+        return await self._one(LeadGenFlow, agency_id, flow_id)
+
+    async def list_flows(self, agency_id: str, limit: int = 50) -> list[LeadGenFlow]:
+        """Newest first."""
+        stmt = (
+            select(LeadGenFlow)
+            .where(LeadGenFlow.agency_id == agency_id)
+            .order_by(LeadGenFlow.created_at.desc(), LeadGenFlow.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def update_flow(self, agency_id: str, flow_id: str, **fields: Any) -> LeadGenFlow:
+        flow = await self._require(LeadGenFlow, agency_id, flow_id)
+        self._apply(flow, fields)
+        await self.session.flush()
+        return flow
+
+    async def set_phase(
+        self,
+        agency_id: str,
+        flow_id: str,
+        phase: str,
+        *,
+        status: str | None = None,
+        progress: float | None = None,
+        message: str | None = None,
+        event_type: str | None = None,
+    ) -> LeadGenFlow:
+        """Move one phase. `running` stamps started_at (once per run of the phase); `complete`
+        and `error` stamp completed_at and duration_ms, and `complete` fills progress to 1 unless
+        told otherwise; `pending` resets the phase (used when a resume re-runs it). Progress is
+        clamped to 0..1. A status, message or event type also writes the flow's `last_event`."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+        if status is not None and status not in PHASE_STATUSES:
+            raise ValueError(f"unknown phase status {status!r}; statuses: {', '.join(PHASE_STATUSES)}")
+        # Parallel audits update the same JSON column: lock the row so no update is lost.
+        flow = await self._require(LeadGenFlow, agency_id, flow_id, lock=True)
+        now = utcnow()
+        phases = copy.deepcopy(flow.phases)
+        entry = next(p for p in phases if p["name"] == phase)
+        if status == "pending":
+            entry.update(started_at=None, completed_at=None, duration_ms=None, progress=0.0)
+        elif status == "running" and entry["status"] != "running":
+            entry.update(started_at=iso(now), completed_at=None, duration_ms=None)
+        elif status in ("complete", "error"):
+            started = _parse_iso(entry.get("started_at")) or now
+            entry["started_at"] = entry.get("started_at") or iso(now)
+            entry["completed_at"] = iso(now)
+            entry["duration_ms"] = max(0, int((now - started).total_seconds() * 1000))
+            if status == "complete" and progress is None:
+                progress = 1.0
+        if status is not None:
+            entry["status"] = status
+        if progress is not None:
+            entry["progress"] = min(1.0, max(0.0, float(progress)))
+        flow.phases = phases
+        if status is not None or message is not None or event_type is not None:
+            flow.last_event = {
+                "type": event_type or f"{phase}.{status or 'progress'}",
+                "message": message if message is not None else f"{phase}: {status or 'progress'}",
+                "timestamp": iso(now),
+            }
+        await self.session.flush()
+        return flow
+
+    async def flow_progress(self, agency_id: str, flow_id: str) -> float:
+        """Overall progress 0..1: the mean of the phases' progress, 1.0 once the flow completed."""
+        flow = await self._require(LeadGenFlow, agency_id, flow_id)
+        if flow.status == "completed":
+            return 1.0
+        if not flow.phases:
+            return 0.0
+        return sum(float(p.get("progress") or 0.0) for p in flow.phases) / len(flow.phases)
+
+    async def flow_counts(self, agency_id: str, flow_id: str) -> dict[str, int]:
+        """Totals for the UI chips, counted in the database.
+
+        `with_website`: opportunities with an own domain (the ones that get audited; a social
+        or aggregator page does not count). `audits_queued`: every audit job queued for the flow
+        (the seed's queuedCount, the denominator of generate_dossier's progress);
+        `audits_completed` / `audits_failed`: those that finished either way.
+        """
+        await self._require(LeadGenFlow, agency_id, flow_id)
+
+        def count_status(column: Any, value: str) -> Any:
+            return func.coalesce(func.sum(case((column == value, 1), else_=0)), 0)
+
+        opp = ClientOpportunity
+        o = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.count(opp.domain),
+                    count_status(opp.status, "READY"),
+                    count_status(opp.status, "DATA_READY"),
+                    count_status(opp.status, "AUDITING"),
+                ).where(opp.lead_gen_flow_id == flow_id, opp.agency_id == agency_id)
+            )
+        ).one()
+        a = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    count_status(AuditJob.status, "completed"),
+                    count_status(AuditJob.status, "error"),
+                ).where(AuditJob.lead_gen_flow_id == flow_id, AuditJob.agency_id == agency_id)
+            )
+        ).one()
+        return {
+            "opportunities": int(o[0]),
+            "with_website": int(o[1]),
+            "ready": int(o[2]),
+            "data_ready": int(o[3]),
+            "auditing": int(o[4]),
+            "audits_queued": int(a[0]),
+            "audits_completed": int(a[1]),
+            "audits_failed": int(a[2]),
+        }
+
+    # -- the flow lease (one execution per flow) ------------------------------------------
+
+    async def _lease_update(
+        self, agency_id: str, flow_id: str, condition: Any, values: dict[str, Any]
+    ) -> bool:
+        result = await self.session.execute(
+            update(LeadGenFlow)
+            .where(LeadGenFlow.id == flow_id, LeadGenFlow.agency_id == agency_id, condition)
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        await self._require(LeadGenFlow, agency_id, flow_id)
+        return False
+
+    async def acquire_lease(
+        self,
+        agency_id: str,
+        flow_id: str,
+        owner: str,
+        ttl_seconds: float,
+        *,
+        take_over_from: str | None = None,
+    ) -> bool:
+        """Compare-and-set: take the flow's lease when nobody holds it, `owner` already does, or
+        it expired. `take_over_from` also lets it be taken from that exact holder before expiry
+        (the caller found that holder's process dead); still one conditional UPDATE, so of many
+        contenders exactly one wins. Times are this host's clock."""
+        now = utcnow()
+        free = or_(
+            LeadGenFlow.lease_owner.is_(None),
+            LeadGenFlow.lease_owner == owner,
+            LeadGenFlow.lease_expires_at.is_(None),
+            LeadGenFlow.lease_expires_at < now,
+        )
+        if take_over_from is not None:
+            free = or_(free, LeadGenFlow.lease_owner == take_over_from)
+        return await self._lease_update(
+            agency_id,
+            flow_id,
+            free,
+            {"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=ttl_seconds)},
+        )
+
+    async def renew_lease(self, agency_id: str, flow_id: str, owner: str, ttl_seconds: float) -> bool:
+        """Extend the lease `owner` holds; False when it lost it (someone took it over)."""
+        return await self._lease_update(
+            agency_id,
+            flow_id,
+            LeadGenFlow.lease_owner == owner,
+            {"lease_expires_at": utcnow() + timedelta(seconds=ttl_seconds)},
+        )
+
+    async def release_lease(self, agency_id: str, flow_id: str, owner: str) -> bool:
+        """Give the lease up; False (and nothing changed) when `owner` did not hold it."""
+        return await self._lease_update(
+            agency_id,
+            flow_id,
+            LeadGenFlow.lease_owner == owner,
+            {"lease_owner": None, "lease_expires_at": None},
+        )
+
+    async def sweep_running_flows(self) -> list[LeadGenFlow]:
+        """Every flow left `running`, of every agency. UNSCOPED on purpose: the runner calls it
+        at start-up to find runs whose holder died and resume them, before any agency is known.
+        Its callers then work on each flow through the scoped methods with `flow.agency_id`."""
+        stmt = select(LeadGenFlow).where(LeadGenFlow.status == "running").order_by(LeadGenFlow.created_at)
+        return list((await self.session.execute(stmt)).scalars())
+
+    # -- opportunities -------------------------------------------------------------------
+
+    async def _opportunity_by(
+        self, agency_id: str, column: Any, value: str | None
+    ) -> ClientOpportunity | None:
+        if value is None:
+            return None
+        stmt = select(ClientOpportunity).where(ClientOpportunity.agency_id == agency_id, column == value)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def _find_lead(self, agency_id: str, lead: LeadInput) -> ClientOpportunity | None:
+        return await self._opportunity_by(
+            agency_id, ClientOpportunity.place_id, lead.place_id
+        ) or await self._opportunity_by(agency_id, ClientOpportunity.domain, lead.domain)
+
+    async def upsert_opportunities(
+        self,
+        agency_id: str,
+        flow_id: str,
+        leads: Sequence[LeadInput],
+        *,
+        target_vertical: str,
+        target_geography: str,
+    ) -> UpsertCounts:
+        """Persist a flow's leads, deduplicated per agency by place id, then by own domain.
+
+        A lead matching an existing opportunity updates it (contact data, signals, score,
+        campaign, flow) and leaves its status alone, so a re-run never moves a lead backwards.
+        A lead that lands on a row this call already wrote is `skipped`. The domain and place id
+        of an existing row are kept when the new values would collide with another row.
+        Concurrent calls are safe: inserts are ON CONFLICT DO NOTHING, and the loser updates.
+        """
+        await self._require(LeadGenFlow, agency_id, flow_id)
+        created = updated = skipped = 0
+        touched: set[str] = set()
+        for lead in leads:
+            row = await self._find_lead(agency_id, lead)
+            if row is None:
+                row_id = new_id()
+                now = utcnow()
+                inserted = (
+                    await self.session.execute(
+                        self._insert(ClientOpportunity)
+                        .values(
+                            id=row_id,
+                            agency_id=agency_id,
+                            lead_gen_flow_id=flow_id,
+                            name=lead.name,
+                            domain=lead.domain,
+                            website=lead.website,
+                            phone=lead.phone,
+                            place_id=lead.place_id,
+                            address=lead.address,
+                            rating=lead.rating,
+                            reviews_count=lead.reviews_count,
+                            source="google_places",
+                            status="SOURCED",
+                            target_vertical=target_vertical,
+                            target_geography=target_geography,
+                            qualification_score=lead.qualification_score,
+                            signals=list(lead.signals),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(ClientOpportunity.id)
+                    )
+                ).first()
+                if inserted is not None:
+                    created += 1
+                    touched.add(row_id)
+                    continue
+                # Another transaction inserted the same place or domain first: update theirs.
+                row = await self._find_lead(agency_id, lead)
+                if row is None:
+                    raise RuntimeError(f"opportunity for {lead.name!r} conflicted but cannot be found")
+            if row.id in touched:
+                skipped += 1
+                continue
+            await self._update_from_lead(agency_id, row, lead, flow_id, target_vertical, target_geography)
+            touched.add(row.id)
+            updated += 1
+        await self.session.flush()
+        return UpsertCounts(created=created, updated=updated, skipped=skipped)
+
+    async def _update_from_lead(
+        self,
+        agency_id: str,
+        row: ClientOpportunity,
+        lead: LeadInput,
+        flow_id: str,
+        target_vertical: str,
+        target_geography: str,
+    ) -> None:
+        if lead.domain != row.domain:
+            holder = await self._opportunity_by(agency_id, ClientOpportunity.domain, lead.domain)
+            if holder is None or holder.id == row.id:
+                row.domain = lead.domain
+        if row.place_id is None and lead.place_id is not None:
+            # Matched by domain: we looked the place id up first, so no other row holds it.
+            row.place_id = lead.place_id
+        row.name = lead.name
+        row.website = lead.website
+        row.phone = lead.phone
+        row.address = lead.address
+        row.rating = lead.rating
+        row.reviews_count = lead.reviews_count
+        row.signals = list(lead.signals)
+        row.qualification_score = lead.qualification_score
+        row.target_vertical = target_vertical
+        row.target_geography = target_geography
+        row.lead_gen_flow_id = flow_id
+
+    async def list_opportunities(self, agency_id: str, flow_id: str) -> list[ClientOpportunity]:
+        """A flow's leads ranked: highest qualification score first, then by name."""
+        stmt = (
+            select(ClientOpportunity)
+            .where(ClientOpportunity.agency_id == agency_id, ClientOpportunity.lead_gen_flow_id == flow_id)
+            .order_by(
+                ClientOpportunity.qualification_score.desc(), ClientOpportunity.name, ClientOpportunity.id
+            )
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def get_opportunity(self, agency_id: str, opportunity_id: str) -> ClientOpportunity | None:
+        return await self._one(ClientOpportunity, agency_id, opportunity_id)
+
+    async def update_opportunity(
+        self, agency_id: str, opportunity_id: str, **fields: Any
+    ) -> ClientOpportunity:
+        row = await self._require(ClientOpportunity, agency_id, opportunity_id)
+        self._apply(row, fields)
+        await self.session.flush()
+        return row
+
+    # -- audits --------------------------------------------------------------------------
+
+    async def create_audit_job(
+        self, agency_id: str, flow_id: str, opportunity_id: str, target_url: str
+    ) -> AuditJob:
+        """The flow's audit job for this opportunity, created on first call (idempotent, also
+        across concurrent callers: the unique (flow, opportunity) pair decides)."""
+        await self._require(LeadGenFlow, agency_id, flow_id)
+        await self._require(ClientOpportunity, agency_id, opportunity_id)
+        now = utcnow()
+        await self.session.execute(
+            self._insert(AuditJob)
+            .values(
+                id=new_id(),
+                agency_id=agency_id,
+                opportunity_id=opportunity_id,
+                lead_gen_flow_id=flow_id,
+                target_url=target_url,
+                status="queued",
+                metered=False,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        stmt = select(AuditJob).where(
+            AuditJob.agency_id == agency_id,
+            AuditJob.lead_gen_flow_id == flow_id,
+            AuditJob.opportunity_id == opportunity_id,
+        )
+        return (await self.session.execute(stmt)).scalar_one()
+
+    async def list_audit_jobs(self, agency_id: str, flow_id: str) -> list[AuditJob]:
+        stmt = (
+            select(AuditJob)
+            .where(AuditJob.agency_id == agency_id, AuditJob.lead_gen_flow_id == flow_id)
+            .order_by(AuditJob.created_at, AuditJob.id)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def get_audit_job(self, agency_id: str, audit_job_id: str) -> AuditJob | None:
+        return await self._one(AuditJob, agency_id, audit_job_id)
+
+    async def update_audit_job(self, agency_id: str, audit_job_id: str, **fields: Any) -> AuditJob:
+        job = await self._require(AuditJob, agency_id, audit_job_id)
+        self._apply(job, fields)
+        await self.session.flush()
+        return job
+
+    async def set_audit_phase(self, agency_id: str, audit_job_id: str, phase: str, status: str) -> AuditJob:
+        if phase not in AUDIT_PHASES:
+            raise ValueError(f"unknown audit phase {phase!r}; phases: {', '.join(AUDIT_PHASES)}")
+        if status not in PHASE_STATUSES:
+            raise ValueError(f"unknown phase status {status!r}; statuses: {', '.join(PHASE_STATUSES)}")
+        job = await self._require(AuditJob, agency_id, audit_job_id, lock=True)
+        phases = copy.deepcopy(job.phases)
+        for entry in phases:
+            if entry["name"] == phase:
+                entry["status"] = status
+        job.phases = phases
+        await self.session.flush()
+        return job
+
+    # -- scraped pages -------------------------------------------------------------------
+
+    async def upsert_scraped_page(
+        self,
+        agency_id: str,
+        audit_job_id: str,
+        *,
+        url: str,
+        title: str | None,
+        content: str,
+        status_code: int | None = None,
+        store: ContentStore,
+    ) -> ScrapedPage:
+        """Store the page's text in `store` and its row keyed by (audit job, url): scraping the
+        same URL again replaces title, content ref and scraped_at on the same row."""
+        job = await self._require(AuditJob, agency_id, audit_job_id)
+        # Content first: if the transaction then fails, an unreferenced file is harmless.
+        ref = await store.put(content)
+        now = utcnow()
+        stmt = self._insert(ScrapedPage).values(
+            id=new_id(),
+            agency_id=agency_id,
+            audit_job_id=audit_job_id,
+            opportunity_id=job.opportunity_id,
+            url=url,
+            title=title,
+            content_ref=ref.key,
+            content_sha256=ref.sha256,
+            content_length=ref.length,
+            status_code=status_code,
+            scraped_at=now,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["audit_job_id", "url"],
+            set_={
+                "title": stmt.excluded.title,
+                "content_ref": stmt.excluded.content_ref,
+                "content_sha256": stmt.excluded.content_sha256,
+                "content_length": stmt.excluded.content_length,
+                "status_code": stmt.excluded.status_code,
+                "scraped_at": stmt.excluded.scraped_at,
+            },
+        ).returning(ScrapedPage.id)
+        page_id = (await self.session.execute(stmt)).scalar_one()
+        page = await self.session.execute(
+            select(ScrapedPage).where(ScrapedPage.id == page_id).execution_options(populate_existing=True)
+        )
+        return page.scalar_one()
+
+    async def list_scraped_pages(self, agency_id: str, audit_job_id: str) -> list[ScrapedPage]:
+        stmt = (
+            select(ScrapedPage)
+            .where(ScrapedPage.agency_id == agency_id, ScrapedPage.audit_job_id == audit_job_id)
+            .order_by(ScrapedPage.scraped_at, ScrapedPage.url)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def read_page_content(self, agency_id: str, page_id: str, store: ContentStore) -> str | None:
+        """The page's text; None when the page is not the agency's. A page whose content is
+        missing from the store raises `ContentNotFound` (that is data loss, not a lookup miss)."""
+        page = await self._one(ScrapedPage, agency_id, page_id)
+        if page is None:
+            return None
+        return await store.get(page.content_ref)
+
+    # -- dossiers ------------------------------------------------------------------------
+
+    async def save_dossier(
+        self,
+        agency_id: str,
+        audit_job_id: str,
+        *,
+        summary: str,
+        gaps: Sequence[str],
+        talking_points: Sequence[str],
+        sources: Sequence[dict[str, Any]],
+        fit_reason: str | None,
+        model: str | None = None,
+    ) -> AuditDossier:
+        """The audit's one dossier, created or replaced in place (same id, created_at kept).
+        Also points the audit job at it and copies the fit reason onto the opportunity."""
+        job = await self._require(AuditJob, agency_id, audit_job_id)
+        content = {
+            "summary": summary,
+            "gaps": list(gaps),
+            "talking_points": list(talking_points),
+            "sources": [dict(s) for s in sources],
+            "fit_reason": fit_reason,
+            "model": model,
+        }
+        stmt = self._insert(AuditDossier).values(
+            id=new_id(),
+            agency_id=agency_id,
+            audit_job_id=audit_job_id,
+            opportunity_id=job.opportunity_id,
+            created_at=utcnow(),
+            **content,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["audit_job_id"], set_={k: stmt.excluded[k] for k in content}
+        ).returning(AuditDossier.id)
+        dossier_id = (await self.session.execute(stmt)).scalar_one()
+        job.dossier_id = dossier_id
+        opportunity = await self._require(ClientOpportunity, agency_id, job.opportunity_id)
+        opportunity.fit_reason = fit_reason
+        await self.session.flush()
+        dossier = await self.session.execute(
+            select(AuditDossier)
+            .where(AuditDossier.id == dossier_id)
+            .execution_options(populate_existing=True)
+        )
+        return dossier.scalar_one()
+
+    async def get_dossier(self, agency_id: str, dossier_id: str) -> AuditDossier | None:
+        return await self._one(AuditDossier, agency_id, dossier_id)
+
+    async def get_dossier_for_opportunity(self, agency_id: str, opportunity_id: str) -> AuditDossier | None:
+        """The opportunity's latest dossier (one per audit; a re-run's audit writes a newer one)."""
+        stmt = (
+            select(AuditDossier)
+            .where(AuditDossier.agency_id == agency_id, AuditDossier.opportunity_id == opportunity_id)
+            .order_by(AuditDossier.created_at.desc(), AuditDossier.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    # -- calls ---------------------------------------------------------------------------
+
+    async def create_call(
+        self,
+        agency_id: str,
+        opportunity_id: str,
+        *,
+        to_number: str,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Call:
+        await self._require(ClientOpportunity, agency_id, opportunity_id)
+        call = Call(
+            agency_id=agency_id,
+            opportunity_id=opportunity_id,
+            to_number=to_number,
+            user_id=user_id,
+            status="queued",
+            metadata_=copy.deepcopy(metadata or {}),
+        )
+        self.session.add(call)
+        await self.session.flush()
+        return call
+
+    async def get_call(self, agency_id: str, call_id: str) -> Call | None:
+        return await self._one(Call, agency_id, call_id)
+
+    async def get_call_by_provider_id(self, agency_id: str, provider_call_id: str) -> Call | None:
+        stmt = select(Call).where(Call.agency_id == agency_id, Call.provider_call_id == provider_call_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def find_call_by_provider_id(self, provider_call_id: str) -> Call | None:
+        """UNSCOPED on purpose: a provider's webhook (Vapi's end-of-call report) names only its
+        own call id. The webhook is authenticated before this runs, and the row found tells the
+        caller which agency to continue with."""
+        stmt = select(Call).where(Call.provider_call_id == provider_call_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list_calls(self, agency_id: str, limit: int = 100) -> list[Call]:
+        """Newest first."""
+        stmt = (
+            select(Call)
+            .where(Call.agency_id == agency_id)
+            .order_by(Call.created_at.desc(), Call.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def update_call(self, agency_id: str, call_id: str, **fields: Any) -> Call:
+        """Any column but the metadata, which only `merge_call_metadata` changes."""
+        call = await self._require(Call, agency_id, call_id)
+        self._apply(call, fields, also_forbidden=frozenset({"metadata_"}))
+        await self.session.flush()
+        return call
+
+    async def merge_call_metadata(self, agency_id: str, call_id: str, patch: dict[str, Any]) -> Call:
+        """Deep-merge `patch` into the call's metadata: keys not in the patch are kept, nested
+        objects are merged key by key. The row is locked so concurrent merges all land."""
+        call = await self._require(Call, agency_id, call_id, lock=True)
+        call.metadata_ = _deep_merge(call.metadata_ or {}, patch)
+        await self.session.flush()
+        return call
+
+    # -- webhook inbox -------------------------------------------------------------------
+
+    async def record_webhook(
+        self, provider: str, event_id: str, event_type: str | None, payload: dict[str, Any]
+    ) -> bool:
+        """Note an authenticated delivery; False when (provider, event_id) was recorded before,
+        so the caller skips the redelivery. UNSCOPED: a webhook arrives before we know the agency.
+        Race-safe: the unique pair and ON CONFLICT DO NOTHING let exactly one caller win."""
+        inserted = (
+            await self.session.execute(
+                self._insert(WebhookInbox)
+                .values(
+                    id=new_id(),
+                    provider=provider,
+                    event_id=event_id,
+                    event_type=event_type,
+                    payload=payload,
+                    status="received",
+                    received_at=utcnow(),
+                )
+                .on_conflict_do_nothing()
+                .returning(WebhookInbox.id)
+            )
+        ).first()
+        return inserted is not None
+
+    async def mark_webhook(self, provider: str, event_id: str, status: str, error: str | None = None) -> None:
+        """Record the outcome of processing (`processed` / `failed`, with the error)."""
+        if status not in WEBHOOK_STATUSES:
+            raise ValueError(f"unknown webhook status {status!r}; statuses: {', '.join(WEBHOOK_STATUSES)}")
+        result = await self.session.execute(
+            update(WebhookInbox)
+            .where(WebhookInbox.provider == provider, WebhookInbox.event_id == event_id)
+            .values(status=status, error=error, processed_at=None if status == "received" else utcnow())
+            .execution_options(synchronize_session="fetch")
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound("webhook_inbox", f"{provider}:{event_id}")

@@ -1,0 +1,346 @@
+"""The per-lead audit: a subgraph fanned out with `Send`, one branch per audit job.
+
+    billing_gate -> map_urls -> filter_urls -> scrape_content -> generate_dossier
+
+* `billing_gate` holds the audit's 2 credits (key `audit:{audit_job_id}`) before any paid work;
+  when they are short it interrupts with the billing block, and re-runs from its first line on
+  resume (so it has no side effects before `interrupt()`).
+* A provider failure is recorded in the branch state (`error`) and carried to the last node,
+  which releases the hold and marks the lead DATA_READY: one bad site never cancels its siblings,
+  and a failed audit is not charged.
+* `generate_dossier` saves the dossier, then settles the hold (the charge is recorded once per
+  key), then marks the job metered: every step is idempotent, so a crash anywhere re-runs safely.
+* Only `audit_results` flows back to the parent (the output schema); it has a reducer.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+import openai
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from graphs import events
+from graphs.context import Ctx, PipelineContext, crash_point
+from graphs.prompts import (
+    DOSSIER_SYSTEM,
+    URL_SELECTION_SYSTEM,
+    DossierDraft,
+    UrlSelection,
+    dossier_prompt,
+    url_selection_prompt,
+)
+from graphs.site_checks import PageText, find_gaps, merge_gaps
+from graphs.url_selection import keep_model_choice
+from tools.billing.port import InsufficientCredits
+from tools.http import ProviderError
+
+DOSSIER_FEATURE = "dossier_research"
+MAX_CANDIDATES = 25
+MAX_PAGES = 6
+
+# What may go wrong in an audit without being a bug: providers failing after their retries, the
+# model answering something that does not fit the schema.
+AUDIT_FAILURES = (ProviderError, openai.OpenAIError, ValidationError, ValueError)
+
+
+class AuditInput(TypedDict):
+    flow_id: str
+    agency_id: str
+    audit_job_id: str
+
+
+class AuditState(AuditInput, total=False):
+    done_before: bool
+    candidates: list[str]
+    selected: list[str]
+    error: str | None
+    audit_results: Annotated[list[dict[str, Any]], operator.add]
+
+
+class AuditOutput(TypedDict):
+    audit_results: Annotated[list[dict[str, Any]], operator.add]
+
+
+def audit_key(audit_job_id: str) -> str:
+    return f"audit:{audit_job_id}"
+
+
+def billing_block(
+    check_info: dict[str, Any], audit_job_id: str | None, phase: str, feature: str
+) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {
+        "phase": phase,
+        "feature_id": feature,
+        "audit_job_id": audit_job_id,
+        "created_at": datetime.now(UTC).isoformat(),
+        "credit_info": check_info,
+    }
+
+
+async def hold_or_interrupt(
+    ctx: PipelineContext, customer_id: str, feature: str, key: str, *, phase: str, audit_job_id: str | None
+) -> None:
+    """Hold the credits, or pause the run until the user upgrades. Each resume re-enters here:
+    earlier `interrupt()` calls return their stored answers and the hold is tried again, so a
+    resume without new credits interrupts once more and charges nothing."""
+    while True:
+        try:
+            await ctx.billing.hold(customer_id, feature, key)
+            return
+        except InsufficientCredits as short:
+            block = billing_block(short.check.credit_info(), audit_job_id, phase, feature)
+            events.emit(
+                {
+                    "type": "billing_pause",
+                    "phase": phase,
+                    "audit_job_id": audit_job_id,
+                    "billing_block": block,
+                }
+            )
+            interrupt({"billing_block": block})
+
+
+async def billing_gate(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
+    ctx.counter.record("billing_gate", job_id)
+    async with ctx.repo() as repo:
+        job = await repo.get_audit_job(agency_id, job_id)
+        flow = await repo.get_flow(agency_id, state["flow_id"])
+    if job is None or flow is None:
+        return {
+            "done_before": True,
+            "audit_results": [{"audit_job_id": job_id, "ok": False, "missing": True}],
+        }
+    if job.status in ("completed", "error"):
+        # Finished by an earlier execution of this flow (a re-run after a failure): never redo or recharge.
+        return {
+            "done_before": True,
+            "audit_results": [{"audit_job_id": job_id, "ok": job.status == "completed"}],
+        }
+    await hold_or_interrupt(
+        ctx,
+        flow.billing_customer_id,
+        DOSSIER_FEATURE,
+        audit_key(job_id),
+        phase="generate_dossier",
+        audit_job_id=job_id,
+    )
+    async with ctx.repo() as repo:
+        await repo.update_audit_job(agency_id, job_id, status="running", error=None)
+    return {"done_before": False, "error": None}
+
+
+def _after_gate(state: AuditState) -> str:
+    return END if state.get("done_before") else "map_urls"
+
+
+async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
+    ctx.counter.record("map_urls", job_id)
+    async with ctx.repo() as repo:
+        await repo.set_audit_phase(agency_id, job_id, "map_urls", "running")
+        job = await repo.get_audit_job(agency_id, job_id)
+    assert job is not None
+    try:
+        links = await ctx.providers.firecrawl.discover(job.target_url, limit=MAX_CANDIDATES)
+    except AUDIT_FAILURES as exc:
+        return await _fail(ctx, state, "map_urls", f"could not map {job.target_url}: {exc}")
+    async with ctx.repo() as repo:
+        await repo.set_audit_phase(agency_id, job_id, "map_urls", "complete")
+    events.emit({"type": "audit", "audit_job_id": job_id, "step": "map_urls", "found": len(links)})
+    return {"candidates": [job.target_url, *[link.url for link in links]]}
+
+
+async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    if state.get("error"):
+        return {}
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
+    ctx.counter.record("filter_urls", job_id)
+    home, *others = state["candidates"]
+    chosen: list[str] = []
+    try:
+        model = ctx.providers.llm().with_structured_output(UrlSelection, method="json_schema")
+        answer = await model.ainvoke(
+            [("system", URL_SELECTION_SYSTEM), ("user", url_selection_prompt(home, others, MAX_PAGES))]
+        )
+        if isinstance(answer, UrlSelection):
+            chosen = answer.urls
+    except AUDIT_FAILURES:
+        chosen = []  # the rules below choose instead
+    selected = keep_model_choice(home, others, chosen, limit=MAX_PAGES)
+    async with ctx.repo() as repo:
+        await repo.set_audit_phase(agency_id, job_id, "filter_urls", "complete")
+    return {"selected": selected}
+
+
+async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    if state.get("error"):
+        return {}
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
+    ctx.counter.record("scrape_content", job_id)
+    async with ctx.repo() as repo:
+        await repo.set_audit_phase(agency_id, job_id, "scrape_content", "running")
+    try:
+        docs = await ctx.providers.firecrawl.batch_scrape(state["selected"])
+    except AUDIT_FAILURES as exc:
+        return await _fail(ctx, state, "scrape_content", f"scrape failed: {exc}")
+    good = [d for d in docs if d.ok and d.markdown]
+    if not good:
+        reasons = "; ".join(sorted({d.error or "empty page" for d in docs})) or "no pages"
+        return await _fail(ctx, state, "scrape_content", f"no page could be scraped ({reasons})")
+    async with ctx.repo() as repo:
+        for doc in good:
+            await repo.upsert_scraped_page(
+                agency_id,
+                job_id,
+                url=doc.url,
+                title=doc.title,
+                content=doc.markdown or "",
+                status_code=doc.status_code,
+                store=ctx.db.content,
+            )
+        await repo.set_audit_phase(agency_id, job_id, "scrape_content", "complete")
+    events.emit({"type": "audit", "audit_job_id": job_id, "step": "scrape_content", "pages": len(good)})
+    return {}
+
+
+async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
+    if state.get("error"):
+        return await _finish_failed(ctx, state, state["error"] or "audit failed")
+    ctx.counter.record("generate_dossier", job_id)
+    async with ctx.repo() as repo:
+        await repo.set_audit_phase(agency_id, job_id, "generate_dossier", "running")
+        job = await repo.get_audit_job(agency_id, job_id)
+        assert job is not None
+        opportunity = await repo.get_opportunity(agency_id, job.opportunity_id)
+        profile = await repo.get_profile(agency_id)
+        rows = await repo.list_scraped_pages(agency_id, job_id)
+        pages = [
+            PageText(
+                row.url, row.title, await repo.read_page_content(agency_id, row.id, ctx.db.content) or ""
+            )
+            for row in rows
+        ]
+    assert opportunity is not None
+    findings = find_gaps(pages)
+    prompt = dossier_prompt(
+        business=opportunity.name,
+        vertical=opportunity.target_vertical or "",
+        geography=opportunity.target_geography or "",
+        signals=opportunity.signals,
+        services=profile.services_offered if profile else [],
+        findings=findings,
+        pages=pages,
+    )
+    try:
+        model = ctx.providers.llm().with_structured_output(DossierDraft, method="json_schema")
+        draft = await model.ainvoke([("system", DOSSIER_SYSTEM), ("user", prompt)])
+        if not isinstance(draft, DossierDraft):
+            raise ValueError("the model did not return a dossier")
+    except AUDIT_FAILURES as exc:
+        return await _finish_failed(ctx, state, f"dossier generation failed: {exc}")
+
+    scraped = {page.url.rstrip("/").lower(): page for page in pages}
+    sources = [
+        {"url": scraped[key].url, "title": scraped[key].title or s.title}
+        for s in draft.sources
+        if (key := s.url.rstrip("/").lower()) in scraped
+    ]
+    if not sources:  # the model cited nothing we scraped: cite what it was given
+        sources = [{"url": p.url, "title": p.title or p.url} for p in pages]
+    sources = list({s["url"]: s for s in sources}.values())
+    async with ctx.repo() as repo:
+        dossier = await repo.save_dossier(
+            agency_id,
+            job_id,
+            summary=draft.summary,
+            gaps=merge_gaps(draft.gaps, findings),
+            talking_points=draft.talking_points,
+            sources=sources,
+            fit_reason=draft.fit_reason,
+            model=ctx.settings.openai_model,
+        )
+        await repo.update_opportunity(agency_id, opportunity.id, fit_reason=draft.fit_reason)
+    crash_point("audit:before_settle")
+    # If billing is unreachable here, the error fails the run with the hold still open and the
+    # dossier saved; the next execution re-runs this node and settles with the same key.
+    await ctx.billing.settle(audit_key(job_id))
+    async with ctx.repo() as repo:
+        await repo.update_audit_job(
+            agency_id, job_id, status="completed", metered=True, dossier_id=dossier.id
+        )
+        await repo.set_audit_phase(agency_id, job_id, "generate_dossier", "complete")
+        await repo.update_opportunity(agency_id, opportunity.id, status="READY")
+    await _progress(ctx, state)
+    return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": dossier.id}]}
+
+
+async def _fail(ctx: PipelineContext, state: AuditState, step: str, message: str) -> dict[str, Any]:
+    async with ctx.repo() as repo:
+        await repo.set_audit_phase(state["agency_id"], state["audit_job_id"], step, "error")
+    return {"error": message}
+
+
+async def _finish_failed(ctx: PipelineContext, state: AuditState, message: str) -> dict[str, Any]:
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
+    ctx.counter.record("audit_failed", job_id)
+    await ctx.billing.release(audit_key(job_id))
+    async with ctx.repo() as repo:
+        job = await repo.update_audit_job(agency_id, job_id, status="error", error=message[:2000])
+        await repo.update_opportunity(agency_id, job.opportunity_id, status="DATA_READY")
+    events.emit({"type": "audit", "audit_job_id": job_id, "step": "failed", "message": message})
+    await _progress(ctx, state)
+    return {"audit_results": [{"audit_job_id": job_id, "ok": False, "error": message}]}
+
+
+async def _progress(ctx: PipelineContext, state: AuditState) -> None:
+    """The seed's policy: 0.1 + 0.9 * finished / total, recomputed from the table (not counted
+    in memory), so parallel branches and resumed runs always agree."""
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    async with ctx.repo() as repo:
+        counts = await repo.flow_counts(agency_id, flow_id)
+    finished = counts["audits_completed"] + counts["audits_failed"]
+    total = max(1, finished + counts["audits_queued"] + counts.get("audits_running", 0))
+    await events.phase(
+        ctx,
+        agency_id,
+        flow_id,
+        "generate_dossier",
+        progress=0.1 + 0.9 * finished / total,
+        message=f"{finished} of {total} audits finished",
+        event_type="audit_progress",
+    )
+
+
+def build_audit_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(
+        AuditState, context_schema=PipelineContext, input_schema=AuditInput, output_schema=AuditOutput
+    )
+    builder.add_node("billing_gate", billing_gate)
+    builder.add_node("map_urls", map_urls)
+    builder.add_node("filter_urls", filter_urls)
+    builder.add_node("scrape_content", scrape_content)
+    builder.add_node("generate_dossier", generate_dossier)
+    builder.add_edge(START, "billing_gate")
+    builder.add_conditional_edges("billing_gate", _after_gate, ["map_urls", END])
+    builder.add_edge("map_urls", "filter_urls")
+    builder.add_edge("filter_urls", "scrape_content")
+    builder.add_edge("scrape_content", "generate_dossier")
+    builder.add_edge("generate_dossier", END)
+    return builder.compile()
+
+
+__all__ = ["AuditInput", "audit_key", "billing_block", "build_audit_graph", "hold_or_interrupt"]

@@ -1,0 +1,65 @@
+"""What every node of the pipeline needs at run time, passed as LangGraph's run context.
+
+Nothing here is checkpointed: the run service builds a fresh `PipelineContext` for each
+execution (start, resume, crash recovery), so a resumed run talks to live clients.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+from db import Database
+from db.repositories import Repository
+from leadgen.settings import Settings
+from tools.billing.port import BillingProvider
+from tools.providers import Providers
+
+
+@dataclass
+class NodeCounter:
+    """Appends one line per node execution to a file (when LEADGEN_NODE_LOG is set), so crash
+    tests can count how often each node ran across a kill and a resume, in another process."""
+
+    path: Path | None = field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("LEADGEN_NODE_LOG")) else None
+    )
+
+    def record(self, node: str, key: str = "") -> None:
+        if self.path is None:
+            return
+        # O_APPEND writes of one short line are atomic, so parallel audits do not interleave.
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{node}:{key}\n")
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL when LEADGEN_KILL_AT names this point (crash tests only)."""
+    if os.environ.get("LEADGEN_KILL_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class PipelineContext:
+    db: Database
+    billing: BillingProvider
+    providers: Providers
+    settings: Settings
+    counter: NodeCounter = field(default_factory=NodeCounter)
+
+    @asynccontextmanager
+    async def repo(self) -> AsyncIterator[Repository]:
+        """A repository in its own write transaction, committed when the block ends without error.
+        Nodes keep these blocks short and never call a provider inside one."""
+        async with self.db.transaction() as repo:
+            yield repo
+
+
+Ctx = Runtime[PipelineContext]

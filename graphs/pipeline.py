@@ -1,0 +1,275 @@
+"""The lead-generation graph: six phases as nodes, audits fanned out as a subgraph.
+
+    source -> filter_rank -> persist_leads -> scrape_content -> generate_dossier
+        -> (Send x N) audit -> finalize_rank
+
+`scrape_content` is the seed's "queue audits" phase; the audits themselves run in the `audit`
+subgraph (graphs/audit.py) under the run's `max_concurrency`. Runs are checkpointed with
+`durability="sync"`, so a crash loses no finished step, and a finished audit is never redone.
+
+Graph state holds ids and small values only; leads, pages and dossiers live in our tables.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send
+
+from graphs import events
+from graphs.audit import AuditInput, build_audit_graph, hold_or_interrupt
+from graphs.context import Ctx, PipelineContext, crash_point
+from graphs.leads import RawPlace, build_text_query, clamp_num_leads, dedupe_places, filter_and_score
+from tools.places import Place
+
+DISCOVERY_FEATURE = "lead_discovery"
+
+
+class PipelineInput(TypedDict):
+    flow_id: str
+    agency_id: str
+
+
+class PipelineState(PipelineInput, total=False):
+    leads: list[dict[str, Any]]  # scored leads (<= 20 small rows) from filter_rank to persist_leads
+    audit_job_ids: list[str]
+    audit_results: Annotated[list[dict[str, Any]], operator.add]
+
+
+def source_key(flow_id: str) -> str:
+    return f"flow:{flow_id}:source"
+
+
+def _raw(place: Place) -> RawPlace:
+    return RawPlace(
+        place_id=place.id,
+        name=place.name or "",
+        website=place.website,
+        phone=place.international_phone or place.national_phone,
+        rating=place.rating,
+        reviews_count=place.review_count,
+        address=place.address,
+        business_status=place.business_status,
+    )
+
+
+async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    ctx.counter.record("source", flow_id)
+    async with ctx.repo() as repo:
+        flow = await repo.get_flow(agency_id, flow_id)
+    assert flow is not None
+    # Checks credits and may pause here; nothing above this line writes anything.
+    await hold_or_interrupt(
+        ctx,
+        flow.billing_customer_id,
+        DISCOVERY_FEATURE,
+        source_key(flow_id),
+        phase="source",
+        audit_job_id=None,
+    )
+    query = build_text_query(flow.target_vertical, flow.target_geography)
+    wanted = clamp_num_leads(flow.num_leads_requested)
+    await events.phase(
+        ctx,
+        agency_id,
+        flow_id,
+        "source",
+        status="running",
+        progress=0.1,
+        message=f"Searching Google Places for “{query}”",
+    )
+    try:
+        places = await ctx.providers.places.search_text(query, max_results=wanted)
+    except BaseException:
+        await ctx.billing.release(source_key(flow_id))
+        raise
+    unique = dedupe_places(_raw(p) for p in places)[:wanted]
+    async with ctx.repo() as repo:
+        await repo.update_flow(
+            agency_id, flow_id, places_snapshot=[p.snapshot() for p in unique], num_leads_fetched=len(unique)
+        )
+    await ctx.billing.settle(source_key(flow_id))
+    await events.phase(
+        ctx, agency_id, flow_id, "source", status="complete", progress=1.0,
+        message=f"Found {len(unique)} businesses for “{query}”",
+    )  # fmt: skip
+    return {}
+
+
+async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    ctx.counter.record("filter_rank", flow_id)
+    await events.phase(
+        ctx, agency_id, flow_id, "filter_rank", status="running", progress=0.0, message="Scoring leads"
+    )
+    async with ctx.repo() as repo:
+        flow = await repo.get_flow(agency_id, flow_id)
+        profile = await repo.get_profile(agency_id)
+    assert flow is not None
+    places = [RawPlace.from_snapshot(row) for row in flow.places_snapshot or []]
+    outcome = filter_and_score(places, profile.criteria if profile else [])
+    dropped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(outcome.dropped.items()))
+    await events.phase(
+        ctx, agency_id, flow_id, "filter_rank", status="complete", progress=1.0,
+        message=f"Kept {len(outcome.kept)} of {len(places)} leads" + (f"; dropped {dropped}" if dropped else ""),  # noqa: E501
+    )  # fmt: skip
+    return {"leads": [lead.__dict__ | {"signals": list(lead.signals)} for lead in outcome.kept]}
+
+
+async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    from db.repositories import LeadInput
+
+    ctx = runtime.context
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    ctx.counter.record("persist_leads", flow_id)
+    await events.phase(
+        ctx, agency_id, flow_id, "persist_leads", status="running", progress=0.0, message="Saving leads"
+    )
+    async with ctx.repo() as repo:
+        flow = await repo.get_flow(agency_id, flow_id)
+        assert flow is not None
+        counts = await repo.upsert_opportunities(
+            agency_id,
+            flow_id,
+            [
+                LeadInput(
+                    place_id=lead["place_id"],
+                    name=lead["name"],
+                    domain=lead["domain"],
+                    website=lead["website"],
+                    phone=lead["phone"],
+                    address=lead["address"],
+                    rating=lead["rating"],
+                    reviews_count=lead["reviews_count"],
+                    signals=lead["signals"],
+                    qualification_score=lead["qualification_score"],
+                )
+                for lead in state.get("leads", [])
+            ],
+            target_vertical=flow.target_vertical,
+            target_geography=flow.target_geography,
+        )
+    crash_point("persist_leads:after_upsert")
+    await events.phase(
+        ctx, agency_id, flow_id, "persist_leads", status="complete", progress=1.0,
+        message=f"Saved leads: {counts.created} new, {counts.updated} updated, {counts.skipped} skipped",
+    )  # fmt: skip
+    return {}
+
+
+async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    """Queue one audit per lead with its own website; the rest are ready with what Places gave."""
+    ctx = runtime.context
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    ctx.counter.record("queue_audits", flow_id)
+    await events.phase(
+        ctx,
+        agency_id,
+        flow_id,
+        "scrape_content",
+        status="running",
+        progress=0.0,
+        message="Queueing website audits",
+    )
+    job_ids: list[str] = []
+    skipped = 0
+    async with ctx.repo() as repo:
+        for opp in await repo.list_opportunities(agency_id, flow_id):
+            if opp.domain and opp.website:
+                job = await repo.create_audit_job(agency_id, flow_id, opp.id, opp.website)
+                job_ids.append(job.id)
+                if job.status not in ("completed", "error"):
+                    await repo.update_opportunity(agency_id, opp.id, status="AUDITING")
+            else:
+                skipped += 1
+                await repo.update_opportunity(agency_id, opp.id, status="DATA_READY")
+    await events.phase(
+        ctx, agency_id, flow_id, "scrape_content", status="complete", progress=1.0,
+        message=f"Queued {len(job_ids)} audits; {skipped} leads have no website of their own",
+    )  # fmt: skip
+    return {"audit_job_ids": job_ids}
+
+
+async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    ctx.counter.record("generate_dossier", flow_id)
+    total = len(state.get("audit_job_ids", []))
+    await events.phase(
+        ctx, agency_id, flow_id, "generate_dossier", status="running", progress=0.1,
+        message=f"Auditing {total} websites" if total else "No websites to audit",
+    )  # fmt: skip
+    return {}
+
+
+def fan_out_audits(state: PipelineState) -> list[Send] | str:
+    jobs = state.get("audit_job_ids", [])
+    if not jobs:
+        return "finalize_rank"
+    return [
+        Send("audit", AuditInput(flow_id=state["flow_id"], agency_id=state["agency_id"], audit_job_id=job_id))
+        for job_id in jobs
+    ]
+
+
+async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    ctx = runtime.context
+    agency_id, flow_id = state["agency_id"], state["flow_id"]
+    ctx.counter.record("finalize_rank", flow_id)
+    await events.phase(
+        ctx,
+        agency_id,
+        flow_id,
+        "generate_dossier",
+        status="complete",
+        progress=1.0,
+        message="Audits finished",
+    )
+    await events.phase(
+        ctx, agency_id, flow_id, "finalize_rank", status="running", progress=0.0, message="Ranking leads"
+    )
+    crash_point("finalize_rank:running")
+    async with ctx.repo() as repo:
+        counts = await repo.flow_counts(agency_id, flow_id)
+    summary = (
+        f"{counts['opportunities']} leads, {counts['ready']} researched, {counts['data_ready']} data-ready"
+    )
+    await events.phase(
+        ctx, agency_id, flow_id, "finalize_rank", status="complete", progress=1.0,
+        message=summary,
+        event_type="completed",
+    )  # fmt: skip
+    return {}
+
+
+def build_graph() -> StateGraph[Any, Any, Any, Any]:
+    """The uncompiled graph; `compile_graph` adds a checkpointer (langgraph.json compiles it bare)."""
+    builder: StateGraph[Any, Any, Any, Any] = StateGraph(
+        PipelineState, context_schema=PipelineContext, input_schema=PipelineInput
+    )
+    builder.add_node("source", source)
+    builder.add_node("filter_rank", filter_rank)
+    builder.add_node("persist_leads", persist_leads)
+    builder.add_node("scrape_content", scrape_content)
+    builder.add_node("generate_dossier", generate_dossier)
+    builder.add_node("audit", build_audit_graph())
+    builder.add_node("finalize_rank", finalize_rank)
+    builder.add_edge(START, "source")
+    builder.add_edge("source", "filter_rank")
+    builder.add_edge("filter_rank", "persist_leads")
+    builder.add_edge("persist_leads", "scrape_content")
+    builder.add_edge("scrape_content", "generate_dossier")
+    builder.add_conditional_edges("generate_dossier", fan_out_audits, ["audit", "finalize_rank"])
+    builder.add_edge("audit", "finalize_rank")
+    builder.add_edge("finalize_rank", END)
+    return builder
+
+
+def compile_graph(checkpointer: Any = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    return build_graph().compile(checkpointer=checkpointer, name="lead_gen")

@@ -1,0 +1,423 @@
+"""The run service: the seed's public API over the graph, for every face (CLI, chat, Slack).
+
+    async with RunService.open() as runs:
+        flow = await runs.start("acme", num_leads=10, vertical="dentists", geography="Austin, TX")
+        outcome = await runs.execute("acme", flow.id, on_event=print)   # blocks until done/paused
+        if outcome.status == "paused_for_upgrade": ...grant credits...; await runs.resume("acme", flow.id)
+
+Every method takes the agency id first; another agency's flow reads as not found.
+
+One execution per flow: `execute`/`resume` take the flow's lease (compare-and-set in the table,
+renewed while running). A lease whose holder died is taken over when it expires, or at once when
+the holder was a process on this host that no longer exists. A second caller is told the flow is
+already running.
+
+Errors::
+
+    RunError
+    ├── BadRunInput        bad count, empty campaign ... (nothing was written)
+    ├── RunNotFound        unknown id or another agency's
+    └── AlreadyRunning     someone else holds the flow's lease
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command, StreamMode
+
+from db import Database, open_database
+from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
+from db.repositories import NotFound, new_lease_owner, parse_lease_owner
+from graphs.checkpoints import open_checkpointer
+from graphs.context import PipelineContext
+from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
+from graphs.pipeline import PipelineInput, compile_graph
+from leadgen.settings import Settings, get_settings
+from tools.billing import billing_for
+from tools.billing.port import BillingProvider
+from tools.providers import Providers
+
+log = logging.getLogger(__name__)
+
+STREAM_MODES: list[StreamMode] = ["custom", "updates"]
+EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class RunError(Exception):
+    pass
+
+
+class BadRunInput(RunError, ValueError):
+    pass
+
+
+class RunNotFound(RunError, LookupError):
+    pass
+
+
+class AlreadyRunning(RunError):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an execution ended: `completed`, `paused_for_upgrade`, `error` or `cancelled`."""
+
+    status: str
+    flow: LeadGenFlow
+    pending_interrupts: int = 0
+    ran: bool = True  # False when nothing was executed (e.g. resume without enough credits)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def holder_is_dead_here(owner: str | None) -> bool:
+    parsed = parse_lease_owner(owner) if owner else None
+    return parsed is not None and parsed[0] == socket.gethostname() and not _pid_alive(parsed[1])
+
+
+class RunService:
+    def __init__(
+        self,
+        db: Database,
+        billing: BillingProvider,
+        providers: Providers,
+        checkpointer: BaseCheckpointSaver[str],
+        settings: Settings,
+    ) -> None:
+        self.db = db
+        self.billing = billing
+        self.providers = providers
+        self.settings = settings
+        self.graph = compile_graph(checkpointer)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings | None = None) -> AsyncIterator[RunService]:
+        settings = settings or get_settings()
+        db = await open_database(settings.resolved_database_url)
+        try:
+            async with open_checkpointer(db.url) as saver, Providers.from_settings(settings) as providers:
+                yield cls(db, billing_for(settings, db.engine), providers, saver, settings)
+        finally:
+            await db.close()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def ensure_agency(self, agency_id: str) -> str:
+        """Create the agency on first use, with its starting credits; returns its billing customer."""
+        async with self.db.transaction() as repo:
+            agency = await repo.ensure_agency(agency_id)
+        ensure_account = getattr(self.billing, "ensure_account", None)
+        if ensure_account is not None:
+            await ensure_account(agency.billing_customer_id, self.settings.leadgen_starting_credits)
+        return agency.billing_customer_id
+
+    async def start(
+        self,
+        agency_id: str,
+        *,
+        num_leads: int,
+        vertical: str | None = None,
+        geography: str | None = None,
+        user_id: str | None = None,
+    ) -> LeadGenFlow:
+        """Validate the campaign (arguments, else the agency profile) and create the flow."""
+        if (
+            isinstance(num_leads, bool)
+            or not isinstance(num_leads, int)
+            or not MIN_LEADS <= num_leads <= MAX_LEADS
+        ):
+            raise BadRunInput(
+                f"number of leads must be a whole number from {MIN_LEADS} to {MAX_LEADS}, got {num_leads!r}"
+            )
+        async with self.db.reader() as repo:
+            profile = await repo.get_profile(agency_id)
+        vertical = vertical if vertical is not None else (profile.target_vertical if profile else None)
+        geography = geography if geography is not None else (profile.target_geography if profile else None)
+        if vertical is None:
+            raise BadRunInput(
+                "no vertical: pass one (e.g. --vertical dentists) or set it with `leadgen agency set`"
+            )
+        if geography is None:
+            raise BadRunInput(
+                "no geography: pass one (e.g. --geography 'Austin, TX') or set it with `leadgen agency set`"
+            )
+        try:
+            vertical = clean_campaign_text(vertical, "vertical")
+            geography = clean_campaign_text(geography, "geography")
+        except ValueError as exc:
+            raise BadRunInput(str(exc)) from exc
+        customer = await self.ensure_agency(agency_id)
+        async with self.db.transaction() as repo:
+            return await repo.create_flow(
+                agency_id,
+                target_vertical=vertical,
+                target_geography=geography,
+                num_leads_requested=num_leads,
+                user_id=user_id,
+                billing_customer_id=customer,
+            )
+
+    async def execute(self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None) -> Outcome:
+        """Run the flow from wherever its checkpoint stands (new, crashed or just resumed)."""
+        return await self._run(agency_id, flow_id, None, on_event)
+
+    async def resume(self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None) -> Outcome:
+        """Continue a paused (or crashed) flow. Re-checks credits first: when they still do not
+        cover the cheapest pending step, the flow stays paused, its billing block is refreshed,
+        and nothing runs or is charged."""
+        flow = await self.get(agency_id, flow_id)
+        if flow.status in ("completed", "cancelled"):
+            return Outcome(flow.status, flow, ran=False)
+        interrupts = await self._pending_interrupts(flow_id)
+        if not interrupts:
+            return await self._run(agency_id, flow_id, None, on_event)
+        blocks = [i.value.get("billing_block", {}) for i in interrupts if isinstance(i.value, dict)]
+        cheapest = min((b.get("credit_info", {}).get("required_balance", 1) for b in blocks), default=1)
+        available = await self.billing.balance(flow.billing_customer_id)
+        if available < cheapest:
+            block = dict(blocks[0]) if blocks else {}
+            check = await self.billing.check(
+                flow.billing_customer_id, block.get("feature_id", "dossier_research")
+            )
+            block["credit_info"] = check.credit_info()
+            async with self.db.transaction() as repo:
+                flow = await repo.update_flow(
+                    agency_id, flow_id, status="paused_for_upgrade", billing_block=block
+                )
+            return Outcome("paused_for_upgrade", flow, pending_interrupts=len(interrupts), ran=False)
+        # One answer for every pending interrupt: the gates re-try their holds and those still
+        # short pause again (LangGraph re-runs all interrupted tasks of the superstep anyway).
+        command: Command[Any] = Command(resume={i.id: {"resumed": True} for i in interrupts})
+        return await self._run(agency_id, flow_id, command, on_event)
+
+    async def cancel(self, agency_id: str, flow_id: str) -> LeadGenFlow:
+        """Stop a flow: marked cancelled (a running executor notices at its next lease renewal),
+        and the credits held for its unfinished audits are released."""
+        async with self.db.transaction() as repo:
+            flow = await repo.get_flow(agency_id, flow_id)
+            if flow is None:
+                raise RunNotFound(f"run {flow_id!r} not found")
+            if flow.status != "completed":
+                flow = await repo.update_flow(agency_id, flow_id, status="cancelled", billing_block=None)
+            jobs = await repo.list_audit_jobs(agency_id, flow_id)
+        task = self._tasks.get(flow_id)
+        if task is not None:
+            task.cancel()
+        from graphs.audit import audit_key
+
+        for job in jobs:
+            if job.status not in ("completed",):
+                await self.billing.release(audit_key(job.id))
+        return flow
+
+    async def recover(self) -> list[str]:
+        """Resume every flow left `running` by a holder that died (start-up sweep). Returns the
+        ids it resumed; each runs to its end (or pause) before this returns."""
+        async with self.db.reader() as repo:
+            stale = [
+                f
+                for f in await repo.sweep_running_flows()
+                if holder_is_dead_here(f.lease_owner)
+                or f.lease_expires_at is None
+                or f.lease_expires_at < _now()
+            ]
+        resumed: list[str] = []
+        for flow in stale:
+            with contextlib.suppress(AlreadyRunning):
+                await self.resume(flow.agency_id, flow.id)
+                resumed.append(flow.id)
+        return resumed
+
+    # -- queries (the seed's public API) ----------------------------------------------------
+
+    async def get(self, agency_id: str, flow_id: str) -> LeadGenFlow:
+        async with self.db.reader() as repo:
+            flow = await repo.get_flow(agency_id, flow_id)
+        if flow is None:
+            raise RunNotFound(f"run {flow_id!r} not found")
+        return flow
+
+    async def list_runs(self, agency_id: str, limit: int = 50) -> list[LeadGenFlow]:
+        async with self.db.reader() as repo:
+            return await repo.list_flows(agency_id, limit=limit)
+
+    async def progress(self, agency_id: str, flow_id: str) -> float:
+        async with self.db.reader() as repo:
+            try:
+                return await repo.flow_progress(agency_id, flow_id)
+            except NotFound as exc:
+                raise RunNotFound(str(exc)) from exc
+
+    async def counts(self, agency_id: str, flow_id: str) -> dict[str, int]:
+        await self.get(agency_id, flow_id)
+        async with self.db.reader() as repo:
+            return await repo.flow_counts(agency_id, flow_id)
+
+    async def opportunities(self, agency_id: str, flow_id: str) -> list[ClientOpportunity]:
+        await self.get(agency_id, flow_id)
+        async with self.db.reader() as repo:
+            return await repo.list_opportunities(agency_id, flow_id)
+
+    async def audit_jobs(self, agency_id: str, flow_id: str) -> list[AuditJob]:
+        await self.get(agency_id, flow_id)
+        async with self.db.reader() as repo:
+            return await repo.list_audit_jobs(agency_id, flow_id)
+
+    async def dossier(self, agency_id: str, dossier_id: str) -> AuditDossier | None:
+        async with self.db.reader() as repo:
+            return await repo.get_dossier(agency_id, dossier_id)
+
+    async def dossier_for_opportunity(self, agency_id: str, opportunity_id: str) -> AuditDossier | None:
+        async with self.db.reader() as repo:
+            return await repo.get_dossier_for_opportunity(agency_id, opportunity_id)
+
+    async def opportunity(self, agency_id: str, opportunity_id: str) -> ClientOpportunity | None:
+        async with self.db.reader() as repo:
+            return await repo.get_opportunity(agency_id, opportunity_id)
+
+    async def scraped_pages(self, agency_id: str, audit_job_id: str) -> list[ScrapedPage]:
+        async with self.db.reader() as repo:
+            if await repo.get_audit_job(agency_id, audit_job_id) is None:
+                raise RunNotFound(f"audit job {audit_job_id!r} not found")
+            return await repo.list_scraped_pages(agency_id, audit_job_id)
+
+    # -- execution ----------------------------------------------------------------------------
+
+    def _config(self, flow_id: str) -> RunnableConfig:
+        return {
+            "configurable": {"thread_id": flow_id},
+            "max_concurrency": self.settings.leadgen_audit_concurrency,
+            "recursion_limit": 64,
+        }
+
+    async def _pending_interrupts(self, flow_id: str) -> list[Any]:
+        state = await self.graph.aget_state(self._config(flow_id))
+        return list(state.interrupts)
+
+    async def _acquire(self, agency_id: str, flow_id: str, owner: str) -> None:
+        ttl = self.settings.leadgen_lease_seconds
+        async with self.db.transaction() as repo:
+            flow = await repo.get_flow(agency_id, flow_id)
+            if flow is None:
+                raise RunNotFound(f"run {flow_id!r} not found")
+            dead = flow.lease_owner if holder_is_dead_here(flow.lease_owner) else None
+            if not await repo.acquire_lease(agency_id, flow_id, owner, ttl, take_over_from=dead):
+                raise AlreadyRunning(f"run {flow_id} is already running (held by {flow.lease_owner})")
+
+    async def _keep_lease(self, agency_id: str, flow_id: str, owner: str, runner: asyncio.Task[Any]) -> None:
+        ttl = self.settings.leadgen_lease_seconds
+        while True:
+            await asyncio.sleep(ttl / 3)
+            async with self.db.transaction() as repo:
+                kept = await repo.renew_lease(agency_id, flow_id, owner, ttl)
+                flow = await repo.get_flow(agency_id, flow_id)
+            if not kept or (flow is not None and flow.status == "cancelled"):
+                runner.cancel()
+                return
+
+    async def _run(
+        self, agency_id: str, flow_id: str, command: Command[Any] | None, on_event: EventSink | None
+    ) -> Outcome:
+        owner = new_lease_owner()
+        await self._acquire(agency_id, flow_id, owner)
+        try:
+            flow = await self.get(agency_id, flow_id)
+            if flow.status in ("completed", "cancelled"):
+                return Outcome(flow.status, flow, ran=False)
+            state = await self.graph.aget_state(self._config(flow_id))
+            if command is None and state.interrupts:
+                return Outcome(
+                    "paused_for_upgrade", flow, pending_interrupts=len(state.interrupts), ran=False
+                )
+            fresh = not state.values and not state.next
+            graph_input: Any = PipelineInput(flow_id=flow_id, agency_id=agency_id) if fresh else command
+            async with self.db.transaction() as repo:
+                await repo.update_flow(agency_id, flow_id, status="running", billing_block=None, error=None)
+            task = asyncio.create_task(self._stream(flow_id, graph_input, on_event))
+            self._tasks[flow_id] = task
+            keeper = asyncio.create_task(self._keep_lease(agency_id, flow_id, owner, task))
+            try:
+                await task
+            except asyncio.CancelledError:
+                flow = await self.get(agency_id, flow_id)
+                if flow.status == "cancelled":
+                    return Outcome("cancelled", flow)
+                raise
+            except Exception as exc:
+                log.exception("run %s failed", flow_id)
+                async with self.db.transaction() as repo:
+                    flow = await repo.update_flow(
+                        agency_id, flow_id, status="error", error=f"{type(exc).__name__}: {exc}"[:2000]
+                    )
+                return Outcome("error", flow)
+            finally:
+                keeper.cancel()
+                self._tasks.pop(flow_id, None)
+            return await self._settle_status(agency_id, flow_id)
+        finally:
+            async with self.db.transaction() as repo:
+                await repo.release_lease(agency_id, flow_id, owner)
+
+    async def _stream(self, flow_id: str, graph_input: Any, on_event: EventSink | None) -> None:
+        context = PipelineContext(
+            db=self.db, billing=self.billing, providers=self.providers, settings=self.settings
+        )
+        async for _ns, mode, chunk in self.graph.astream(
+            graph_input,
+            self._config(flow_id),
+            context=context,
+            stream_mode=STREAM_MODES,
+            subgraphs=True,
+            durability="sync",
+        ):
+            if mode == "custom" and on_event is not None and isinstance(chunk, dict):
+                await on_event(chunk)
+
+    async def _settle_status(self, agency_id: str, flow_id: str) -> Outcome:
+        """After the stream ends: paused (interrupts pending) or completed (nothing left)."""
+        state = await self.graph.aget_state(self._config(flow_id))
+        async with self.db.transaction() as repo:
+            if state.interrupts:
+                first = state.interrupts[0].value
+                block = first.get("billing_block") if isinstance(first, dict) else None
+                flow = await repo.update_flow(
+                    agency_id, flow_id, status="paused_for_upgrade", billing_block=block
+                )
+                return Outcome("paused_for_upgrade", flow, pending_interrupts=len(state.interrupts))
+            if state.next:
+                flow = await repo.update_flow(
+                    agency_id, flow_id, status="error", error=f"run stopped before {state.next}"
+                )
+                return Outcome("error", flow)
+            flow = await repo.update_flow(
+                agency_id, flow_id, status="completed", completed_at=_now(), billing_block=None
+            )
+            return Outcome("completed", flow)
+
+
+def _now() -> Any:
+    from db.base import utcnow
+
+    return utcnow()

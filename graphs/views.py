@@ -1,0 +1,136 @@
+"""The JSON shapes of DESIGN.md ("Interfaces others rely on"), built from our rows.
+
+Every face (CLI `--json`, chat tools, Slack, HTTP) renders through these functions, so a field
+means the same thing everywhere. Times are ISO 8601 UTC strings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from db.models import AuditDossier, AuditJob, Call, ClientOpportunity, LeadGenFlow, ScrapedPage
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def flow_json(flow: LeadGenFlow, *, counts: dict[str, int], progress: float) -> dict[str, Any]:
+    return {
+        "id": flow.id,
+        "agency_id": flow.agency_id,
+        "status": flow.status,
+        "num_leads_requested": flow.num_leads_requested,
+        "num_leads_fetched": flow.num_leads_fetched,
+        "campaign": {"target_vertical": flow.target_vertical, "target_geography": flow.target_geography},
+        "phases": [
+            {
+                "name": p["name"],
+                "status": p["status"],
+                "progress": p.get("progress", 0.0),
+                "started_at": p.get("started_at"),
+                "completed_at": p.get("completed_at"),
+                "duration_ms": p.get("duration_ms"),
+            }
+            for p in flow.phases
+        ],
+        "progress": round(progress, 4),
+        "last_event": flow.last_event,
+        "billing_block": flow.billing_block,
+        "counts": {
+            key: counts.get(key, 0)
+            for key in (
+                "opportunities",
+                "with_website",
+                "ready",
+                "data_ready",
+                "auditing",
+                "audits_queued",
+                "audits_completed",
+                "audits_failed",
+            )
+        },
+        "error": flow.error,
+        "created_at": iso(flow.created_at),
+        "completed_at": iso(flow.completed_at),
+    }
+
+
+def lead_json(opp: ClientOpportunity, job: AuditJob | None) -> dict[str, Any]:
+    return {
+        "id": opp.id,
+        "name": opp.name,
+        "domain": opp.domain,
+        "website": opp.website,
+        "phone": opp.phone,
+        "address": opp.address,
+        "rating": opp.rating,
+        "reviews_count": opp.reviews_count,
+        "place_id": opp.place_id,
+        "status": opp.status,
+        "signals": list(opp.signals or []),
+        "qualification_score": opp.qualification_score,
+        "fit_reason": opp.fit_reason,
+        "audit_job_id": job.id if job else None,
+        "dossier_id": job.dossier_id if job else None,
+        "meeting_time": iso(opp.meeting_time),
+    }
+
+
+def leads_json(opps: list[ClientOpportunity], jobs: list[AuditJob]) -> list[dict[str, Any]]:
+    """A run's leads ranked (highest score first), each with its audit job of this run."""
+    by_opp = {job.opportunity_id: job for job in jobs}
+    ranked = sorted(opps, key=lambda o: (-o.qualification_score, o.name.lower()))
+    return [lead_json(opp, by_opp.get(opp.id)) for opp in ranked]
+
+
+def dossier_json(dossier: AuditDossier) -> dict[str, Any]:
+    return {
+        "id": dossier.id,
+        "opportunity_id": dossier.opportunity_id,
+        "summary": dossier.summary,
+        "gaps": list(dossier.gaps or []),
+        "talking_points": list(dossier.talking_points or []),
+        "sources": [{"url": s.get("url"), "title": s.get("title")} for s in dossier.sources or []],
+        "fit_reason": dossier.fit_reason,
+        "created_at": iso(dossier.created_at),
+    }
+
+
+def audit_json(job: AuditJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "opportunity_id": job.opportunity_id,
+        "target_url": job.target_url,
+        "status": job.status,
+        "phases": [{"name": p["name"], "status": p["status"]} for p in job.phases],
+        "dossier_id": job.dossier_id,
+        "error": job.error,
+    }
+
+
+def page_json(page: ScrapedPage) -> dict[str, Any]:
+    return {
+        "id": page.id,
+        "audit_job_id": page.audit_job_id,
+        "url": page.url,
+        "title": page.title,
+        "scraped_at": iso(page.scraped_at),
+    }
+
+
+def call_json(call: Call) -> dict[str, Any]:
+    meta = dict(call.metadata_ or {})
+    return {
+        "id": call.id,
+        "opportunity_id": call.opportunity_id,
+        "provider_call_id": call.provider_call_id,
+        "status": call.status,
+        "billing_seconds": call.billing_seconds,
+        "metadata": {
+            "billing_customer_id": meta.get("billing_customer_id"),
+            "preflight_balance": meta.get("preflight_balance"),
+            "ai_call_metering": meta.get("ai_call_metering"),
+        },
+    }

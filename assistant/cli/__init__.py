@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 # Command modules register themselves on import; keep one line per module.
-from assistant.cli import database  # noqa: F401
+from assistant.cli import (
+    agency,  # noqa: F401
+    credits,  # noqa: F401
+    database,  # noqa: F401
+)
 from assistant.cli.app import app
 
 

@@ -34,8 +34,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.base import Base
 from db.engine import create_engine
+from db.migrate import ensure_schema
 from tools.billing.local import LocalLedger
 from tools.billing.port import BillingProvider
 
@@ -49,12 +49,10 @@ class BillingHarness:
 
 @asynccontextmanager
 async def prepared_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on `database_url` with every table in place."""
+    """An engine on `database_url` with the schema migrated to head (the real migrations)."""
+    await ensure_schema(database_url)
     engine = create_engine(database_url)
     try:
-        # TODO(switch): use db.open_database once it lands; until then the models' metadata.
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
         yield engine
     finally:
         await engine.dispose()

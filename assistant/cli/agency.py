@@ -1,0 +1,181 @@
+"""`leadgen agency set|show`: the agency's profile (what it sells, to whom, on which signals).
+
+Also home of what every agency-scoped command does first: `open_agency` validates the id, opens
+the database and creates the agency on first use, with its starting credits on the local ledger.
+All input is validated before the database is opened, so bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, fail, out, resolve_agency
+from assistant.cli.parsing import (
+    InvalidInput,
+    parse_agency_id,
+    parse_criteria,
+    parse_geography,
+    parse_services,
+    parse_vertical,
+)
+from db import Database, open_database
+from db.models import SIGNALS, Agency, AgencyProfile
+from leadgen.settings import get_settings
+from tools.billing import BillingNotConfigured, LocalLedger, billing_for
+from tools.billing.port import BillingError, BillingProvider
+
+agency_app = typer.Typer(
+    help="The agency's profile: target vertical, geography and criteria.", no_args_is_help=True
+)
+app.add_typer(agency_app, name="agency")
+
+T = TypeVar("T")
+
+
+@dataclass
+class AgencyContext:
+    """An open database, the agency (created on first use) and its billing provider."""
+
+    database: Database
+    agency: Agency
+    billing: BillingProvider
+
+    @property
+    def customer_id(self) -> str:
+        return self.agency.billing_customer_id
+
+
+def agency_id_or_fail(agency: str | None) -> str:
+    """`--agency` (or its default), validated; exit 2 when it is not a valid id."""
+    try:
+        return parse_agency_id(resolve_agency(agency))
+    except InvalidInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+
+
+@asynccontextmanager
+async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
+    """The agency, created with its profile and starting credits if this is its first use.
+
+    Starting credits (`LEADGEN_STARTING_CREDITS`) are granted on the local ledger once per
+    billing customer; with Autumn the plan decides what a new customer gets.
+    """
+    settings = get_settings()
+    database = await open_database(settings.resolved_database_url)
+    try:
+        async with database.transaction() as repo:
+            agency = await repo.ensure_agency(agency_id)
+        billing = billing_for(settings, database.engine)
+        if isinstance(billing, LocalLedger):
+            await billing.ensure_account(agency.billing_customer_id, settings.leadgen_starting_credits)
+        yield AgencyContext(database, agency, billing)
+    finally:
+        await database.close()
+
+
+def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a command's async body, turning infrastructure failures into a message and exit 1."""
+    try:
+        return asyncio.run(work())
+    except BillingNotConfigured as exc:
+        fail(str(exc), ExitCode.FAILED)
+    except BillingError as exc:
+        fail(f"billing failed: {exc}", ExitCode.FAILED)
+    except (SQLAlchemyError, OSError) as exc:
+        url = get_settings().resolved_database_url
+        fail(f"database error ({type(exc).__name__}) on {url.split('@')[-1]}: {exc}", ExitCode.FAILED)
+
+
+def profile_json(agency: Agency, profile: AgencyProfile | None) -> dict[str, Any]:
+    return {
+        "id": agency.id,
+        "name": agency.name,
+        "billing_customer_id": agency.billing_customer_id,
+        "target_vertical": profile.target_vertical if profile else None,
+        "target_geography": profile.target_geography if profile else None,
+        "criteria": list(profile.criteria) if profile else [],
+        "services_offered": list(profile.services_offered) if profile else [],
+        "updated_at": profile.updated_at if profile else None,
+    }
+
+
+def print_profile(data: dict[str, Any]) -> None:
+    table = Table(title=f"Agency {data['id']}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("name", data["name"])
+    table.add_row("billing customer", data["billing_customer_id"])
+    table.add_row("vertical", data["target_vertical"] or "[dim]not set[/]")
+    table.add_row("geography", data["target_geography"] or "[dim]not set[/]")
+    table.add_row("criteria", ", ".join(data["criteria"]) or "[dim]none[/]")
+    table.add_row("services", ", ".join(data["services_offered"]) or "[dim]none[/]")
+    out.print(table)
+
+
+@agency_app.command("set")
+def set_profile(
+    agency: AgencyOption = None,
+    vertical: Annotated[
+        str | None, typer.Option("--vertical", help="Target vertical, e.g. 'dentists'.")
+    ] = None,
+    geography: Annotated[
+        str | None, typer.Option("--geography", help="Target geography, e.g. 'Austin, TX'.")
+    ] = None,
+    criteria: Annotated[
+        str | None,
+        typer.Option("--criteria", help=f"Comma-separated signals: {','.join(SIGNALS)}."),
+    ] = None,
+    services: Annotated[
+        str | None,
+        typer.Option("--services", help="Comma-separated services you sell, e.g. 'web design,SEO'."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Set the agency's target vertical, geography, criteria and services (only those given change)."""
+    agency_id = agency_id_or_fail(agency)
+    if vertical is None and geography is None and criteria is None and services is None:
+        fail("nothing to set: give --vertical, --geography, --criteria and/or --services", ExitCode.BAD_INPUT)
+    try:
+        fields: dict[str, Any] = {
+            "target_vertical": parse_vertical(vertical) if vertical is not None else None,
+            "target_geography": parse_geography(geography) if geography is not None else None,
+            "criteria": parse_criteria(criteria) if criteria is not None else None,
+            "services_offered": parse_services(services) if services is not None else None,
+        }
+    except InvalidInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+
+    async def work() -> dict[str, Any]:
+        async with open_agency(agency_id) as ctx, ctx.database.transaction() as repo:
+            profile = await repo.set_profile(agency_id, **fields)
+            return profile_json(ctx.agency, profile)
+
+    data = run_command(work)
+    if json_output:
+        emit_json(data)
+    else:
+        print_profile(data)
+
+
+@agency_app.command("show")
+def show_profile(agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """Show the agency's profile."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work() -> dict[str, Any]:
+        async with open_agency(agency_id) as ctx, ctx.database.reader() as repo:
+            return profile_json(ctx.agency, await repo.get_profile(agency_id))
+
+    data = run_command(work)
+    if json_output:
+        emit_json(data)
+    else:
+        print_profile(data)

@@ -1,0 +1,166 @@
+"""`leadgen credits [grant N | set N | history]`: the agency's credit balance and its ledger.
+
+`leadgen credits` alone prints the available balance (balance minus credits held by work in
+progress). `grant` and `set` are admin operations of the local ledger; with Autumn, credits are
+managed in Autumn and these two refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from assistant.cli.agency import AgencyContext, agency_id_or_fail, open_agency, run_command
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
+from assistant.cli.parsing import InvalidInput, parse_credits
+from tools.billing import LocalLedger
+
+credits_app = typer.Typer(
+    help="Credits: balance (default), grant, set, history.",
+    invoke_without_command=True,
+)
+app.add_typer(credits_app, name="credits")
+
+# Lets `credits grant -5` reach our parser (and its clear message) instead of being read as an option.
+_NUMBER_ARGUMENT = {"ignore_unknown_options": True}
+
+CreditsArgument = Annotated[
+    str, typer.Argument(metavar="N", help="Whole number of credits.", show_default=False)
+]
+
+
+def _balance_json(customer_id: str, balance: int) -> dict[str, Any]:
+    return {"customer_id": customer_id, "balance": balance}
+
+
+def _print_balance(agency_id: str, data: dict[str, Any]) -> None:
+    out.print(f"[bold]{agency_id}[/]: {data['balance']} credits available", highlight=False)
+
+
+def _local_ledger(ctx: AgencyContext, command: str) -> LocalLedger:
+    if not isinstance(ctx.billing, LocalLedger):
+        fail(
+            f"`leadgen credits {command}` adjusts the local ledger, but billing goes to Autumn "
+            f"(AUTUMN_SECRET_KEY is set): manage credits in Autumn instead",
+            ExitCode.BAD_INPUT,
+        )
+    return ctx.billing
+
+
+@credits_app.callback()
+def credits_balance(
+    typer_ctx: typer.Context, agency: AgencyOption = None, json_output: JsonOption = False
+) -> None:
+    """Show the agency's available credits."""
+    if typer_ctx.invoked_subcommand is not None:
+        return  # `credits grant|set|history` take their own --agency/--json
+    agency_id = agency_id_or_fail(agency)
+
+    async def work() -> dict[str, Any]:
+        async with open_agency(agency_id) as ctx:
+            return _balance_json(ctx.customer_id, await ctx.billing.balance(ctx.customer_id))
+
+    data = run_command(work)
+    if json_output:
+        emit_json(data)
+    else:
+        _print_balance(agency_id, data)
+
+
+@credits_app.command("grant", context_settings=_NUMBER_ARGUMENT)
+def grant(credits: CreditsArgument, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """Add N credits to the agency's balance (local ledger)."""
+    agency_id = agency_id_or_fail(agency)
+    try:
+        amount = parse_credits(credits)
+    except InvalidInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+
+    async def work() -> dict[str, Any]:
+        async with open_agency(agency_id) as ctx:
+            ledger = _local_ledger(ctx, "grant")
+            await ledger.grant(ctx.customer_id, amount)
+            return _balance_json(ctx.customer_id, await ledger.balance(ctx.customer_id))
+
+    data = run_command(work)
+    if json_output:
+        emit_json(data)
+    else:
+        err.print(f"granted {amount} credits", highlight=False)
+        _print_balance(agency_id, data)
+
+
+@credits_app.command("set", context_settings=_NUMBER_ARGUMENT)
+def set_balance(
+    credits: CreditsArgument, agency: AgencyOption = None, json_output: JsonOption = False
+) -> None:
+    """Set the agency's balance to exactly N (local ledger; recorded as an adjustment)."""
+    agency_id = agency_id_or_fail(agency)
+    try:
+        amount = parse_credits(credits, allow_zero=True)
+    except InvalidInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+
+    async def work() -> dict[str, Any]:
+        async with open_agency(agency_id) as ctx:
+            ledger = _local_ledger(ctx, "set")
+            try:
+                await ledger.set_balance(ctx.customer_id, amount)
+            except ValueError as exc:  # below what open holds reserve
+                fail(str(exc), ExitCode.BAD_INPUT)
+            return _balance_json(ctx.customer_id, await ledger.balance(ctx.customer_id))
+
+    data = run_command(work)
+    if json_output:
+        emit_json(data)
+    else:
+        _print_balance(agency_id, data)
+
+
+@credits_app.command("history")
+def history(agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """The agency's charges, grants and adjustments, oldest first."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work() -> list[dict[str, Any]]:
+        async with open_agency(agency_id) as ctx:
+            entries = await ctx.billing.history(ctx.customer_id)
+        return [
+            {
+                "kind": e.kind,
+                "feature_id": e.feature_id,
+                "credits": e.credits,
+                "idempotency_key": e.idempotency_key,
+                "created_at": e.created_at,
+                "balance_after": e.balance_after,
+            }
+            for e in entries
+        ]
+
+    rows = run_command(work)
+    if json_output:
+        emit_json(rows)
+        return
+    table = Table(title=f"Credit history of {agency_id}", title_justify="left")
+    table.add_column("when (UTC)", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("feature")
+    table.add_column("credits", justify="right")
+    table.add_column("balance after", justify="right")
+    table.add_column("key", overflow="fold")  # keys are how support finds a charge: never cut them
+    for row in rows:
+        # Charges take credits away: show them negative so the column adds up to the balance.
+        signed = -row["credits"] if row["kind"] == "charge" else row["credits"]
+        table.add_row(
+            row["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            row["kind"],
+            row["feature_id"] or "",
+            f"{signed:+d}",
+            "" if row["balance_after"] is None else str(row["balance_after"]),
+            row["idempotency_key"],
+        )
+    if not rows:
+        table.caption = "no entries yet"
+    out.print(table)

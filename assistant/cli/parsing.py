@@ -1,0 +1,122 @@
+"""Validation of what people type: agency ids, criteria, credit amounts, free-text fields.
+
+Pure functions, no I/O, shared by the CLI, the chat agent's tools and Slack. Each returns the
+normalised value or raises `InvalidInput` (a `ValueError`) whose message names the field, says
+what was wrong and what is allowed, so a face can show it to the user as it is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from db.models import SIGNALS
+
+MAX_CREDITS = 1_000_000
+MAX_TEXT_LENGTH = 200
+MAX_SERVICES = 50
+
+_AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_DIGITS = re.compile(r"[0-9]+")
+# Control characters and line/paragraph separators: they break tables, logs and prompts.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
+
+class InvalidInput(ValueError):
+    """Input that cannot be accepted; the message is meant for the user."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """`value` quoted for an error message, cut short so a huge paste does not flood the terminal."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def parse_agency_id(value: str, field: str = "agency") -> str:
+    candidate = value.strip()
+    if not _AGENCY_ID.fullmatch(candidate):
+        raise InvalidInput(
+            field,
+            f"{_shown(value)} is not a valid agency id; use 1-64 characters from lowercase a-z, "
+            f"digits, '_' and '-', starting with a letter or digit (e.g. 'acme-digital')",
+        )
+    return candidate
+
+
+def parse_text(value: str, field: str) -> str:
+    """A short free-text field (vertical, geography, a service): trimmed, non-empty, at most
+    200 characters, no control characters."""
+    text = value.strip()
+    if not text:
+        raise InvalidInput(field, "must not be empty")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidInput(field, f"is {len(text)} characters long; at most {MAX_TEXT_LENGTH} are allowed")
+    bad = next((ch for ch in text if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES), None)
+    if bad is not None:
+        raise InvalidInput(field, f"contains the control character U+{ord(bad):04X}; use plain text")
+    return text
+
+
+def parse_vertical(value: str) -> str:
+    return parse_text(value, "vertical")
+
+
+def parse_geography(value: str) -> str:
+    return parse_text(value, "geography")
+
+
+def parse_criteria(value: str) -> list[str]:
+    """A comma-separated list of signals, case-insensitive, spaces or dashes allowed for
+    underscores ("missing website" → MISSING_WEBSITE); duplicates dropped, order kept."""
+    allowed = ", ".join(SIGNALS)
+    items = [item.strip() for item in value.split(",")]
+    if not any(items):
+        raise InvalidInput("criteria", f"give at least one signal; allowed: {allowed}")
+    criteria: list[str] = []
+    for item in items:
+        if not item:
+            continue  # tolerate "A,,B" and a trailing comma
+        signal = re.sub(r"[\s-]+", "_", item).upper()
+        if signal not in SIGNALS:
+            raise InvalidInput("criteria", f"unknown signal {_shown(item)}; allowed: {allowed}")
+        if signal not in criteria:
+            criteria.append(signal)
+    return criteria
+
+
+def parse_services(value: str) -> list[str]:
+    """A comma-separated list of services the agency sells (e.g. "web design, SEO"); duplicates
+    (ignoring case) dropped, order kept."""
+    services: list[str] = []
+    seen: set[str] = set()
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        service = parse_text(item, "services")
+        if service.casefold() not in seen:
+            seen.add(service.casefold())
+            services.append(service)
+    if not services:
+        raise InvalidInput("services", "give at least one service, e.g. 'web design,SEO'")
+    if len(services) > MAX_SERVICES:
+        raise InvalidInput("services", f"{len(services)} given; at most {MAX_SERVICES} are allowed")
+    return services
+
+
+def parse_credits(value: str, *, allow_zero: bool = False, field: str = "credits") -> int:
+    """A whole number of credits written with ASCII digits: 1..1,000,000 (0 too when
+    `allow_zero`). Signs, decimals, exponents and digit separators are refused."""
+    lowest = 0 if allow_zero else 1
+    text = value.strip()
+    expected = f"a whole number from {lowest} to {MAX_CREDITS:,}"
+    if not _DIGITS.fullmatch(text):
+        if text.startswith("-") and _DIGITS.fullmatch(text[1:]):
+            raise InvalidInput(field, f"{_shown(value)} is negative; expected {expected}")
+        raise InvalidInput(field, f"{_shown(value)} is not {expected}")
+    # The length check first: int() of a huge digit string is slow (and refused past 4300 digits).
+    if len(text.lstrip("0")) > len(str(MAX_CREDITS)) or not lowest <= int(text) <= MAX_CREDITS:
+        raise InvalidInput(field, f"{_shown(value)} is out of range; expected {expected}")
+    return int(text)

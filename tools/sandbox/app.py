@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 
-from tools.sandbox import control, firecrawl, places
+from tools.sandbox import chat_model, control, firecrawl, places
 from tools.sandbox.control import RequestLog, SandboxConfig
 from tools.sandbox.faults import SandboxMiddleware, error_response, service_for
 from tools.sandbox.world import World
@@ -42,7 +42,7 @@ def create_app(**knobs: Any) -> Starlette:
     config = SandboxConfig()
     config.update(knobs)
     state = SandboxState(config)
-    routes: list[BaseRoute] = [*control.routes, *places.routes, *firecrawl.routes]
+    routes: list[BaseRoute] = [*control.routes, *places.routes, *firecrawl.routes, *chat_model.routes]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SandboxMiddleware, state=state)],

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import firecrawl as sdk
 import httpx
+from firecrawl.v2.types import ScrapeOptions
 
 from tools.http import (
     RETRY_STATUSES,
@@ -312,9 +313,9 @@ class FirecrawlClient:
             "batch_scrape",
             lambda: self.sdk.start_batch_scrape(
                 wanted,
-                formats=list(formats),
-                only_main_content=only_main_content,
-                timeout=timeout_ms,
+                options=ScrapeOptions(
+                    formats=list(formats), only_main_content=only_main_content, timeout=timeout_ms
+                ),
                 ignore_invalid_urls=True,
             ),
         )

@@ -12,6 +12,7 @@ reporting off for custom base URLs.
 
 from __future__ import annotations
 
+import httpx
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -26,6 +27,7 @@ def chat_model(
     max_retries: int = 2,
     timeout: float = 60.0,
     model: str | None = None,
+    http_async_client: httpx.AsyncClient | None = None,
 ) -> ChatOpenAI:
     """A ChatOpenAI for `settings` (raises MissingProviderKey, naming the variable, without a key
     or a sandbox). Works with `bind_tools` and `with_structured_output(..., method="json_schema")`."""
@@ -40,4 +42,5 @@ def chat_model(
         timeout=timeout,
         use_responses_api=False,
         stream_usage=True,
+        http_async_client=http_async_client,  # tests and fault injection plug in here
     )

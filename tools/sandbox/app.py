@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 
-from tools.sandbox import chat_model, control, firecrawl, places
+from tools.sandbox import autumn, chat_model, control, firecrawl, places, slack, vapi
 from tools.sandbox.control import RequestLog, SandboxConfig
 from tools.sandbox.faults import SandboxMiddleware, error_response, service_for
 from tools.sandbox.world import World
@@ -42,7 +42,15 @@ def create_app(**knobs: Any) -> Starlette:
     config = SandboxConfig()
     config.update(knobs)
     state = SandboxState(config)
-    routes: list[BaseRoute] = [*control.routes, *places.routes, *firecrawl.routes, *chat_model.routes]
+    routes: list[BaseRoute] = [
+        *control.routes,
+        *places.routes,
+        *firecrawl.routes,
+        *chat_model.routes,
+        *autumn.routes,
+        *vapi.routes,
+        *slack.routes,
+    ]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SandboxMiddleware, state=state)],

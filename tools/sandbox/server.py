@@ -57,6 +57,11 @@ class SandboxHandle:
         ).json()
         return result
 
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C still reaches the caller)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
@@ -93,9 +98,3 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, **knobs: Any) -> Sandb
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     return SandboxHandle(server, thread, f"http://{shown}:{bound_port}")
-
-
-def run_sandbox(host: str = "127.0.0.1", port: int = 8765, **knobs: Any) -> None:
-    """Serve in the foreground until interrupted (the `leadgen sandbox` command)."""
-    server, sock = _server(host, port, knobs)
-    server.run(sockets=[sock])

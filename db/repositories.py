@@ -285,7 +285,7 @@ class Repository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
-    async def update_flow(self, agency_id: str, flow_id: str, **fields: Any) -> LeadGenFlow:
+    async def update_flow(self, agency_id: str, flow_id: str, /, **fields: Any) -> LeadGenFlow:
         flow = await self._require(LeadGenFlow, agency_id, flow_id)
         self._apply(flow, fields)
         await self.session.flush()
@@ -592,7 +592,7 @@ class Repository:
         return await self._one(ClientOpportunity, agency_id, opportunity_id)
 
     async def update_opportunity(
-        self, agency_id: str, opportunity_id: str, **fields: Any
+        self, agency_id: str, opportunity_id: str, /, **fields: Any
     ) -> ClientOpportunity:
         row = await self._require(ClientOpportunity, agency_id, opportunity_id)
         self._apply(row, fields)
@@ -642,7 +642,7 @@ class Repository:
     async def get_audit_job(self, agency_id: str, audit_job_id: str) -> AuditJob | None:
         return await self._one(AuditJob, agency_id, audit_job_id)
 
-    async def update_audit_job(self, agency_id: str, audit_job_id: str, **fields: Any) -> AuditJob:
+    async def update_audit_job(self, agency_id: str, audit_job_id: str, /, **fields: Any) -> AuditJob:
         job = await self._require(AuditJob, agency_id, audit_job_id)
         self._apply(job, fields)
         await self.session.flush()
@@ -836,7 +836,7 @@ class Repository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
-    async def update_call(self, agency_id: str, call_id: str, **fields: Any) -> Call:
+    async def update_call(self, agency_id: str, call_id: str, /, **fields: Any) -> Call:
         """Any column but the metadata, which only `merge_call_metadata` changes."""
         call = await self._require(Call, agency_id, call_id)
         self._apply(call, fields, also_forbidden=frozenset({"metadata_"}))

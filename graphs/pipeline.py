@@ -95,9 +95,14 @@ async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         )
     await ctx.billing.settle(source_key(flow_id))
     await events.phase(
-        ctx, agency_id, flow_id, "source", status="complete", progress=1.0,
+        ctx,
+        agency_id,
+        flow_id,
+        "source",
+        status="complete",
+        progress=1.0,
         message=f"Found {len(unique)} businesses for “{query}”",
-    )  # fmt: skip
+    )
     return {}
 
 
@@ -116,9 +121,15 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     outcome = filter_and_score(places, profile.criteria if profile else [])
     dropped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(outcome.dropped.items()))
     await events.phase(
-        ctx, agency_id, flow_id, "filter_rank", status="complete", progress=1.0,
-        message=f"Kept {len(outcome.kept)} of {len(places)} leads" + (f"; dropped {dropped}" if dropped else ""),  # noqa: E501
-    )  # fmt: skip
+        ctx,
+        agency_id,
+        flow_id,
+        "filter_rank",
+        status="complete",
+        progress=1.0,
+        message=f"Kept {len(outcome.kept)} of {len(places)} leads"
+        + (f"; dropped {dropped}" if dropped else ""),
+    )
     return {"leads": [lead.__dict__ | {"signals": list(lead.signals)} for lead in outcome.kept]}
 
 
@@ -157,9 +168,14 @@ async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         )
     crash_point("persist_leads:after_upsert")
     await events.phase(
-        ctx, agency_id, flow_id, "persist_leads", status="complete", progress=1.0,
+        ctx,
+        agency_id,
+        flow_id,
+        "persist_leads",
+        status="complete",
+        progress=1.0,
         message=f"Saved leads: {counts.created} new, {counts.updated} updated, {counts.skipped} skipped",
-    )  # fmt: skip
+    )
     return {}
 
 
@@ -190,9 +206,14 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
                 skipped += 1
                 await repo.update_opportunity(agency_id, opp.id, status="DATA_READY")
     await events.phase(
-        ctx, agency_id, flow_id, "scrape_content", status="complete", progress=1.0,
+        ctx,
+        agency_id,
+        flow_id,
+        "scrape_content",
+        status="complete",
+        progress=1.0,
         message=f"Queued {len(job_ids)} audits; {skipped} leads have no website of their own",
-    )  # fmt: skip
+    )
     return {"audit_job_ids": job_ids}
 
 
@@ -202,9 +223,14 @@ async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]
     ctx.counter.record("generate_dossier", flow_id)
     total = len(state.get("audit_job_ids", []))
     await events.phase(
-        ctx, agency_id, flow_id, "generate_dossier", status="running", progress=0.1,
+        ctx,
+        agency_id,
+        flow_id,
+        "generate_dossier",
+        status="running",
+        progress=0.1,
         message=f"Auditing {total} websites" if total else "No websites to audit",
-    )  # fmt: skip
+    )
     return {}
 
 
@@ -241,10 +267,15 @@ async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         f"{counts['opportunities']} leads, {counts['ready']} researched, {counts['data_ready']} data-ready"
     )
     await events.phase(
-        ctx, agency_id, flow_id, "finalize_rank", status="complete", progress=1.0,
+        ctx,
+        agency_id,
+        flow_id,
+        "finalize_rank",
+        status="complete",
+        progress=1.0,
         message=summary,
         event_type="completed",
-    )  # fmt: skip
+    )
     return {}
 
 

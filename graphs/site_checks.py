@@ -89,8 +89,18 @@ def merge_gaps(model_gaps: Sequence[str], found: Sequence[Gap]) -> list[str]:
     return merged
 
 
+# Words that name the same finding, so "No online booking" and "No way to book or schedule
+# online." count as one gap.
+_TOPICS: dict[str, str] = {
+    "pricing": "pricing", "price": "pricing", "prices": "pricing", "rates": "pricing",
+    "booking": "booking", "book": "booking", "schedule": "booking", "scheduling": "booking",
+    "appointments": "booking", "https": "https", "http": "https", "ssl": "https",
+    "copyright": "copyright", "reviews": "reviews", "testimonials": "reviews",
+    "thin": "content", "little": "content", "content": "content", "contact": "contact",
+}  # fmt: skip
+
+
 def _key(text: str) -> str:
     words = re.findall(r"[a-z]+", text.lower())
-    topic = {"pricing", "price", "prices", "booking", "book", "https", "copyright", "reviews", "testimonials"}
-    hits = sorted(topic.intersection(words))
-    return "|".join(hits) if hits else " ".join(words)
+    topics = sorted({_TOPICS[w] for w in words if w in _TOPICS})
+    return "|".join(topics[:1]) if topics else " ".join(words)

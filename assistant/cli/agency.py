@@ -56,7 +56,8 @@ class AgencyContext:
 def agency_id_or_fail(agency: str | None) -> str:
     """`--agency` (or its default), validated; exit 2 when it is not a valid id."""
     try:
-        return parse_agency_id(resolve_agency(agency))
+        # An explicit `--agency ""` is a mistake, not a request for the default agency.
+        return parse_agency_id(agency if agency is not None else resolve_agency(None))
     except InvalidInput as exc:
         fail(str(exc), ExitCode.BAD_INPUT)
 

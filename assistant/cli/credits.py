@@ -148,7 +148,7 @@ def history(agency: AgencyOption = None, json_output: JsonOption = False) -> Non
     table.add_column("kind")
     table.add_column("feature")
     table.add_column("credits", justify="right")
-    table.add_column("balance after", justify="right")
+    table.add_column("balance", justify="right")  # after the entry
     table.add_column("key", overflow="fold")  # keys are how support finds a charge: never cut them
     for row in rows:
         # Charges take credits away: show them negative so the column adds up to the balance.

@@ -151,6 +151,7 @@ class CallRecord:
     statuses: tuple[int | str, ...]  # HTTP status per attempt, or the exception name
     outcome: str  # "ok" or the name of the error raised
     seconds: float
+    waits: tuple[float, ...] = ()  # the backoff slept before each retry
 
 
 Observer = Callable[[CallRecord], None]
@@ -305,7 +306,13 @@ class RetryingCaller:
         500 may mean the provider acted on the request.
         """
         statuses: list[int | str] = []
+        waits: list[float] = []
         started = time.monotonic()
+
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            await self._sleep(seconds)
+
         retrying = AsyncRetrying(
             retry=(
                 retry_if_exception_type(_TRANSIENT) if idempotent else retry_if_exception(_safe_to_repeat)
@@ -316,7 +323,7 @@ class RetryingCaller:
                 | stop_when(self._too_long)
             ),
             wait=self._wait,
-            sleep=self._sleep,
+            sleep=sleep,
             reraise=True,
         )
         outcome = "ok"
@@ -362,6 +369,7 @@ class RetryingCaller:
                         statuses=tuple(statuses),
                         outcome=outcome,
                         seconds=time.monotonic() - started,
+                        waits=tuple(waits),
                     )
                 )
 

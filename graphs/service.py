@@ -212,6 +212,32 @@ class RunService:
         command: Command[Any] = Command(resume={i.id: {"resumed": True} for i in interrupts})
         return await self._run(agency_id, flow_id, command, on_event)
 
+    async def stream(
+        self, agency_id: str, flow_id: str, *, resume: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Execute (or resume) the flow and yield its events as they happen; the last event is
+        `{"type": "outcome", "status": ..., "flow_id": ...}`. Errors of the run are raised."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def put(event: dict[str, Any]) -> None:
+            await queue.put(event)
+
+        runner = self.resume if resume else self.execute
+        task = asyncio.create_task(runner(agency_id, flow_id, on_event=put))
+        try:
+            while not (task.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            outcome = task.result()
+            yield {"type": "outcome", "status": outcome.status, "flow_id": flow_id, "ran": outcome.ran}
+        finally:
+            if not task.done():
+                task.cancel()
+
     async def cancel(self, agency_id: str, flow_id: str) -> LeadGenFlow:
         """Stop a flow: marked cancelled (a running executor notices at its next lease renewal),
         and the credits held for its unfinished audits are released."""

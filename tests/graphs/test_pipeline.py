@@ -124,7 +124,9 @@ async def test_pause_in_dossiers_resume_without_credits_then_complete(runs: RunS
     completed = [j for j in jobs if j.status == "completed"]
     after = await charges(runs, customer)
     assert sum(c for _, c, _ in after) == 1 + 2 * len(completed)
-    assert sorted(k for _, _, k in after) == sorted({f"flow:{flow.id}:source", *(f"audit:{j.id}" for j in completed)})
+    assert sorted(k for _, _, k in after) == sorted(
+        {f"flow:{flow.id}:source", *(f"audit:{j.id}" for j in completed)}
+    )
     assert done.flow.billing_block is None
 
 
@@ -152,13 +154,18 @@ async def test_ten_concurrent_resumes_run_once(runs: RunService, agency: str) ->
     ran = [r for r in results if not isinstance(r, BaseException) and r.ran]
     refused = [r for r in results if isinstance(r, AlreadyRunning)]
     assert len(ran) == 1 and ran[0].status == "completed"
-    assert len(ran) + len(refused) + sum(1 for r in results if not isinstance(r, BaseException) and not r.ran) == 10
+    assert (
+        len(ran) + len(refused) + sum(1 for r in results if not isinstance(r, BaseException) and not r.ran)
+        == 10
+    )
     keys = [k for _, _, k in await charges(runs, customer)]
     assert len(keys) == len(set(keys))
     assert keys.count(f"flow:{flow.id}:source") == 1
 
 
-async def test_transient_faults_everywhere_still_complete(runs: RunService, agency: str, sandbox_config: Any) -> None:
+async def test_transient_faults_everywhere_still_complete(
+    runs: RunService, agency: str, sandbox_config: Any
+) -> None:
     customer = await set_credits(runs, agency, 100)
     sandbox_config.configure(fail_rate=0.3, retry_after_seconds=0.05, timeout_seconds=0.5, fault_seed=7)
     flow = await runs.start(agency, num_leads=6, vertical="florists", geography="Tucson, AZ")
@@ -169,7 +176,9 @@ async def test_transient_faults_everywhere_still_complete(runs: RunService, agen
     assert sum(c for _, c, _ in await charges(runs, customer)) == 1 + 2 * len(completed)
 
 
-async def test_one_site_down_is_data_ready_and_uncharged(runs: RunService, agency: str, sandbox_config: Any) -> None:
+async def test_one_site_down_is_data_ready_and_uncharged(
+    runs: RunService, agency: str, sandbox_config: Any
+) -> None:
     customer = await set_credits(runs, agency, 100)
     probe = await runs.start(agency, num_leads=8, vertical="dentists", geography="Reno, NV")
     assert (await runs.execute(agency, probe.id)).status == "completed"
@@ -210,3 +219,28 @@ async def test_empty_campaign_and_foreign_runs(runs: RunService, agency: str) ->
         await runs.resume("someone-else", flow.id)
     with pytest.raises(RunNotFound):
         await runs.get(agency, "no-such-run")
+
+
+async def test_stream_yields_events_then_the_outcome(runs: RunService, agency: str) -> None:
+    await set_credits(runs, agency, 20)
+    flow = await runs.start(agency, num_leads=3, vertical="cafes", geography="Madison, WI")
+    seen = [event async for event in runs.stream(agency, flow.id)]
+    assert seen[-1] == {"type": "outcome", "status": "completed", "flow_id": flow.id, "ran": True}
+    assert (
+        next(e["phase"] for e in seen if e.get("type") == "phase" and e.get("status") == "complete")
+        == "source"
+    )
+
+
+def test_studio_graph_has_the_six_phases_and_the_audit_subgraph() -> None:
+    from graphs.studio import graph
+
+    assert {
+        "source",
+        "filter_rank",
+        "persist_leads",
+        "scrape_content",
+        "generate_dossier",
+        "audit",
+        "finalize_rank",
+    } <= set(graph.nodes)

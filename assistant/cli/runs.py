@@ -1,0 +1,385 @@
+"""The run commands of `leadgen`: start and resume a lead-gen run, and read what it found.
+
+    leadgen run [--vertical V] [--geography G] [-n N] [--agency A] [--json]
+    leadgen resume RUN_ID        leadgen status RUN_ID        leadgen runs
+    leadgen leads RUN_ID [--json | --csv]        leadgen audits RUN_ID
+    leadgen dossier OPPORTUNITY_ID               leadgen pages AUDIT_JOB_ID
+
+`run` and `resume` block until the run completes, pauses for credits or fails, drawing a live
+view on stderr when it is a terminal (assistant/cli/live.py). Exit codes (DESIGN.md): 0 done,
+1 failed or already running, 2 bad input (nothing is written), 3 paused for credits, 4 not found
+(including another agency's ids). JSON goes through graphs/views.py only, so `--json` here is
+the same shape the chat and Slack faces use.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.table import Table
+
+from assistant.cli.agency import agency_id_or_fail, run_command
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
+from assistant.cli.live import (
+    RunMonitor,
+    RunSnapshot,
+    leads_table,
+    load_snapshot,
+    status_view,
+    summary_view,
+)
+from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
+from graphs.views import audit_json, dossier_json, leads_json, page_json
+from leadgen.settings import MissingProviderKey, ProviderName, get_settings
+
+T = TypeVar("T")
+
+# What a run's paid steps reach; checked before anything is written so a missing key is a clear
+# message and not a failed run.
+RUN_PROVIDERS: tuple[ProviderName, ...] = ("places", "firecrawl", "openai")
+
+OUTCOME_EXIT = {
+    "completed": ExitCode.OK,
+    "paused_for_upgrade": ExitCode.PAUSED,
+    "error": ExitCode.FAILED,
+    "cancelled": ExitCode.FAILED,
+}
+
+RunIdArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)]
+VerticalOption = Annotated[
+    str | None,
+    typer.Option("--vertical", help="Target vertical, e.g. 'dentists' (default: the agency profile's)."),
+]
+GeographyOption = Annotated[
+    str | None,
+    typer.Option("--geography", help="Target geography, e.g. 'Austin, TX' (default: the profile's)."),
+]
+# Taken as text so that `-n abc` and `-n 0` get the same clear message and exit code as the rest.
+CountOption = Annotated[
+    str, typer.Option("-n", "--num-leads", metavar="N", help=f"Leads to find, {MIN_LEADS}-{MAX_LEADS}.")
+]
+
+
+def parse_count(value: str) -> int:
+    """`-n`: a whole number of leads from MIN_LEADS to MAX_LEADS, ASCII digits only."""
+    text = value.strip()
+    expected = f"a whole number from {MIN_LEADS} to {MAX_LEADS}"
+    if not text.isascii() or not text.isdigit():
+        raise InvalidInput("-n", f"{value[:40]!r} is not {expected}")
+    if len(text.lstrip("0")) > 3 or not MIN_LEADS <= int(text) <= MAX_LEADS:
+        raise InvalidInput("-n", f"{value[:40]!r} is out of range; expected {expected}")
+    return int(text)
+
+
+def _with_service(work: Callable[[RunService], Awaitable[T]]) -> T:
+    """Open the run service, do `work`, and turn the service's errors into exit codes."""
+
+    async def body() -> T:
+        async with RunService.open() as runs:
+            return await work(runs)
+
+    try:
+        return run_command(body)
+    except BadRunInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+    except RunNotFound as exc:
+        fail(str(exc), ExitCode.NOT_FOUND)
+    except MissingProviderKey as exc:
+        fail(str(exc), ExitCode.FAILED)
+
+
+def _not_found(message: str) -> NoReturn:
+    fail(message, ExitCode.NOT_FOUND)
+
+
+# ---- run / resume -------------------------------------------------------------------------------
+
+
+def _execute(
+    agency_id: str,
+    json_output: bool,
+    start: Callable[[RunService], Awaitable[str]],
+    go: Callable[[RunService, str, RunMonitor], Awaitable[Outcome]],
+) -> None:
+    """Shared by `run` and `resume`: get the flow id, execute while showing progress, report."""
+    live = not json_output and err.is_terminal
+    flow_id_seen: list[str] = []  # for the Ctrl-C message, known once the flow exists
+
+    async def work(runs: RunService) -> tuple[Outcome, RunSnapshot]:
+        flow_id = await start(runs)
+        flow_id_seen.append(flow_id)
+        if not live:
+            err.print(f"run {flow_id}: working…", highlight=False)
+        async with RunMonitor(runs, agency_id, flow_id, err, live=live) as monitor:
+            outcome = await go(runs, flow_id, monitor)
+        return outcome, await load_snapshot(runs, agency_id, flow_id)
+
+    try:
+        outcome, snapshot = _with_service(work)
+    except AlreadyRunning:
+        fail(
+            f"run {flow_id_seen[0]} is already running (watch it with `leadgen status {flow_id_seen[0]}`)",
+            ExitCode.FAILED,
+        )
+    except KeyboardInterrupt:
+        # The lease is released on the way out; the checkpoint keeps every finished step.
+        where = f"; continue with `leadgen resume {flow_id_seen[0]}`" if flow_id_seen else ""
+        err.print(f"interrupted{where}", highlight=False)
+        raise typer.Exit(130) from None
+
+    if json_output:
+        emit_json(snapshot.run)
+    else:
+        if not outcome.ran and outcome.status == "completed":
+            err.print("this run had already completed; nothing to do", highlight=False)
+        out.print(summary_view(snapshot, agency_id))
+    raise typer.Exit(int(OUTCOME_EXIT.get(outcome.status, ExitCode.FAILED)))
+
+
+@app.command("run")
+def run(
+    vertical: VerticalOption = None,
+    geography: GeographyOption = None,
+    num_leads: CountOption = "10",
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Find, score, audit and research leads; blocks until the run completes, pauses or fails."""
+    agency_id = agency_id_or_fail(agency)
+    try:
+        count = parse_count(num_leads)
+        vertical = parse_vertical(vertical) if vertical is not None else None
+        geography = parse_geography(geography) if geography is not None else None
+    except InvalidInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+    settings = get_settings()
+    try:
+        for provider in RUN_PROVIDERS:
+            settings.endpoint(provider)
+    except MissingProviderKey as exc:
+        fail(str(exc), ExitCode.FAILED)
+
+    async def start(runs: RunService) -> str:
+        flow = await runs.start(agency_id, num_leads=count, vertical=vertical, geography=geography)
+        return flow.id
+
+    async def go(runs: RunService, flow_id: str, monitor: RunMonitor) -> Outcome:
+        return await runs.execute(agency_id, flow_id, on_event=monitor.on_event)
+
+    _execute(agency_id, json_output, start, go)
+
+
+@app.command("resume")
+def resume(run_id: RunIdArgument, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """Continue a paused or interrupted run (re-checks credits first; pauses again if still short)."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def start(runs: RunService) -> str:
+        return (await runs.get(agency_id, run_id)).id
+
+    async def go(runs: RunService, flow_id: str, monitor: RunMonitor) -> Outcome:
+        return await runs.resume(agency_id, flow_id, on_event=monitor.on_event)
+
+    _execute(agency_id, json_output, start, go)
+
+
+# ---- queries --------------------------------------------------------------------------------------
+
+
+@app.command("status")
+def status(run_id: RunIdArgument, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """A run's status, phases, counts and, when paused, what it needs to continue."""
+    agency_id = agency_id_or_fail(agency)
+    snapshot = _with_service(lambda runs: load_snapshot(runs, agency_id, run_id))
+    if json_output:
+        emit_json(snapshot.run)
+    else:
+        out.print(status_view(snapshot, agency_id))
+
+
+@app.command("runs")
+def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """The agency's runs, newest first."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work(runs: RunService) -> list[dict[str, Any]]:
+        flows = await runs.list_runs(agency_id)
+        return [(await load_snapshot(runs, agency_id, flow.id)).run for flow in flows]
+
+    rows = _with_service(work)
+    if json_output:
+        emit_json(rows)
+        return
+    table = Table(title=f"Runs of {agency_id}", title_justify="left")
+    for column in ("created (UTC)", "id", "status", "campaign", "leads", "researched", "progress"):
+        table.add_column(column, no_wrap=column in ("created (UTC)", "id"))
+    for row in rows:
+        campaign = row["campaign"]
+        table.add_row(
+            (row["created_at"] or "")[:19].replace("T", " "),
+            row["id"],
+            row["status"],
+            f"{campaign['target_vertical']} in {campaign['target_geography']}",
+            f"{row['counts']['opportunities']}/{row['num_leads_requested']}",
+            str(row["counts"]["ready"]),
+            f"{row['progress']:.0%}",
+        )
+    if not rows:
+        table.caption = "no runs yet: start one with `leadgen run`"
+    out.print(table)
+
+
+def write_leads_csv(leads: list[dict[str, Any]]) -> None:
+    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
+    if not leads:
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
+    columns = list(leads[0])
+    writer.writerow(columns)
+    for lead in leads:
+        writer.writerow(
+            [
+                ";".join(value) if isinstance(value, list) else "" if value is None else value
+                for value in (lead[column] for column in columns)
+            ]
+        )
+    sys.stdout.flush()
+
+
+@app.command("leads")
+def leads(
+    run_id: RunIdArgument,
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV (RFC 4180) on stdout.")] = False,
+) -> None:
+    """A run's leads, ranked: highest qualification score first."""
+    agency_id = agency_id_or_fail(agency)
+    if json_output and csv_output:
+        fail("--json and --csv cannot be used together", ExitCode.BAD_INPUT)
+
+    async def work(runs: RunService) -> list[dict[str, Any]]:
+        return leads_json(
+            await runs.opportunities(agency_id, run_id), await runs.audit_jobs(agency_id, run_id)
+        )
+
+    rows = _with_service(work)
+    if json_output:
+        emit_json(rows)
+    elif csv_output:
+        write_leads_csv(rows)
+    else:
+        out.print(leads_table(rows, title=f"Leads of run {run_id}", full=True))
+
+
+@app.command("audits")
+def audits(run_id: RunIdArgument, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """A run's website audits: status, steps, dossier."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work(runs: RunService) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        jobs = await runs.audit_jobs(agency_id, run_id)
+        names = {o.id: o.name for o in await runs.opportunities(agency_id, run_id)}
+        return [audit_json(job) for job in jobs], names
+
+    rows, names = _with_service(work)
+    if json_output:
+        emit_json(rows)
+        return
+    table = Table(title=f"Audits of run {run_id}", title_justify="left")
+    for column in ("id", "lead", "url", "status", "steps", "dossier", "error"):
+        table.add_column(column, no_wrap=column == "id", overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            names.get(row["opportunity_id"], row["opportunity_id"]),
+            row["target_url"],
+            row["status"],
+            " ".join(f"{p['name']}:{p['status']}" for p in row["phases"]),
+            row["dossier_id"] or "—",
+            row["error"] or "",
+        )
+    if not rows:
+        table.caption = "no audits (no lead had a website of its own, or the run has not got there)"
+    out.print(table)
+
+
+@app.command("dossier")
+def dossier(
+    opportunity_id: Annotated[
+        str, typer.Argument(metavar="OPPORTUNITY_ID", help="The lead's id.", show_default=False)
+    ],
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """A lead's research dossier: summary, gaps, talking points and sources."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work(runs: RunService) -> tuple[dict[str, Any] | None, str | None, str | None]:
+        opportunity = await runs.opportunity(agency_id, opportunity_id)
+        if opportunity is None:
+            return None, None, None
+        found = await runs.dossier_for_opportunity(agency_id, opportunity_id)
+        return (dossier_json(found) if found else None), opportunity.name, opportunity.status
+
+    data, name, lead_status = _with_service(work)
+    if name is None:
+        _not_found(f"lead {opportunity_id!r} not found")
+    if data is None:
+        _not_found(f"lead {opportunity_id!r} ({name}) has no dossier yet (status {lead_status})")
+    if json_output:
+        emit_json(data)
+        return
+    out.print(f"[bold]Dossier: {name}[/]", highlight=False)
+    out.print(data["summary"] or "[dim]no summary[/]", highlight=False)
+    for title, items in (("Gaps", data["gaps"]), ("Talking points", data["talking_points"])):
+        out.print(f"\n[bold]{title}[/]")
+        for item in items or ["—"]:
+            out.print(f"  • {item}", highlight=False, markup=False)
+    if data["fit_reason"]:
+        out.print("\n[bold]Why they fit[/]")
+        out.print(f"  {data['fit_reason']}", highlight=False, markup=False)
+    out.print("\n[bold]Sources[/]")
+    for source in data["sources"] or [{"url": None, "title": None}]:
+        if not source["url"]:
+            out.print("  —")
+            continue
+        # A terminal hyperlink where supported; the URL itself is printed too, for copying.
+        title = (source["title"] or source["url"]).replace("[", r"\[")
+        out.print(f"  • [link={source['url']}]{title}[/link] {source['url']}", highlight=False)
+
+
+@app.command("pages")
+def pages(
+    audit_job_id: Annotated[
+        str, typer.Argument(metavar="AUDIT_JOB_ID", help="The audit job's id.", show_default=False)
+    ],
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The pages an audit scraped."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work(runs: RunService) -> list[dict[str, Any]]:
+        return [page_json(page) for page in await runs.scraped_pages(agency_id, audit_job_id)]
+
+    rows = _with_service(work)
+    if json_output:
+        emit_json(rows)
+        return
+    table = Table(title=f"Pages of audit {audit_job_id}", title_justify="left")
+    for column in ("scraped (UTC)", "title", "url", "id"):
+        table.add_column(column, overflow="fold", no_wrap=column == "scraped (UTC)")
+    for row in rows:
+        table.add_row(
+            (row["scraped_at"] or "")[:19].replace("T", " "), row["title"] or "", row["url"], row["id"]
+        )
+    if not rows:
+        table.caption = "no pages scraped"
+    out.print(table)

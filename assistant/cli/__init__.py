@@ -7,6 +7,7 @@ from assistant.cli import (
     agency,  # noqa: F401
     credits,  # noqa: F401
     database,  # noqa: F401
+    runs,  # noqa: F401
     sandbox,  # noqa: F401
 )
 from assistant.cli.app import app

@@ -5,6 +5,7 @@ from __future__ import annotations
 # Command modules register themselves on import; keep one line per module.
 from assistant.cli import (
     agency,  # noqa: F401
+    calls,  # noqa: F401
     credits,  # noqa: F401
     database,  # noqa: F401
     runs,  # noqa: F401

@@ -1,0 +1,173 @@
+"""`leadgen call OPPORTUNITY_ID`, `leadgen calls`, `leadgen serve`: AI phone calls to leads.
+
+`call` places the call (at least 1 credit needed: exit 3 otherwise, and nothing is dialled), then,
+on a terminal or with `--wait`, follows it until it ends and prints the minutes billed. While
+waiting it polls Vapi too, so a call is finalised and metered even when Vapi cannot reach
+`leadgen serve` (no LEADGEN_PUBLIC_URL); the webhook and the poll are idempotent together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from contextlib import AbstractContextManager, nullcontext
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from assistant.cli.agency import agency_id_or_fail, open_agency, run_command
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
+from db.models import Call
+from graphs.calls import (
+    LOCAL_USER,
+    CallError,
+    CallFailed,
+    CallNotFound,
+    CallService,
+    CallsNotConfigured,
+    CreditCheckUnavailable,
+    InsufficientCallCredits,
+    InvalidCallTarget,
+    Unauthenticated,
+)
+from graphs.views import call_json
+from leadgen.settings import get_settings
+from tools.providers import Providers
+from tools.vapi import VapiError
+
+POLL_SECONDS = 1.0
+# A call longer than this is not worth holding a terminal for; `leadgen calls` shows it later.
+WAIT_LIMIT_SECONDS = 45 * 60.0
+
+WaitOption = Annotated[
+    bool | None,
+    typer.Option("--wait/--no-wait", help="Follow the call until it ends (default: on a terminal)."),
+]
+
+
+def _exit_code(exc: CallError) -> ExitCode:
+    if isinstance(exc, InsufficientCallCredits):
+        return ExitCode.PAUSED
+    if isinstance(exc, CallNotFound):
+        return ExitCode.NOT_FOUND
+    if isinstance(exc, InvalidCallTarget | Unauthenticated):
+        return ExitCode.BAD_INPUT
+    if isinstance(exc, CallsNotConfigured | CreditCheckUnavailable | CallFailed):
+        return ExitCode.FAILED
+    return ExitCode.FAILED
+
+
+def _billed(call: Call) -> str:
+    metering = (call.metadata_ or {}).get("ai_call_metering")
+    if not isinstance(metering, dict):
+        return "not metered yet"
+    billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
+    shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
+    if billed != requested:
+        shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"
+    return shown
+
+
+def _finished(call: Call) -> bool:
+    metered = isinstance((call.metadata_ or {}).get("ai_call_metering"), dict)
+    return call.status == "failed" or (call.status == "ended" and (metered or call.billing_seconds is None))
+
+
+async def _follow(calls: CallService, call: Call, show: bool) -> Call:
+    """Poll until the call ends and is metered (or the wait limit passes)."""
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    status: AbstractContextManager[Any] = err.status(f"call {call.status}…") if show else nullcontext()
+    with status as spinner:
+        while not _finished(call) and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                call = await calls.refresh_call(call.agency_id, call.id)
+            except VapiError as exc:  # a poll that failed: the webhook may still arrive
+                err.print(f"[yellow]could not reach Vapi ({type(exc).__name__}); still waiting[/]")
+                call = await calls.get_call(call.agency_id, call.id)
+            if spinner is not None:
+                spinner.update(f"call {call.status}…")
+    return call
+
+
+@app.command("call")
+def call(
+    opportunity_id: Annotated[str, typer.Argument(help="The lead (opportunity) to call.")],
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
+    wait: WaitOption = None,
+) -> None:
+    """Place an AI phone call to a lead (1 credit per started minute; at least 1 needed)."""
+    agency_id = agency_id_or_fail(agency)
+    follow = wait if wait is not None else (sys.stdout.isatty() and not json_output)
+    settings = get_settings()
+
+    async def work() -> Call:
+        async with open_agency(agency_id) as ctx, Providers.from_settings(settings) as providers:
+            calls = CallService(ctx.database, ctx.billing, providers, settings)
+            try:
+                placed = await calls.start_call(agency_id, opportunity_id.strip(), user_id=LOCAL_USER)
+            except CallError as exc:
+                fail(str(exc), _exit_code(exc))
+            if not json_output:
+                err.print(f"calling {placed.to_number} (call {placed.id})", highlight=False)
+            return await _follow(calls, placed, show=not json_output) if follow else placed
+
+    result = run_command(work)
+    if json_output:
+        emit_json(call_json(result))
+        return
+    out.print(f"call [bold]{result.id}[/]: {result.status}", highlight=False)
+    if result.status == "ended":
+        seconds = result.billing_seconds
+        talk = f"{seconds:.0f} s" if seconds is not None else "unknown duration"
+        out.print(f"{result.ended_reason or 'ended'}, {talk}, {_billed(result)}", highlight=False)
+    if result.status == "failed":
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+@app.command("calls")
+def calls_list(agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+    """List the agency's calls, newest first."""
+    agency_id = agency_id_or_fail(agency)
+
+    async def work() -> list[Call]:
+        async with open_agency(agency_id) as ctx, ctx.database.reader() as repo:
+            return await repo.list_calls(agency_id)
+
+    rows = run_command(work)
+    if json_output:
+        emit_json([call_json(row) for row in rows])
+        return
+    if not rows:
+        out.print(f"no calls yet for {agency_id}", highlight=False)
+        return
+    table = Table(title=f"Calls of {agency_id}", title_justify="left")
+    for column in ("id", "lead", "to", "status", "seconds", "billing"):
+        table.add_column(column)
+    for row in rows:
+        seconds = f"{row.billing_seconds:.0f}" if row.billing_seconds is not None else "-"
+        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, _billed(row))
+    out.print(table)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the HTTP server for provider webhooks (POST /webhooks/vapi) and GET /healthz."""
+    from assistant.server import serve as run_server
+
+    settings = get_settings()
+    if not settings.leadgen_public_url:
+        err.print(
+            "[yellow]LEADGEN_PUBLIC_URL is not set: calls will not tell Vapi where to send reports "
+            "(`leadgen call` still learns the outcome by polling).[/]"
+        )
+    if not settings.vapi_webhook_secret:
+        mode = "refused" if settings.leadgen_env == "production" else "accepted without authentication"
+        err.print(f"[yellow]VAPI_WEBHOOK_SECRET is not set: webhooks will be {mode}.[/]")
+    run_server(settings, host=host, port=port)

@@ -1,0 +1,166 @@
+"""`leadgen serve`: the HTTP app providers and chat platforms call back into.
+
+    POST /webhooks/vapi   Vapi server messages (end-of-call reports, status updates)
+    GET  /healthz         {"ok": true}
+
+A Vapi webhook is authenticated (`assistant.webhooks`), parsed strictly (`graphs.calls`), written
+to the webhook inbox, and acknowledged at once (Vapi gives a server 20 s, and a slow answer gets
+redelivered); the work (record the call's outcome, meter it) runs after the response in an
+in-process asyncio task. Answers: 200 accepted (also for a redelivery, a message type we do not act
+on, and a call we do not know, which is logged and writes nothing), 401 bad or missing
+credentials, 400 malformed body (the message names the problem), 413 body too large.
+
+Other faces mount their routes on the same app::
+
+    app = create_app(settings, routes=[Route("/slack/events", slack_events, methods=["POST"])],
+                     lifespans=[slack_lifespan])   # each: app -> async context manager
+
+Route handlers find the call service at `request.app.state.calls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from assistant.webhooks import VapiWebhookAuth, WebhookRejected
+from graphs.calls import (
+    MAX_WEBHOOK_BYTES,
+    VAPI_WEBHOOK_PATH,
+    CallService,
+    EndOfCallReport,
+    MalformedWebhook,
+    StatusUpdate,
+    parse_vapi_webhook,
+)
+from leadgen.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+# How long shutdown waits for webhook work already acknowledged.
+DRAIN_SECONDS = 20.0
+
+
+class BackgroundWork:
+    """Tasks started after a response was sent. Kept referenced (asyncio holds tasks weakly),
+    failures logged, and awaited on shutdown so acknowledged work is not dropped mid-way."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(self._run(work, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _run(work: Coroutine[Any, Any, Any], name: str) -> None:
+        try:
+            await work
+        except Exception:  # a background task has nobody to raise to: log it
+            log.exception("background work %s failed", name)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, seconds: float = DRAIN_SECONDS) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=seconds)
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The raw body (signatures cover the exact bytes), or None when it exceeds the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def vapi_webhook(request: Request) -> JSONResponse:
+    state = request.app.state
+    raw = await _read_body(request)
+    if raw is None:
+        return JSONResponse({"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, status_code=413)
+    try:
+        scheme = state.vapi_auth.verify(request.headers, raw)
+    except WebhookRejected as exc:
+        log.warning("Vapi webhook rejected from %s: %s", request.client.host if request.client else "?", exc)
+        return JSONResponse({"error": exc.reason}, status_code=401)
+    try:
+        message = parse_vapi_webhook(raw)
+    except MalformedWebhook as exc:
+        log.warning("malformed Vapi webhook: %s", exc)
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    calls: CallService = state.calls
+    receipt = await calls.accept_webhook(message)
+    if receipt.process and isinstance(message, EndOfCallReport | StatusUpdate):
+        state.background.spawn(calls.process_webhook(message), name=f"vapi:{receipt.event_id}")
+    log.info("Vapi %s accepted (%s, auth %s)", getattr(message, "type", "?"), receipt.reason, scheme)
+    return JSONResponse({"ok": True, "event_id": receipt.event_id, "status": receipt.reason})
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    calls: CallService | None = None,
+    routes: Sequence[BaseRoute] = (),
+    lifespans: Sequence[Lifespan] = (),
+) -> Starlette:
+    """The server app. Without `calls`, it opens its own CallService (database, billing,
+    providers) on start-up and closes it on shutdown. `routes` and `lifespans` let other faces
+    (Slack) share the app."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.calls = calls or await stack.enter_async_context(CallService.open(settings))
+            for extra in lifespans:
+                await stack.enter_async_context(extra(app))
+            try:
+                yield
+            finally:
+                await app.state.background.drain()
+
+    app = Starlette(
+        routes=[
+            Route(VAPI_WEBHOOK_PATH, vapi_webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            *routes,
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.vapi_auth = VapiWebhookAuth(settings.vapi_webhook_secret, settings.leadgen_env)
+    app.state.background = BackgroundWork()
+    if calls is not None:
+        app.state.calls = calls
+    return app
+
+
+def serve(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the app in the foreground until interrupted."""
+    settings = settings or get_settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)

@@ -114,27 +114,30 @@ async def test_ensure_schema_migrates_once_and_survives_a_race(empty_db_url: str
     assert await migrate.current(url) is None
 
 
-def test_cli_db_upgrade(tmp_path: Path) -> None:
+async def test_cli_db_upgrade(tmp_path: Path) -> None:
     db_file = tmp_path / "cli" / "leadgen.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_file}", "LEADGEN_DATA_DIR": str(tmp_path)}
-    leadgen = Path(sys.executable).with_name("leadgen")
-    first = subprocess.run(
-        [str(leadgen), "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    script = Path(sys.executable).with_name("leadgen")  # the installed console script
+    leadgen = (
+        [str(script)] if script.exists() else [sys.executable, "-c", "from assistant.cli import main; main()"]
     )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*leadgen, "db", "upgrade", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    first = await asyncio.to_thread(run)
     assert first.returncode == 0, first.stderr
-    assert "empty -> " + str(migrate.head_revision()) in first.stderr
+    assert f"empty -> {migrate.head_revision()}" in first.stderr
     assert first.stdout == ""
-    again = subprocess.run(
-        [str(leadgen), "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    assert again.returncode == 0, again.stderr
-    bad = subprocess.run(
-        [str(leadgen), "db", "upgrade", "--revision", "nope"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    assert await migrate.current(f"sqlite+aiosqlite:///{db_file}") == migrate.head_revision()
+
+    bad = await asyncio.to_thread(run, "--revision", "nope")
     assert bad.returncode == 2
     assert "nope" in bad.stderr

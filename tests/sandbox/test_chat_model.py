@@ -96,7 +96,9 @@ async def test_missing_required_detail_is_asked_for(llm: ChatOpenAI) -> None:
 async def test_tool_choice_none_and_named(llm: ChatOpenAI) -> None:
     none = await llm.bind_tools(TOOLS, tool_choice="none").ainvoke("find 10 plumbers in Denver")
     assert not none.tool_calls and "(sandbox model)" in str(none.content)
-    named = await llm.bind_tools(TOOLS, tool_choice="show_credit_balance").ainvoke("find 10 plumbers in Denver")
+    named = await llm.bind_tools(TOOLS, tool_choice="show_credit_balance").ainvoke(
+        "find 10 plumbers in Denver"
+    )
     assert [c["name"] for c in named.tool_calls] == ["show_credit_balance"]
 
 
@@ -188,5 +190,7 @@ async def test_openai_error_envelope(sandbox_url: str) -> None:
 
     client = AsyncOpenAI(base_url=sandbox_url + "/openai/v1", api_key="bad-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
-        await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
     assert caught.value.code == "invalid_api_key"

@@ -9,6 +9,9 @@ from firecrawl.v2.types import ScrapeOptions
 
 from tools.sandbox import world
 
+# One client per module: building a client (and its TLS context) per request is slow.
+HTTP = httpx.Client(timeout=10)
+
 
 def _own_sites(status: str = "ok") -> list[str]:
     sites = []
@@ -80,16 +83,18 @@ async def test_crawl_honours_paths_limit_and_links_only(firecrawl: AsyncFirecraw
     assert len(limited.data) == 2
 
 
-async def test_down_site_and_social_pages_fail_like_firecrawl(firecrawl: AsyncFirecrawl, sandbox_url: str) -> None:
+async def test_down_site_and_social_pages_fail_like_firecrawl(
+    firecrawl: AsyncFirecrawl, sandbox_url: str
+) -> None:
     down = _own_sites("down")
     assert down, "the world should hold some down sites"
-    response = httpx.post(
+    response = HTTP.post(
         f"{sandbox_url}/v2/scrape", json={"url": down[0]}, headers={"Authorization": "Bearer fc-x"}
     )
     assert response.status_code == 500 and response.json()["success"] is False
     with pytest.raises(Exception, match="failing to load"):
         await firecrawl.scrape(down[0])
-    social = httpx.post(
+    social = HTTP.post(
         f"{sandbox_url}/v2/scrape",
         json={"url": "https://www.facebook.com/acme"},
         headers={"Authorization": "Bearer fc-x"},
@@ -102,8 +107,8 @@ async def test_flaky_site_fails_then_succeeds(sandbox_url: str) -> None:
     assert flaky
     headers = {"Authorization": "Bearer fc-x"}
     url = flaky[0].rstrip("/") + "/about"
-    first = httpx.post(f"{sandbox_url}/v2/scrape", json={"url": url}, headers=headers)
-    second = httpx.post(f"{sandbox_url}/v2/scrape", json={"url": url}, headers=headers)
+    first = HTTP.post(f"{sandbox_url}/v2/scrape", json={"url": url}, headers=headers)
+    second = HTTP.post(f"{sandbox_url}/v2/scrape", json={"url": url}, headers=headers)
     assert (first.status_code, second.status_code) == (500, 200)
 
 
@@ -112,9 +117,9 @@ def test_down_domain_knob_and_auth(sandbox_config: object) -> None:
     site = _own_sites()[0]
     domain = site.split("://")[1].split("/")[0].removeprefix("www.")
     sandbox_config.configure(down_domains=[domain])  # type: ignore[attr-defined]
-    response = httpx.post(f"{url}/v2/scrape", json={"url": site}, headers={"Authorization": "Bearer fc-x"})
+    response = HTTP.post(f"{url}/v2/scrape", json={"url": site}, headers={"Authorization": "Bearer fc-x"})
     assert response.status_code == 500
-    unauthorised = httpx.post(f"{url}/v2/scrape", json={"url": site}, headers={"Authorization": "Bearer x"})
+    unauthorised = HTTP.post(f"{url}/v2/scrape", json={"url": site}, headers={"Authorization": "Bearer x"})
     assert unauthorised.status_code == 401 and unauthorised.json() == {
         "success": False,
         "error": "Unauthorized: Invalid token",

@@ -11,12 +11,15 @@ from tools.sandbox.server import start_sandbox
 MASK = "places.id,places.displayName,places.websiteUri,places.nationalPhoneNumber,nextPageToken"
 KEY = {"X-Goog-Api-Key": "AIzaSandboxKey"}
 
+# One client per module: building a client (and its TLS context) per request is slow.
+HTTP = httpx.Client(timeout=10)
+
 
 def search(url: str, body: dict[str, object], mask: str | None = MASK, **headers: str) -> httpx.Response:
     sent = {**KEY, **headers}
     if mask is not None:
         sent["X-Goog-FieldMask"] = mask
-    return httpx.post(f"{url}/places/v1/places:searchText", json=body, headers=sent)
+    return HTTP.post(f"{url}/places/v1/places:searchText", json=body, headers=sent)
 
 
 def test_only_masked_fields_come_back(sandbox_url: str) -> None:
@@ -42,7 +45,7 @@ def test_missing_mask_and_bad_key_are_real_400s(sandbox_url: str) -> None:
     bad = search(sandbox_url, {"textQuery": "plumbers in Austin"}, **{"X-Goog-Api-Key": "nope"})
     assert bad.status_code == 400
     assert bad.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
-    by_query = httpx.post(
+    by_query = HTTP.post(
         f"{sandbox_url}/places/v1/places:searchText?key=AIzaX&fields=places.id", json={"textQuery": "x in y"}
     )
     assert by_query.status_code == 200
@@ -137,9 +140,11 @@ def test_sites_have_pages_gaps_and_some_are_down() -> None:
 
 
 def test_truth_endpoint(sandbox_url: str) -> None:
-    places = search(sandbox_url, {"textQuery": "dentists in Denver"}, mask="places.websiteUri").json()["places"]
+    places = search(sandbox_url, {"textQuery": "dentists in Denver"}, mask="places.websiteUri").json()[
+        "places"
+    ]
     site = next(p["websiteUri"] for p in places if "websiteUri" in p and "facebook" not in p["websiteUri"])
     domain = site.split("://")[1].split("/")[0]
-    truth = httpx.get(f"{sandbox_url}/_sandbox/truth", params={"domain": domain}).json()
+    truth = HTTP.get(f"{sandbox_url}/_sandbox/truth", params={"domain": domain}).json()
     assert truth["pages"] and truth["url"].rstrip("/").endswith(domain.removeprefix("www."))
     assert {"gaps", "facts", "status"} <= set(truth)

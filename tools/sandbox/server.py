@@ -22,10 +22,11 @@ class SandboxHandle:
         self._server = server
         self._thread = thread
         self.url = url
+        self._http = httpx.Client(timeout=10)
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         """Change knobs (see SandboxConfig); returns the whole new config."""
-        response = httpx.post(f"{self.url}/_sandbox/config", json=knobs, timeout=10)
+        response = self._http.post(f"{self.url}/_sandbox/config", json=knobs, timeout=10)
         if response.status_code != 200:
             raise ValueError(response.json().get("error", response.text))
         result: dict[str, Any] = response.json()
@@ -33,26 +34,26 @@ class SandboxHandle:
 
     def reset_config(self) -> dict[str, Any]:
         """Back to the knobs the server was started with."""
-        result: dict[str, Any] = httpx.delete(f"{self.url}/_sandbox/config", timeout=10).json()
+        result: dict[str, Any] = self._http.delete(f"{self.url}/_sandbox/config", timeout=10).json()
         return result
 
     def config(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(f"{self.url}/_sandbox/config", timeout=10).json()
+        result: dict[str, Any] = self._http.get(f"{self.url}/_sandbox/config", timeout=10).json()
         return result
 
     def requests(self, service: str | None = None) -> list[dict[str, Any]]:
         """Requests the sandbox answered, newest last."""
         params = {"service": service} if service else {}
-        result: list[dict[str, Any]] = httpx.get(
+        result: list[dict[str, Any]] = self._http.get(
             f"{self.url}/_sandbox/requests", params=params, timeout=10
         ).json()
         return result
 
     def clear_requests(self) -> None:
-        httpx.delete(f"{self.url}/_sandbox/requests", timeout=10)
+        self._http.delete(f"{self.url}/_sandbox/requests", timeout=10)
 
     def truth(self, domain: str) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(
+        result: dict[str, Any] = self._http.get(
             f"{self.url}/_sandbox/truth", params={"domain": domain}, timeout=10
         ).json()
         return result
@@ -63,6 +64,7 @@ class SandboxHandle:
             self._thread.join(timeout=0.5)
 
     def stop(self) -> None:
+        self._http.close()
         self._server.should_exit = True
         self._thread.join(timeout=10)
 

@@ -1,0 +1,81 @@
+"""Fault knobs, outages, latency and the request log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+PLACES = {"X-Goog-Api-Key": "AIzaX", "X-Goog-FieldMask": "places.id"}
+
+# One client per module: building a client (and its TLS context) per request is slow.
+HTTP = httpx.Client(timeout=10)
+
+
+def _places(url: str, query: str, **headers: str) -> httpx.Response:
+    return HTTP.post(
+        f"{url}/places/v1/places:searchText",
+        json={"textQuery": query},
+        headers={**PLACES, **headers},
+        timeout=5,
+    )
+
+
+def test_fail_rate_one_gives_transient_errors_with_retry_after(sandbox_config: Any) -> None:
+    sandbox_config.configure(fail_rate=1.0, timeout_seconds=0.05)
+    statuses = set()
+    for i in range(20):
+        response = _places(sandbox_config.url, f"plumbers in Town{i}")
+        statuses.add(response.status_code)
+        if response.status_code == 429:
+            assert "Retry-After" in response.headers
+            assert response.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert statuses <= {429, 500, 503, 504} and 429 in statuses and statuses & {500, 503}
+
+
+def test_fault_draws_are_per_attempt_so_retries_can_succeed(sandbox_config: Any) -> None:
+    sandbox_config.configure(fail_rate=0.5, fault_kinds=["503"])
+    outcomes = [_places(sandbox_config.url, "dentists in Omaha").status_code for _ in range(12)]
+    assert 200 in outcomes and 503 in outcomes
+
+
+def test_per_request_header_overrides(sandbox_url: str) -> None:
+    response = _places(sandbox_url, "roofers in Tampa", **{"X-Sandbox-Fail-Rate": "1"})
+    assert response.status_code in (429, 500, 503, 504)
+    slow = _places(sandbox_url, "roofers in Tampa", **{"X-Sandbox-Latency": "0.5"})
+    assert slow.status_code == 200 and slow.elapsed.total_seconds() >= 0.15
+
+
+def test_outage_answers_503_in_the_provider_shape(sandbox_config: Any) -> None:
+    sandbox_config.configure(outages=["firecrawl", "openai"])
+    scrape = HTTP.post(
+        f"{sandbox_config.url}/v2/scrape",
+        json={"url": "https://a.com"},
+        headers={"Authorization": "Bearer fc-x"},
+    )
+    assert scrape.status_code == 503 and scrape.json()["success"] is False
+    chat = HTTP.post(f"{sandbox_config.url}/openai/v1/chat/completions", json={})
+    assert chat.status_code == 503 and "error" in chat.json()
+    assert _places(sandbox_config.url, "gyms in Miami").status_code == 200
+
+
+def test_config_validation_and_reset(sandbox_config: Any) -> None:
+    response = HTTP.post(f"{sandbox_config.url}/_sandbox/config", json={"no_such_knob": 1})
+    assert response.status_code == 400
+    sandbox_config.configure(latency_scale=2.5)
+    assert sandbox_config.config()["latency_scale"] == 2.5
+    assert sandbox_config.reset_config()["latency_scale"] == 0
+
+
+def test_request_log_filters_and_redacts(sandbox: Any) -> None:
+    sandbox.clear_requests()
+    _places(sandbox.url, "lawyers in Boston")
+    HTTP.post(
+        f"{sandbox.url}/v2/map", json={"url": "https://a.com"}, headers={"Authorization": "Bearer fc-x"}
+    )
+    everything = sandbox.requests()
+    assert [r["service"] for r in everything] == ["places", "firecrawl"]
+    places = sandbox.requests("places")
+    assert len(places) == 1 and places[0]["body"] == {"textQuery": "lawyers in Boston"}
+    assert places[0]["headers"]["x-goog-api-key"].endswith("(redacted)") and places[0]["status"] == 200
+    assert HTTP.get(f"{sandbox.url}/_sandbox/requests", params={"service": "nope"}).status_code == 400

@@ -7,6 +7,7 @@ managed in Autumn and these two refuse.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -29,6 +30,24 @@ _NUMBER_ARGUMENT = {"ignore_unknown_options": True}
 CreditsArgument = Annotated[
     str, typer.Argument(metavar="N", help="Whole number of credits.", show_default=False)
 ]
+
+
+@dataclass(frozen=True)
+class GroupOptions:
+    """`--agency`/`--json` given before the subcommand (`leadgen credits --agency acme grant 5`)."""
+
+    agency: str | None
+    json_output: bool
+
+
+def _with_group_options(
+    typer_ctx: typer.Context, agency: str | None, json_output: bool
+) -> tuple[str | None, bool]:
+    """The subcommand's own options, falling back to those given to `credits` itself."""
+    group = typer_ctx.obj if isinstance(typer_ctx.obj, GroupOptions) else GroupOptions(None, False)
+    if agency is not None and group.agency is not None and agency != group.agency:
+        fail(f"--agency given twice with different values ({group.agency!r}, {agency!r})", ExitCode.BAD_INPUT)
+    return (agency if agency is not None else group.agency), (json_output or group.json_output)
 
 
 def _balance_json(customer_id: str, balance: int) -> dict[str, Any]:
@@ -55,7 +74,9 @@ def credits_balance(
 ) -> None:
     """Show the agency's available credits."""
     if typer_ctx.invoked_subcommand is not None:
-        return  # `credits grant|set|history` take their own --agency/--json
+        # `credits --agency acme grant 5` must grant to acme: hand the options down.
+        typer_ctx.obj = GroupOptions(agency, json_output)
+        return
     agency_id = agency_id_or_fail(agency)
 
     async def work() -> dict[str, Any]:
@@ -70,8 +91,14 @@ def credits_balance(
 
 
 @credits_app.command("grant", context_settings=_NUMBER_ARGUMENT)
-def grant(credits: CreditsArgument, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+def grant(
+    typer_ctx: typer.Context,
+    credits: CreditsArgument,
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
+) -> None:
     """Add N credits to the agency's balance (local ledger)."""
+    agency, json_output = _with_group_options(typer_ctx, agency, json_output)
     agency_id = agency_id_or_fail(agency)
     try:
         amount = parse_credits(credits)
@@ -94,9 +121,13 @@ def grant(credits: CreditsArgument, agency: AgencyOption = None, json_output: Js
 
 @credits_app.command("set", context_settings=_NUMBER_ARGUMENT)
 def set_balance(
-    credits: CreditsArgument, agency: AgencyOption = None, json_output: JsonOption = False
+    typer_ctx: typer.Context,
+    credits: CreditsArgument,
+    agency: AgencyOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Set the agency's balance to exactly N (local ledger; recorded as an adjustment)."""
+    agency, json_output = _with_group_options(typer_ctx, agency, json_output)
     agency_id = agency_id_or_fail(agency)
     try:
         amount = parse_credits(credits, allow_zero=True)
@@ -120,8 +151,9 @@ def set_balance(
 
 
 @credits_app.command("history")
-def history(agency: AgencyOption = None, json_output: JsonOption = False) -> None:
+def history(typer_ctx: typer.Context, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
     """The agency's charges, grants and adjustments, oldest first."""
+    agency, json_output = _with_group_options(typer_ctx, agency, json_output)
     agency_id = agency_id_or_fail(agency)
 
     async def work() -> list[dict[str, Any]]:

@@ -80,6 +80,18 @@ def test_grant_set_and_history_add_up(cli: Invoke) -> None:
     assert ok_json(cli("credits", "--json", "--agency", "other"))["balance"] == 20
 
 
+def test_options_before_the_subcommand_apply_to_it(cli: Invoke) -> None:
+    assert ok_json(cli("credits", "--agency", "acme", "--json", "grant", "5")) == {
+        "customer_id": "acme",
+        "balance": 25,
+    }
+    assert ok_json(cli("credits", "--json", "--agency", "default"))["balance"] == 20  # untouched
+    history = ok_json(cli("credits", "--agency", "acme", "history", "--json"))
+    assert [r["credits"] for r in history] == [20, 5]
+    clash = cli("credits", "--agency", "acme", "grant", "5", "--agency", "beta")
+    assert clash.exit_code == 2 and "--agency given twice" in said(clash)
+
+
 def test_human_output(cli: Invoke) -> None:
     result = cli("credits", "grant", "5", "--agency", "acme")
     assert result.exit_code == 0

@@ -8,14 +8,17 @@ the root `postgres_dsn` database, which other suites may fill with `create_all`.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from db import Database, open_database
+from db.migrate import upgrade
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +45,22 @@ def pg_repo_url(pg_database_factory: Callable[[], str]) -> str:
     return pg_database_factory()
 
 
+@pytest.fixture(scope="session")
+async def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; repository tests start from a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "leadgen.db"
+    await upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
 def db_url(database_url: str, request: pytest.FixtureRequest) -> str:
-    """A database for repository tests: the per-test SQLite file, or the shared Postgres one."""
+    """A database for repository tests: a fresh copy of the migrated SQLite template, or the
+    shared Postgres one."""
     if database_url.startswith("sqlite"):
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = Path(make_url(database_url).database or "")
+        shutil.copyfile(template, target)
         return database_url
     url: str = request.getfixturevalue("pg_repo_url")
     return url

@@ -129,7 +129,7 @@ async def test_cli_db_upgrade(tmp_path: Path) -> None:
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
 
     first = await asyncio.to_thread(run)

@@ -1,0 +1,753 @@
+"""The chat agent: a LangGraph tool-calling loop over the run service and the credits.
+
+    agent = ChatAgent(llm, checkpointer)
+    context = ChatContext(agency_id="acme", user_id="ana", runs=runs, background=BackgroundRuns(runs))
+    turn = await agent.reply("find 5 dentists in Austin, TX", thread_id="t1", context=context)
+    turn.text          # what the model answered
+    turn.tool_results  # [(tool name, parsed JSON result), ...] of this turn, for rich UIs
+
+Graph: `agent` (the model with the tools bound) -> `tools` (ToolNode) -> `agent` ... until the
+model answers without a tool call. The conversation is checkpointed per thread (the Chainlit
+thread id), so a reopened chat continues where it stopped.
+
+Tenancy. The agency is never a tool argument: tools read it from the runtime context
+(`ToolRuntime.context`), which the UI fills from the signed-in user. Whatever id the model
+passes, the run service answers only within that agency (another agency's id reads as not found).
+
+Non-blocking runs. `start_lead_run` validates the campaign and creates the flow, then hands it to
+`BackgroundRuns.launch`, which executes it as an asyncio task; the tool returns at once with
+`{"run_id", "status": "started"}`. UIs `subscribe` to a run's events to draw live progress.
+
+Tool results are JSON built with graphs/views.py, wrapped in a small envelope that always names
+the `run_id` (or `opportunity_id`) it is about. Errors are results too (`{"error": ..., "message":
+...}`), so the model can explain them instead of the turn failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool, tool
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt import ToolNode, ToolRuntime, tools_condition
+from langgraph.runtime import Runtime
+
+from db import Database, open_database
+from db.models import OPPORTUNITY_STATUSES, SIGNALS, AuditJob, ClientOpportunity, LeadGenFlow
+from graphs.checkpoints import open_checkpointer
+from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
+from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json
+from leadgen.settings import Settings, get_settings
+from tools.billing import LocalLedger, billing_for
+from tools.billing.port import BillingError
+from tools.providers import Providers
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+SYSTEM_PROMPT = f"""You are Atlas, a lead-generation assistant for a marketing and web agency.
+You find local businesses (leads), research their websites and write dossiers, using the tools.
+
+Rules:
+- Answer ONLY from tool results. Never invent businesses, numbers, ids, dossiers or credits. If a
+  tool did not return something, say you do not have it.
+- Tool results are JSON. Quote names, scores, statuses and counts from them exactly.
+- A run finds between {MIN_LEADS} and {MAX_LEADS} leads. If the user asks for more or fewer, say so
+  plainly and ask them to pick a number in range; never silently change the number.
+- If the user wants leads but has not said what kind of business (vertical) or where (geography),
+  call start_lead_run anyway only if the agency profile may fill the gap; when the tool answers
+  with a question, ask the user that question. Never guess a vertical or a city.
+- Starting a run returns at once; the run works in the background and its progress is shown live.
+- When a run is paused for credits, explain the balance, what is required and the shortfall, and
+  offer start_upgrade (plans: starter, pro, agency) and resume_run.
+- Ids are opaque; use the ones the tools returned."""
+
+# --------------------------------------------------------------------------------------------
+# Plans
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A credits plan. With the local ledger, choosing one grants its credits (no payment is
+    taken: it is a self-hosted admin grant); with Autumn, it is the product id to check out."""
+
+    id: str
+    name: str
+    credits: int
+
+
+PLANS: tuple[Plan, ...] = (
+    Plan("starter", "Starter", 100),
+    Plan("pro", "Pro", 500),
+    Plan("agency", "Agency", 2000),
+)
+PLAN_IDS = tuple(p.id for p in PLANS)
+
+
+def plan_by_id(plan_id: str) -> Plan | None:
+    return next((p for p in PLANS if p.id == plan_id.strip().lower()), None)
+
+
+def plans_json() -> list[dict[str, Any]]:
+    return [{"id": p.id, "name": p.name, "credits": p.credits} for p in PLANS]
+
+
+# --------------------------------------------------------------------------------------------
+# Background runs
+
+
+@dataclass(frozen=True)
+class CreditGap:
+    """Where a paused run stands: the available balance against what its next step needs."""
+
+    balance: int
+    required: int
+
+    @property
+    def deficit(self) -> int:
+        return max(0, self.required - self.balance)
+
+    @property
+    def enough(self) -> bool:
+        return self.balance >= self.required
+
+    def as_dict(self) -> dict[str, int]:
+        return {"balance": self.balance, "required_balance": self.required, "deficit": self.deficit}
+
+
+def required_credits(flow: LeadGenFlow) -> int:
+    """Credits the paused step needs (from its billing block; 1 when the block says nothing)."""
+    info = (flow.billing_block or {}).get("credit_info") or {}
+    required = info.get("required_balance")
+    return int(required) if isinstance(required, int | float) and required > 0 else 1
+
+
+async def credit_gap(runs: RunService, flow: LeadGenFlow) -> CreditGap:
+    return CreditGap(await runs.billing.balance(flow.billing_customer_id), required_credits(flow))
+
+
+class BackgroundRuns:
+    """Executes flows as asyncio tasks of this process and fans their events out to subscribers.
+
+    One task per flow here; the run service's lease keeps other processes off it. Subscribers
+    (live views) receive every custom-stream event of the run, then a final
+    `{"type": "outcome", "status": ...}` event when the execution ends (completed, paused, error,
+    cancelled or already_running). A failing subscriber is dropped, never the run.
+    """
+
+    def __init__(self, runs: RunService) -> None:
+        self.runs = runs
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._subscribers: dict[str, list[EventSink]] = {}
+        self.outcomes: dict[str, str] = {}  # flow id -> last outcome status (for tests and views)
+
+    def active(self, flow_id: str) -> bool:
+        task = self._tasks.get(flow_id)
+        return task is not None and not task.done()
+
+    def launch(self, agency_id: str, flow_id: str, *, resume: bool = False) -> bool:
+        """Start executing (or resuming) the flow in the background; False when this process is
+        already running it."""
+        if self.active(flow_id):
+            return False
+        self._tasks[flow_id] = asyncio.create_task(
+            self._drive(agency_id, flow_id, resume), name=f"leadgen-run-{flow_id}"
+        )
+        return True
+
+    async def wait(self, flow_id: str) -> str | None:
+        """Wait for the flow's background execution to end; its outcome status."""
+        task = self._tasks.get(flow_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        return self.outcomes.get(flow_id)
+
+    def subscribe(self, flow_id: str, sink: EventSink) -> Callable[[], None]:
+        """Receive the flow's events; returns the function that unsubscribes."""
+        sinks = self._subscribers.setdefault(flow_id, [])
+        sinks.append(sink)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                sinks.remove(sink)
+
+        return unsubscribe
+
+    async def aclose(self) -> None:
+        """Stop the tasks (shutdown). Their flows keep status `running` with an expiring lease,
+        which start-up recovery (`RunService.recover`) picks up."""
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _publish(self, flow_id: str, event: dict[str, Any]) -> None:
+        for sink in list(self._subscribers.get(flow_id, [])):
+            try:
+                await sink(event)
+            except Exception:  # a broken view (closed tab) must never stop the run
+                log.warning("dropping a subscriber of run %s", flow_id, exc_info=True)
+                with contextlib.suppress(ValueError):
+                    self._subscribers[flow_id].remove(sink)
+
+    async def _drive(self, agency_id: str, flow_id: str, resume: bool) -> None:
+        async def on_event(event: dict[str, Any]) -> None:
+            await self._publish(flow_id, event)
+
+        status: str
+        try:
+            outcome: Outcome
+            if resume:
+                outcome = await self.runs.resume(agency_id, flow_id, on_event=on_event)
+            else:
+                outcome = await self.runs.execute(agency_id, flow_id, on_event=on_event)
+            status = outcome.status
+        except AlreadyRunning:
+            status = "already_running"
+        except RunNotFound:
+            status = "not_found"
+        except Exception:  # a background task has nobody else to report to
+            log.exception("background run %s failed", flow_id)
+            status = "error"
+        self.outcomes[flow_id] = status
+        await self._publish(flow_id, {"type": "outcome", "flow_id": flow_id, "status": status})
+
+
+# --------------------------------------------------------------------------------------------
+# Context and helpers
+
+
+@dataclass
+class ChatContext:
+    """Who is asking and what the tools may use. Filled by the UI, never by the model."""
+
+    agency_id: str
+    runs: RunService
+    background: BackgroundRuns
+    user_id: str | None = None
+    thread_id: str | None = None
+    # Where an Autumn checkout returns to (optional).
+    success_url: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Runtime_ = ToolRuntime[ChatContext, Any]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _error(kind: str, message: str, **extra: Any) -> str:
+    return _json({"error": kind, "message": message, **extra})
+
+
+async def _flow_view(runs: RunService, flow: LeadGenFlow) -> dict[str, Any]:
+    counts = await runs.counts(flow.agency_id, flow.id)
+    progress = await runs.progress(flow.agency_id, flow.id)
+    return flow_json(flow, counts=counts, progress=progress)
+
+
+async def _pick_flow(
+    ctx: ChatContext, run_id: str | None, *, prefer: str | None = None
+) -> LeadGenFlow | None:
+    """The named run of this agency, else its newest (with status `prefer` when there is one)."""
+    if run_id:
+        return await ctx.runs.get(ctx.agency_id, run_id.strip())
+    flows = await ctx.runs.list_runs(ctx.agency_id, limit=20)
+    if prefer:
+        preferred = [f for f in flows if f.status == prefer]
+        if preferred:
+            return preferred[0]
+    return flows[0] if flows else None
+
+
+async def _job_of(ctx: ChatContext, opp: ClientOpportunity) -> AuditJob | None:
+    if not opp.lead_gen_flow_id:
+        return None
+    with contextlib.suppress(RunNotFound):
+        jobs = await ctx.runs.audit_jobs(ctx.agency_id, opp.lead_gen_flow_id)
+        return next((j for j in jobs if j.opportunity_id == opp.id), None)
+    return None
+
+
+def _no_run() -> str:
+    return _error("no_runs", "There are no runs for this agency yet. Ask me to find some leads.")
+
+
+# --------------------------------------------------------------------------------------------
+# Tools. Names, descriptions and parameter names are what the model sees: keep them plain.
+
+
+@tool(parse_docstring=True)
+async def start_lead_run(
+    runtime: Runtime_,
+    vertical: str | None = None,
+    geography: str | None = None,
+    num_leads: int | None = None,
+) -> str:
+    """Start a new lead-generation run (campaign) that finds local businesses, audits their websites and writes dossiers. Returns at once; the run works in the background.
+
+    Args:
+        vertical: The kind of business to find, e.g. "dentists". Leave empty to use the agency profile.
+        geography: Where to look, e.g. "Austin, TX". Leave empty to use the agency profile.
+        num_leads: How many leads to find, a whole number from 1 to 20 (default 10).
+    """
+    ctx = runtime.context
+    count = 10 if num_leads is None else num_leads
+    if isinstance(count, bool) or not isinstance(count, int) or not MIN_LEADS <= count <= MAX_LEADS:
+        return _error(
+            "bad_count",
+            f"A run finds between {MIN_LEADS} and {MAX_LEADS} leads; {num_leads} is out of range. "
+            f"Nothing was started. How many leads (1-{MAX_LEADS}) should I find?",
+            requested=num_leads,
+            min=MIN_LEADS,
+            max=MAX_LEADS,
+        )
+    vertical = (vertical or "").strip() or None
+    geography = (geography or "").strip() or None
+    try:
+        flow = await ctx.runs.start(
+            ctx.agency_id, num_leads=count, vertical=vertical, geography=geography, user_id=ctx.user_id
+        )
+    except BadRunInput as exc:
+        text = str(exc)
+        if text.startswith("no vertical") or text.startswith("no geography"):
+            missing = [n for n, v in (("vertical", vertical), ("geography", geography)) if v is None]
+            return _json(
+                {
+                    "error": "missing_campaign",
+                    "missing": missing,
+                    "question": "What kind of business should I look for, and where? "
+                    "(for example: 5 dentists in Austin, TX)",
+                    "message": "Nothing was started: the campaign needs a vertical and a geography, "
+                    "and the agency profile does not set them.",
+                }
+            )
+        return _error("bad_input", f"Nothing was started: {text}")
+    ctx.background.launch(ctx.agency_id, flow.id)
+    return _json(
+        {
+            "run_id": flow.id,
+            "status": "started",
+            "num_leads_requested": flow.num_leads_requested,
+            "campaign": {"target_vertical": flow.target_vertical, "target_geography": flow.target_geography},
+            "message": "The run has started and works in the background; progress is shown live.",
+        }
+    )
+
+
+@tool(parse_docstring=True)
+async def get_run_status(runtime: Runtime_, run_id: str | None = None) -> str:
+    """Status and progress of a lead run: its six phases, counts, last event and any credit pause. Without a run id: the most recent run, plus a short list of the other recent runs.
+
+    Args:
+        run_id: The run's id. Leave empty for the most recent run.
+    """
+    ctx = runtime.context
+    try:
+        flow = await _pick_flow(ctx, run_id)
+    except RunNotFound:
+        return _error("not_found", f"No run with id {run_id!r} in your agency.")
+    if flow is None:
+        return _no_run()
+    result: dict[str, Any] = {"run_id": flow.id, "run": await _flow_view(ctx.runs, flow)}
+    if not run_id:
+        recent = await ctx.runs.list_runs(ctx.agency_id, limit=10)
+        result["recent_runs"] = [
+            {
+                "run_id": f.id,
+                "status": f.status,
+                "campaign": f"{f.num_leads_requested} {f.target_vertical} in {f.target_geography}",
+                "created_at": f.created_at,
+            }
+            for f in recent
+        ]
+    return _json(result)
+
+
+LeadStatus = Literal["SOURCED", "AUDITING", "READY", "DATA_READY"]
+LeadSignal = Literal["MISSING_WEBSITE", "WEAK_WEB_PRESENCE", "LOW_GOOGLE_RATING", "FEW_GOOGLE_REVIEWS"]
+assert set(LeadStatus.__args__) == set(OPPORTUNITY_STATUSES)  # type: ignore[attr-defined]
+assert set(LeadSignal.__args__) == set(SIGNALS)  # type: ignore[attr-defined]
+
+
+@tool(parse_docstring=True)
+async def list_leads(
+    runtime: Runtime_,
+    run_id: str | None = None,
+    status: LeadStatus | None = None,
+    signal: LeadSignal | None = None,
+) -> str:
+    """The leads (businesses) a run found, ranked by qualification score, optionally filtered.
+
+    Args:
+        run_id: The run's id. Leave empty for the most recent run.
+        status: Only leads with this status.
+        signal: Only leads showing this signal.
+    """
+    ctx = runtime.context
+    try:
+        flow = await _pick_flow(ctx, run_id)
+        if flow is None:
+            return _no_run()
+        opps = await ctx.runs.opportunities(ctx.agency_id, flow.id)
+        jobs = await ctx.runs.audit_jobs(ctx.agency_id, flow.id)
+    except RunNotFound:
+        return _error("not_found", f"No run with id {run_id!r} in your agency.")
+    leads = leads_json(opps, jobs)
+    total = len(leads)
+    if status:
+        leads = [lead for lead in leads if lead["status"] == status]
+    if signal:
+        leads = [lead for lead in leads if signal in lead["signals"]]
+    return _json(
+        {
+            "run_id": flow.id,
+            "run_status": flow.status,
+            "total": total,
+            "shown": len(leads),
+            "filters": {"status": status, "signal": signal},
+            "leads": leads,
+        }
+    )
+
+
+@tool(parse_docstring=True)
+async def get_dossier(runtime: Runtime_, opportunity_id: str) -> str:
+    """The research dossier of one lead: summary, website gaps, talking points and cited sources.
+
+    Args:
+        opportunity_id: The lead's id (from list_leads).
+    """
+    ctx = runtime.context
+    ident = opportunity_id.strip()
+    opp = await ctx.runs.opportunity(ctx.agency_id, ident)
+    if opp is None:
+        # The model may pass a dossier id instead: accept it, within the agency.
+        dossier = await ctx.runs.dossier(ctx.agency_id, ident)
+        if dossier is None:
+            return _error("not_found", f"No lead with id {ident!r} in your agency.")
+        opp = await ctx.runs.opportunity(ctx.agency_id, dossier.opportunity_id)
+    else:
+        dossier = await ctx.runs.dossier_for_opportunity(ctx.agency_id, opp.id)
+    job = await _job_of(ctx, opp) if opp else None
+    lead = lead_json(opp, job) if opp else None
+    if dossier is None:
+        reason = (
+            "it has no website of its own to audit"
+            if opp is not None and not opp.domain
+            else "its audit has not finished or failed"
+        )
+        return _json(
+            {
+                "opportunity_id": ident,
+                "lead": lead,
+                "dossier": None,
+                "message": f"There is no dossier for this lead: {reason}.",
+            }
+        )
+    return _json({"opportunity_id": dossier.opportunity_id, "lead": lead, "dossier": dossier_json(dossier)})
+
+
+@tool(parse_docstring=True)
+async def list_sources(runtime: Runtime_, audit_job_id: str) -> str:
+    """The web pages scraped (the sources) while auditing one lead's website.
+
+    Args:
+        audit_job_id: The audit job id (from list_leads); a lead's id also works.
+    """
+    ctx = runtime.context
+    ident = audit_job_id.strip()
+    try:
+        pages = await ctx.runs.scraped_pages(ctx.agency_id, ident)
+        job_id = ident
+    except RunNotFound:
+        opp = await ctx.runs.opportunity(ctx.agency_id, ident)
+        job = await _job_of(ctx, opp) if opp else None
+        if job is None:
+            return _error("not_found", f"No audit (or lead with an audit) with id {ident!r} in your agency.")
+        pages = await ctx.runs.scraped_pages(ctx.agency_id, job.id)
+        job_id = job.id
+    return _json({"audit_job_id": job_id, "count": len(pages), "pages": [page_json(p) for p in pages]})
+
+
+@tool(parse_docstring=True)
+async def get_credits(runtime: Runtime_) -> str:
+    """The agency's available credit balance, and the plans it can upgrade to."""
+    ctx = runtime.context
+    customer = await ctx.runs.ensure_agency(ctx.agency_id)
+    balance = await ctx.runs.billing.balance(customer)
+    return _json({"customer_id": customer, "balance": balance, "plans": plans_json()})
+
+
+async def upgrade(ctx: ChatContext, plan: Plan, key: str) -> dict[str, Any]:
+    """Apply a plan: a local-ledger grant (once per `key`) or an Autumn checkout. Shared by the
+    tool and the paywall's Upgrade button."""
+    customer = await ctx.runs.ensure_agency(ctx.agency_id)
+    billing = ctx.runs.billing
+    if isinstance(billing, LocalLedger):
+        result = await billing.grant(customer, plan.credits, key=key)
+        return {
+            "plan": plan.id,
+            "credits_granted": plan.credits if result.recorded else 0,
+            "already_applied": not result.recorded,
+            "balance": await billing.balance(customer),
+            "checkout_url": None,
+            "message": f"{plan.name} plan applied: {plan.credits} credits added (local ledger, no payment taken)."
+            if result.recorded
+            else f"The {plan.name} plan was already applied for this request.",
+        }
+    attach = await ctx.runs.providers.autumn.attach(customer, plan.id, success_url=ctx.success_url)
+    return {
+        "plan": plan.id,
+        "credits_granted": None,
+        "balance": await billing.balance(customer),
+        "checkout_url": attach.checkout_url,
+        "code": attach.code,
+        "message": "Open the checkout link to pay; the balance updates when it completes."
+        if attach.checkout_url
+        else (attach.message or f"{plan.name} plan attached."),
+    }
+
+
+@tool(parse_docstring=True)
+async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agency"]) -> str:
+    """Upgrade the credits plan (buy more credits): starter, pro or agency.
+
+    Args:
+        plan: The plan to upgrade to: starter, pro or agency.
+    """
+    ctx = runtime.context
+    chosen = plan_by_id(plan)
+    if chosen is None:
+        return _error("bad_plan", f"Unknown plan {plan!r}; choose one of {', '.join(PLAN_IDS)}.")
+    # One grant per tool call: a retried call reuses its id and grants nothing more.
+    key = f"upgrade:{ctx.agency_id}:{chosen.id}:{runtime.tool_call_id}"
+    try:
+        return _json(await upgrade(ctx, chosen, key))
+    except BillingError as exc:
+        return _error("billing_unavailable", f"The upgrade could not be applied: {exc}")
+
+
+async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
+    """Resume a paused (or stopped) run in the background when credits allow. Shared by the tool
+    and the paywall's buttons."""
+    base = {"run_id": flow.id}
+    if flow.status == "completed":
+        return base | {"status": "completed", "message": "This run has already finished."}
+    if flow.status == "cancelled":
+        return base | {"status": "cancelled", "message": "This run was cancelled."}
+    if ctx.background.active(flow.id):
+        return base | {"status": "running", "message": "This run is already running."}
+    if flow.status == "paused_for_upgrade":
+        gap = await credit_gap(ctx.runs, flow)
+        if not gap.enough:
+            return (
+                base
+                | {"status": "paused_for_upgrade", **gap.as_dict(), "plans": plans_json()}
+                | {
+                    "message": f"Still paused: {gap.balance} credits available, {gap.required} needed "
+                    f"(short by {gap.deficit}). Upgrade first."
+                }
+            )
+    ctx.background.launch(ctx.agency_id, flow.id, resume=True)
+    return base | {"status": "resuming", "message": "The run is resuming in the background."}
+
+
+@tool(parse_docstring=True)
+async def resume_run(runtime: Runtime_, run_id: str | None = None) -> str:
+    """Resume (continue) a run that paused for credits, once the balance covers the next step.
+
+    Args:
+        run_id: The paused run's id. Leave empty for the most recent paused run.
+    """
+    ctx = runtime.context
+    try:
+        flow = await _pick_flow(ctx, run_id, prefer="paused_for_upgrade")
+    except RunNotFound:
+        return _error("not_found", f"No run with id {run_id!r} in your agency.")
+    if flow is None:
+        return _no_run()
+    return _json(await resume_flow(ctx, flow))
+
+
+TOOLS: list[BaseTool] = [
+    start_lead_run,
+    get_run_status,
+    list_leads,
+    get_dossier,
+    list_sources,
+    get_credits,
+    start_upgrade,
+    resume_run,
+]
+
+# --------------------------------------------------------------------------------------------
+# The graph
+
+
+@dataclass
+class AgentTurn:
+    text: str
+    tool_results: list[tuple[str, Any]]
+
+    def results_of(self, name: str) -> list[Any]:
+        return [result for tool_name, result in self.tool_results if tool_name == name]
+
+
+def _parse(content: Any) -> Any:
+    if isinstance(content, str):
+        try:
+            return json.loads(content)
+        except ValueError:
+            return content
+    return content
+
+
+def build_graph(
+    llm: BaseChatModel, tools: list[BaseTool]
+) -> StateGraph[MessagesState, ChatContext, Any, Any]:
+    model = llm.bind_tools(tools)
+
+    async def agent(state: MessagesState, runtime: Runtime[ChatContext]) -> dict[str, Any]:
+        messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT), *state["messages"]]
+        reply = await model.ainvoke(messages)
+        return {"messages": [reply]}
+
+    graph = StateGraph(MessagesState, context_schema=ChatContext)
+    graph.add_node("agent", agent)
+    # Tool errors we did not foresee become a tool message the model can explain, not a crash.
+    graph.add_node("tools", ToolNode(tools, handle_tool_errors=True))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
+    graph.add_edge("tools", "agent")
+    return graph
+
+
+class ChatAgent:
+    """The compiled agent on a checkpointer; one conversation per thread id."""
+
+    def __init__(
+        self,
+        llm: BaseChatModel,
+        checkpointer: BaseCheckpointSaver[str] | None,
+        tools: list[BaseTool] | None = None,
+    ) -> None:
+        self.graph: CompiledStateGraph[MessagesState, ChatContext, Any, Any] = build_graph(
+            llm, tools or TOOLS
+        ).compile(checkpointer=checkpointer)
+
+    @staticmethod
+    def config(thread_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": 24}
+
+    async def reply(
+        self,
+        text: str,
+        *,
+        thread_id: str,
+        context: ChatContext,
+        on_token: Callable[[str], Awaitable[None]] | None = None,
+    ) -> AgentTurn:
+        """Run one user turn to its answer. `on_token` receives the answer as it streams."""
+        config = self.config(thread_id)
+        before = await self.graph.aget_state(config)
+        seen = len(before.values.get("messages", [])) if before.values else 0
+        async for chunk, meta in self.graph.astream(
+            {"messages": [HumanMessage(text)]}, config, context=context, stream_mode="messages"
+        ):
+            if (
+                on_token is not None
+                and isinstance(chunk, AIMessageChunk)
+                and isinstance(meta, dict)
+                and meta.get("langgraph_node") == "agent"
+                and isinstance(chunk.content, str)
+                and chunk.content
+            ):
+                await on_token(chunk.content)
+        state = await self.graph.aget_state(config)
+        new = state.values.get("messages", [])[seen:]
+        results = [(m.name or "", _parse(m.content)) for m in new if isinstance(m, ToolMessage)]
+        answers = [m for m in new if isinstance(m, AIMessage) and not m.tool_calls]
+        final = answers[-1].content if answers else ""
+        return AgentTurn(text=final if isinstance(final, str) else str(final), tool_results=results)
+
+    async def run_ids(self, thread_id: str) -> list[str]:
+        """Run ids this conversation's tools returned, oldest first (to reattach live views)."""
+        state = await self.graph.aget_state(self.config(thread_id))
+        found: list[str] = []
+        for message in state.values.get("messages", []) if state.values else []:
+            if isinstance(message, ToolMessage):
+                result = _parse(message.content)
+                run_id = result.get("run_id") if isinstance(result, dict) else None
+                if isinstance(run_id, str) and run_id not in found:
+                    found.append(run_id)
+        return found
+
+
+@dataclass
+class ChatServices:
+    """Everything a chat face needs, sharing one database, checkpointer and provider bundle."""
+
+    settings: Settings
+    database: Database
+    runs: RunService
+    background: BackgroundRuns
+    agent: ChatAgent
+
+    def context(
+        self, agency_id: str, *, user_id: str | None = None, thread_id: str | None = None
+    ) -> ChatContext:
+        return ChatContext(
+            agency_id=agency_id,
+            runs=self.runs,
+            background=self.background,
+            user_id=user_id,
+            thread_id=thread_id,
+            success_url=self.settings.leadgen_public_url or None,
+        )
+
+
+@asynccontextmanager
+async def open_chat(
+    settings: Settings | None = None, *, llm: BaseChatModel | None = None
+) -> AsyncIterator[ChatServices]:
+    """Open the database (migrated), one checkpointer for runs and conversations, the providers
+    and the agent. Background runs are stopped on exit (their leases expire; recovery resumes)."""
+    settings = settings or get_settings()
+    database = await open_database(settings.resolved_database_url)
+    try:
+        async with open_checkpointer(database.url) as saver, Providers.from_settings(settings) as providers:
+            runs = RunService(database, billing_for(settings, database.engine), providers, saver, settings)
+            background = BackgroundRuns(runs)
+            # Streaming, so the UI can show the answer as it is written.
+            agent = ChatAgent(llm or providers.llm(streaming=True), saver)
+            try:
+                yield ChatServices(settings, database, runs, background, agent)
+            finally:
+                await background.aclose()
+    finally:
+        await database.close()

@@ -1,0 +1,179 @@
+"""The chat agent against the sandbox's scripted model over HTTP: every tool is reachable from
+plain language, bad campaigns become answers (never runs), and agencies never see each other."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from assistant.agent import TOOLS, AgentTurn, ChatServices
+from tools.billing import LocalLedger
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from tools.sandbox.server import SandboxHandle
+
+    Say = Callable[..., Awaitable[AgentTurn]]
+
+
+def only_result(turn: AgentTurn, tool: str) -> dict[str, Any]:
+    """The single result of `tool` in this turn (fails with the turn's tools when absent)."""
+    results = turn.results_of(tool)
+    assert len(results) == 1, f"expected one {tool} call, the turn called {[n for n, _ in turn.tool_results]}"
+    assert isinstance(results[0], dict)
+    return results[0]
+
+
+async def start_and_finish(say: Say, chat: ChatServices, text: str, **kw: Any) -> str:
+    started = only_result(await say(text, **kw), "start_lead_run")
+    assert started["status"] == "started", started
+    await chat.background.wait(started["run_id"])
+    return str(started["run_id"])
+
+
+def test_the_model_never_sees_an_agency_parameter() -> None:
+    for t in TOOLS:
+        params = convert_to_openai_tool(t)["function"]["parameters"].get("properties", {})
+        assert not {"agency", "agency_id", "runtime", "customer_id"} & set(params), (t.name, params)
+
+
+async def test_every_tool_is_reachable_from_plain_language(
+    say: Say, chat: ChatServices, sandbox: SandboxHandle
+) -> None:
+    run_id = await start_and_finish(say, chat, "find 5 dentists in Austin, TX")
+    assert chat.background.outcomes[run_id] == "completed"
+
+    status = only_result(await say("what's the status of my run?"), "get_run_status")
+    assert status["run"]["id"] == run_id and status["run"]["status"] == "completed"
+    assert [p["status"] for p in status["run"]["phases"]] == ["complete"] * 6
+
+    listed = await say("show me the leads")
+    leads = only_result(listed, "list_leads")["leads"]
+    assert leads and all(lead["phone"] for lead in leads)
+    assert "(sandbox model)" in listed.text and leads[0]["name"] in listed.text
+    with_dossier = next(lead for lead in leads if lead["dossier_id"])
+
+    dossier = only_result(await say(f"open the dossier for {with_dossier['name']}"), "get_dossier")
+    assert dossier["dossier"]["id"] == with_dossier["dossier_id"]
+    assert dossier["dossier"]["sources"] and dossier["dossier"]["summary"]
+
+    pages = only_result(await say(f"which pages were scraped for {with_dossier['name']}?"), "list_sources")
+    assert pages["audit_job_id"] == with_dossier["audit_job_id"] and pages["count"] >= 1
+
+    credits = only_result(await say("how many credits do I have?"), "get_credits")
+    assert credits["balance"] == 20 - 1 - 2 * sum(1 for lead in leads if lead["dossier_id"])
+
+    upgraded = only_result(await say("upgrade to pro"), "start_upgrade")
+    assert upgraded["credits_granted"] == 500 and upgraded["balance"] == credits["balance"] + 500
+
+    resumed = only_result(await say("resume my run"), "resume_run")
+    assert resumed["status"] == "completed"
+
+    # The tools went to the sandbox model as OpenAI tool schemas, over real HTTP.
+    sent = [r for r in sandbox.requests("openai") if isinstance(r["body"], dict) and r["body"].get("tools")]
+    assert {"start_lead_run", "get_dossier"} <= {t["function"]["name"] for t in sent[-1]["body"]["tools"]}
+
+
+async def test_missing_campaign_is_a_question_and_starts_nothing(say: Say, chat: ChatServices) -> None:
+    turn = await say("find some leads for me")
+    result = only_result(turn, "start_lead_run")
+    assert result["error"] == "missing_campaign"
+    assert "What kind of business" in turn.text
+    assert await chat.runs.list_runs("acme") == []
+
+
+async def test_the_agency_profile_fills_a_missing_campaign(say: Say, chat: ChatServices) -> None:
+    await chat.runs.ensure_agency("acme")
+    async with chat.database.transaction() as repo:
+        await repo.set_profile("acme", target_vertical="plumbers", target_geography="Denver, CO")
+    run_id = await start_and_finish(say, chat, "find 3 leads for me")
+    flow = await chat.runs.get("acme", run_id)
+    assert (flow.target_vertical, flow.target_geography, flow.num_leads_requested) == (
+        "plumbers",
+        "Denver, CO",
+        3,
+    )
+
+
+@pytest.mark.parametrize("text", ["find 50 dentists in Austin", "find 0 dentists in Austin"])
+async def test_a_count_out_of_range_is_answered_never_clamped(
+    say: Say, chat: ChatServices, text: str
+) -> None:
+    turn = await say(text)
+    result = only_result(turn, "start_lead_run")
+    assert result["error"] == "bad_count"
+    assert "between 1 and 20" in turn.text
+    assert await chat.runs.list_runs("acme") == []
+
+
+async def test_another_agency_sees_nothing_through_the_tools(say: Say, chat: ChatServices) -> None:
+    run_id = await start_and_finish(say, chat, "find 5 dentists in Austin, TX")
+    leads = only_result(await say("show me the leads"), "list_leads")["leads"]
+    lead = next(lead for lead in leads if lead["dossier_id"])
+
+    as_b: dict[str, Any] = {"agency": "bravo", "thread": "thread-bravo"}
+    assert only_result(await say(f"status of run {run_id}", **as_b), "get_run_status")["error"] == "not_found"
+    assert (
+        only_result(await say("what's the status of my run?", **as_b), "get_run_status")["error"] == "no_runs"
+    )
+    assert only_result(await say(f"list leads of {run_id}", **as_b), "list_leads")["error"] == "not_found"
+    dossier = only_result(await say(f"open the dossier {lead['id']}", **as_b), "get_dossier")
+    assert dossier["error"] == "not_found"
+    dossier = only_result(await say(f"open the dossier {lead['dossier_id']}", **as_b), "get_dossier")
+    assert dossier["error"] == "not_found"
+    sources = only_result(
+        await say(f"which pages were scraped for {lead['audit_job_id']}", **as_b), "list_sources"
+    )
+    assert sources["error"] == "not_found"
+    assert only_result(await say(f"resume {run_id}", **as_b), "resume_run")["error"] == "not_found"
+    # B's own answers never quote A's data.
+    turn = await say(f"list leads of {run_id}", **as_b)
+    assert lead["name"] not in turn.text and lead["name"] not in json.dumps(turn.tool_results)
+
+
+async def test_a_run_short_of_credits_pauses_then_upgrade_and_resume_finish_it(
+    say: Say, chat: ChatServices
+) -> None:
+    customer = await chat.runs.ensure_agency("acme")
+    ledger = chat.runs.billing
+    assert isinstance(ledger, LocalLedger)
+    await ledger.set_balance(customer, 3)  # 1 search + one dossier, then short
+    run_id = await start_and_finish(say, chat, "find 5 dentists in Austin, TX")
+    assert chat.background.outcomes[run_id] == "paused_for_upgrade"
+
+    still = only_result(await say("resume my run"), "resume_run")
+    assert still["status"] == "paused_for_upgrade" and still["deficit"] == 2 and still["balance"] == 0
+
+    status = only_result(await say("what's the status of my run?"), "get_run_status")
+    block = status["run"]["billing_block"]
+    assert block["phase"] == "generate_dossier" and block["feature_id"] == "dossier_research"
+
+    # ("upgrade to starter" would read as "start ..." to the scripted model: it matches substrings)
+    only_result(await say("upgrade to pro"), "start_upgrade")
+    resumed = only_result(await say("resume my run"), "resume_run")
+    assert resumed["status"] == "resuming"
+    assert await chat.background.wait(run_id) == "completed"
+    assert (await chat.runs.get("acme", run_id)).status == "completed"
+
+
+async def test_the_conversation_is_checkpointed_per_thread(say: Say, chat: ChatServices) -> None:
+    run_id = await start_and_finish(say, chat, "find 2 dentists in Austin, TX", thread="one")
+    assert await chat.agent.run_ids("one") == [run_id]
+    assert await chat.agent.run_ids("two") == []
+    # A later turn in the same thread finds the run id in the earlier tool results.
+    leads = only_result(await say("show me the leads", thread="one"), "list_leads")
+    assert leads["run_id"] == run_id
+
+
+async def test_answers_stream_token_by_token(say: Say) -> None:
+    tokens: list[str] = []
+
+    async def on_token(token: str) -> None:
+        tokens.append(token)
+
+    turn = await say("how many credits do I have?", on_token=on_token)
+    assert len(tokens) > 3 and "".join(tokens) == turn.text

@@ -26,11 +26,15 @@ import uvicorn
 
 from assistant.server import create_app
 from assistant.webhooks import signed_headers
+from db import open_database
 from db.models import Call, ClientOpportunity
 from graphs.calls import VAPI_WEBHOOK_PATH, CallService
 from leadgen.settings import Settings
+from tools.billing import billing_for
 from tools.billing.local import LocalLedger
 from tools.billing.port import LedgerEntry
+from tools.http import RetryPolicy
+from tools.providers import Providers
 from tools.sandbox.server import SandboxHandle
 
 SECRET = "whsec-test-4f0c1e9a7b2d"
@@ -165,7 +169,9 @@ class CallWorld:
             async with self.service.db.reader() as repo:
                 pending = (
                     await repo.session.execute(
-                        select(func.count()).select_from(WebhookInbox).where(WebhookInbox.status == "received")
+                        select(func.count())
+                        .select_from(WebhookInbox)
+                        .where(WebhookInbox.status == "received")
                     )
                 ).scalar_one()
             if pending == 0:
@@ -208,11 +214,21 @@ async def _open_world(
         )
     )
     try:
-        async with CallService.open(settings) as service, httpx.AsyncClient(timeout=30) as http:
-            world = CallWorld(settings, service, running.url, sandbox, "", "", "", http)
-            agency, opportunity = await world.add_agency()
-            world.agency, world.customer, world.opportunity_id = agency, agency, opportunity
-            yield world
+        database = await open_database(settings.resolved_database_url)
+        # Tiny backoffs: a test of a Vapi outage should not sit through production retries.
+        providers = Providers(
+            settings, policy=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, jitter=0)
+        )
+        service = CallService(database, billing_for(settings, database.engine), providers, settings)
+        try:
+            async with httpx.AsyncClient(timeout=30) as http:
+                world = CallWorld(settings, service, running.url, sandbox, "", "", "", http)
+                agency, opportunity = await world.add_agency()
+                world.agency, world.customer, world.opportunity_id = agency, agency, opportunity
+                yield world
+        finally:
+            await providers.aclose()
+            await database.close()
     finally:
         running.stop()
 
@@ -225,7 +241,9 @@ async def world(database_url: str, tmp_path: Path, sandbox_vapi: SandboxHandle) 
 
 
 @pytest.fixture
-async def sqlite_world(sqlite_url: str, tmp_path: Path, sandbox_vapi: SandboxHandle) -> AsyncIterator[CallWorld]:
+async def sqlite_world(
+    sqlite_url: str, tmp_path: Path, sandbox_vapi: SandboxHandle
+) -> AsyncIterator[CallWorld]:
     """On a SQLite file only (tests that snapshot whole tables)."""
     async for item in _open_world(sqlite_url, tmp_path, sandbox_vapi):
         yield item
@@ -235,3 +253,20 @@ async def sqlite_world(sqlite_url: str, tmp_path: Path, sandbox_vapi: SandboxHan
 def make_report() -> Any:
     """`make_report(provider_call_id, **fields)` → an end-of-call report body."""
     return report
+
+
+@pytest.fixture
+def start_webhook_server(tmp_path: Path, sandbox_url: str) -> Iterator[Any]:
+    """`start_webhook_server(database_url, **settings)` → the URL of another running server."""
+    running: list[RunningServer] = []
+
+    def start(database_url: str, **overrides: Any) -> str:
+        server, _ = start_server(
+            lambda url: make_settings(database_url, tmp_path / "data", sandbox_url, **overrides)
+        )
+        running.append(server)
+        return server.url
+
+    yield start
+    for server in running:
+        server.stop()

@@ -4,17 +4,20 @@ posted to the real server: the seed's cases, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from graphs.calls import CallFailed, InsufficientCallCredits, InvalidCallTarget, Unauthenticated
 
 
-def vapi_creates(world) -> int:  # type: ignore[no-untyped-def]
-    return sum(1 for r in world.sandbox.requests("vapi") if r["method"] == "POST" and r["path"] == "/vapi/call")
+def vapi_creates(world: Any) -> int:
+    return sum(
+        1 for r in world.sandbox.requests("vapi") if r["method"] == "POST" and r["path"] == "/vapi/call"
+    )
 
 
-async def test_zero_credits_refuses_and_places_nothing(world) -> None:  # type: ignore[no-untyped-def]
+async def test_zero_credits_refuses_and_places_nothing(world: Any) -> None:
     await world.fund(0)
     before = vapi_creates(world)
     with pytest.raises(InsufficientCallCredits) as refused:
@@ -26,10 +29,12 @@ async def test_zero_credits_refuses_and_places_nothing(world) -> None:  # type: 
     assert await world.billed() == 0
 
 
-async def test_thirty_second_call_bills_one_credit(world) -> None:  # type: ignore[no-untyped-def]
+async def test_thirty_second_call_bills_one_credit(world: Any) -> None:
     await world.fund(5)
     call = await world.service.start_call(
-        world.agency, world.opportunity_id, user_id="u1",
+        world.agency,
+        world.opportunity_id,
+        user_id="u1",
         variables={"sandbox_call_seconds": 30, "sandbox_book_meeting": "true"},
     )
     assert call.status in ("queued", "ringing", "in-progress", "ended")
@@ -63,7 +68,7 @@ async def test_thirty_second_call_bills_one_credit(world) -> None:  # type: igno
     assert lead.meeting_time.tzinfo is not None and lead.meeting_time > datetime(2020, 1, 1, tzinfo=UTC)
 
 
-async def test_balance_clamps_a_three_minute_call_to_two_credits(world) -> None:  # type: ignore[no-untyped-def]
+async def test_balance_clamps_a_three_minute_call_to_two_credits(world: Any) -> None:
     await world.fund(2)
     call = await world.service.start_call(
         world.agency, world.opportunity_id, user_id="u1", variables={"sandbox_call_seconds": 180}
@@ -71,13 +76,17 @@ async def test_balance_clamps_a_three_minute_call_to_two_credits(world) -> None:
     done = await world.wait_for(call.id)
     assert done.billing_seconds == 180
     metering = done.metadata_["ai_call_metering"]
-    assert (metering["requested_minutes"], metering["billed_minutes"], metering["balance_at_check"]) == (3, 2, 2)
+    assert (metering["requested_minutes"], metering["billed_minutes"], metering["balance_at_check"]) == (
+        3,
+        2,
+        2,
+    )
     assert await world.billed() == 2
     assert await world.ledger.balance(world.customer) == 0
 
 
 @pytest.mark.parametrize("reason", ["customer-did-not-answer", "customer-busy"])
-async def test_unanswered_call_bills_nothing(world, reason: str) -> None:  # type: ignore[no-untyped-def]
+async def test_unanswered_call_bills_nothing(world: Any, reason: str) -> None:
     await world.fund(3)
     call = await world.service.start_call(
         world.agency, world.opportunity_id, user_id="u1", variables={"sandbox_ended_reason": reason}
@@ -92,7 +101,7 @@ async def test_unanswered_call_bills_nothing(world, reason: str) -> None:  # typ
     assert await world.ledger.balance(world.customer) == 3
 
 
-async def test_a_61_second_call_is_two_started_minutes(world) -> None:  # type: ignore[no-untyped-def]
+async def test_a_61_second_call_is_two_started_minutes(world: Any) -> None:
     await world.fund(10)
     call = await world.service.start_call(
         world.agency, world.opportunity_id, user_id="u1", variables={"sandbox_call_seconds": 61}
@@ -102,7 +111,7 @@ async def test_a_61_second_call_is_two_started_minutes(world) -> None:  # type: 
     assert await world.billed() == 2
 
 
-async def test_unauthenticated_and_bad_phone_are_refused_before_dialling(world) -> None:  # type: ignore[no-untyped-def]
+async def test_unauthenticated_and_bad_phone_are_refused_before_dialling(world: Any) -> None:
     await world.fund(5)
     before = vapi_creates(world)
     with pytest.raises(Unauthenticated):
@@ -119,7 +128,7 @@ async def test_unauthenticated_and_bad_phone_are_refused_before_dialling(world) 
     assert await world.service.list_calls(agency) == []
 
 
-async def test_vapi_refusal_marks_the_call_failed_and_bills_nothing(world) -> None:  # type: ignore[no-untyped-def]
+async def test_vapi_refusal_marks_the_call_failed_and_bills_nothing(world: Any) -> None:
     await world.fund(5)
     world.sandbox.configure(outages=["vapi"])
     with pytest.raises(CallFailed) as failed:

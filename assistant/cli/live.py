@@ -179,33 +179,27 @@ SIGNAL_SHORT = {
 def leads_table(
     leads: list[dict[str, Any]], *, limit: int | None = None, title: str = "Leads", full: bool = False
 ) -> Table:
-    """Leads in the order given (already ranked by `leads_json`). The compact form fits an
-    80-column terminal; `full` adds website and phone. The id is never cut: it is what
-    `leadgen dossier` takes."""
+    """Leads in the order given (already ranked by `leads_json`). Each lead's id sits under its
+    name, never cut: it is what `leadgen dossier` takes. `full` adds website and phone."""
     shown = leads if limit is None else leads[:limit]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("lead (id)" if not full else "name", min_width=32 if not full else 14, ratio=2)
+    table.add_column("lead (id)", min_width=32, ratio=2)
     table.add_column("signals", min_width=10, ratio=1)
     table.add_column("status", no_wrap=True)
     if full:
-        table.add_column("website", overflow="fold", min_width=12, ratio=2)
-        table.add_column("phone", no_wrap=True)
-        table.add_column("id", no_wrap=True, min_width=32, style="dim")
+        table.add_column("website / phone", overflow="fold", min_width=14, ratio=2)
     for rank, lead in enumerate(shown, start=1):
-        name: Text | str = lead["name"]
-        if not full:  # the id under the name keeps the row inside 80 columns
-            name = Text.assemble(lead["name"], "\n", (lead["id"], "dim"))
         row: list[Text | str] = [
             str(rank),
             f"{lead['qualification_score']:.2f}",
-            name,
+            Text.assemble(lead["name"], "\n", (lead["id"], "dim")),
             ", ".join(SIGNAL_SHORT.get(s, s) for s in lead["signals"]) or "—",
             lead["status"],
         ]
         if full:
-            row += [lead["website"] or "—", lead["phone"] or "—", lead["id"]]
+            row.append(f"{lead['website'] or 'no website'}\n{lead['phone'] or ''}")
         table.add_row(*row)
     if not leads:
         table.caption = "no leads yet"

@@ -1,0 +1,244 @@
+"""`leadgen run --json` to completion against the sandbox, then every read command on that run.
+
+The JSON shapes are DESIGN.md's ("Interfaces others rely on"); stdout must carry them alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from click.testing import Result
+
+if TYPE_CHECKING:
+    from conftest import CompletedRun  # the fixture's type only; helpers come as fixtures
+
+PHASES = ["source", "filter_rank", "persist_leads", "scrape_content", "generate_dossier", "finalize_rank"]
+RUN_KEYS = {
+    "id",
+    "agency_id",
+    "status",
+    "num_leads_requested",
+    "num_leads_fetched",
+    "campaign",
+    "phases",
+    "progress",
+    "last_event",
+    "billing_block",
+    "counts",
+}
+COUNT_KEYS = {
+    "opportunities",
+    "with_website",
+    "ready",
+    "data_ready",
+    "auditing",
+    "audits_queued",
+    "audits_completed",
+    "audits_failed",
+}
+LEAD_KEYS = [
+    "id",
+    "name",
+    "domain",
+    "website",
+    "phone",
+    "address",
+    "rating",
+    "reviews_count",
+    "place_id",
+    "status",
+    "signals",
+    "qualification_score",
+    "fit_reason",
+    "audit_job_id",
+    "dossier_id",
+    "meeting_time",
+]
+
+
+def ok_json(result: Result, code: int = 0) -> Any:
+    """stdout as JSON after checking the exit code: stdout must hold the JSON alone."""
+    assert result.exit_code == code, f"exit {result.exit_code}\nstderr:\n{result.stderr}"
+    return json.loads(result.stdout)
+
+
+def leads_of(done: CompletedRun) -> list[dict[str, Any]]:
+    return ok_json(done.cli("leads", done.run["id"], "--agency", done.agency, "--json"))  # type: ignore[no-any-return]
+
+
+def test_run_json_has_the_documented_shape_and_completed(completed_run: CompletedRun) -> None:
+    run = completed_run.run
+    assert set(run) >= RUN_KEYS
+    assert run["agency_id"] == "acme"
+    assert run["status"] == "completed"
+    assert run["num_leads_requested"] == 10  # -n defaults to 10
+    assert 1 <= run["num_leads_fetched"] <= 10
+    assert run["campaign"] == {"target_vertical": "dentists", "target_geography": "Austin, TX"}
+    assert [p["name"] for p in run["phases"]] == PHASES
+    for phase in run["phases"]:
+        assert set(phase) == {"name", "status", "progress", "started_at", "completed_at", "duration_ms"}
+        assert (phase["status"], phase["progress"]) == ("complete", 1.0), phase
+        assert phase["duration_ms"] >= 0 and phase["completed_at"].endswith("Z")
+    assert run["progress"] == 1.0
+    assert run["billing_block"] is None
+    assert run["last_event"]["type"] == "completed"
+    counts = run["counts"]
+    assert set(counts) == COUNT_KEYS
+    assert counts["opportunities"] >= 1
+    assert counts["audits_completed"] + counts["audits_failed"] == counts["audits_queued"]
+    assert counts["ready"] + counts["data_ready"] == counts["opportunities"]  # nothing left auditing
+    assert counts["auditing"] == 0
+    # Progress went to stderr as short lines (no terminal here), never to stdout.
+    assert "[source] complete" in completed_run.stderr
+    assert "[finalize_rank] complete" in completed_run.stderr
+
+
+def test_credits_were_charged_once_per_paid_step(completed_run: CompletedRun) -> None:
+    run, leads = completed_run.run, leads_of(completed_run)
+    history = ok_json(completed_run.cli("credits", "history", "--agency", "acme", "--json"))
+    charges = [
+        (h["feature_id"], h["credits"], h["idempotency_key"]) for h in history if h["kind"] == "charge"
+    ]
+    assert ("lead_discovery", 1, f"flow:{run['id']}:source") in charges
+    researched = {lead["audit_job_id"] for lead in leads if lead["dossier_id"]}
+    assert sorted(c for c in charges if c[0] == "dossier_research") == sorted(
+        ("dossier_research", 2, f"audit:{job}") for job in researched
+    )
+    assert len(charges) == 1 + len(researched)
+    balance = ok_json(completed_run.cli("credits", "--agency", "acme", "--json"))["balance"]
+    assert balance == 20 - 1 - 2 * len(researched)
+
+
+def test_status_matches_the_run(completed_run: CompletedRun) -> None:
+    run = completed_run.run
+    status = ok_json(completed_run.cli("status", run["id"], "--agency", "acme", "--json"))
+    assert {k: status[k] for k in RUN_KEYS} == {k: run[k] for k in RUN_KEYS}
+    human = completed_run.cli("status", run["id"], "--agency", "acme")
+    assert human.exit_code == 0
+    assert run["id"] in human.stdout and "completed" in human.stdout
+    assert "Audit and research" in human.stdout
+
+
+def test_status_of_unknown_or_foreign_run_is_not_found(completed_run: CompletedRun) -> None:
+    run_id = completed_run.run["id"]
+    unknown = completed_run.cli("status", "0" * 32, "--agency", "acme", "--json")
+    assert (unknown.exit_code, unknown.stdout) == (4, "")
+    assert "not found" in unknown.stderr
+    for command in ("status", "resume", "leads", "audits"):
+        foreign = completed_run.cli(command, run_id, "--agency", "other", "--json")
+        assert (foreign.exit_code, foreign.stdout) == (4, ""), (command, foreign.stderr)
+
+
+def test_runs_lists_newest_first(completed_run: CompletedRun) -> None:
+    second = ok_json(
+        completed_run.cli(
+            "run",
+            "-n",
+            "1",
+            "--vertical",
+            "florists",
+            "--geography",
+            "Boise, ID",
+            "--agency",
+            "acme",
+            "--json",
+        )
+    )
+    listed = ok_json(completed_run.cli("runs", "--agency", "acme", "--json"))
+    assert [r["id"] for r in listed][:2] == [second["id"], completed_run.run["id"]]
+    assert all(set(r) >= RUN_KEYS for r in listed)
+    assert second["num_leads_requested"] == 1 and second["num_leads_fetched"] <= 1
+    assert ok_json(completed_run.cli("runs", "--agency", "nobody", "--json")) == []
+    human = completed_run.cli("runs", "--agency", "acme")
+    assert human.exit_code == 0 and completed_run.run["id"] in human.stdout
+
+
+def test_leads_are_ranked_with_the_documented_shape(completed_run: CompletedRun) -> None:
+    leads = leads_of(completed_run)
+    assert len(leads) == completed_run.run["counts"]["opportunities"]
+    for lead in leads:
+        assert list(lead) == LEAD_KEYS
+        assert lead["phone"], "leads without a phone are dropped"
+        # Four criteria: the score is the share of them the lead matches.
+        assert lead["qualification_score"] == pytest.approx(len(lead["signals"]) / 4)
+    scores = [lead["qualification_score"] for lead in leads]
+    assert scores == sorted(scores, reverse=True)
+    assert len(set(scores)) > 1, "the sandbox world mixes weak and strong leads"
+    human = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme")
+    assert human.exit_code == 0 and leads[0]["id"] in human.stdout
+    assert all(word in human.stdout for word in leads[0]["name"].split())  # the name may wrap
+
+
+def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun) -> None:
+    leads = leads_of(completed_run)
+    result = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme", "--csv")
+    assert result.exit_code == 0, result.stderr
+    # Raw bytes: click's `Result.stdout` turns CRLF into LF.
+    text = result.stdout_bytes.decode()
+    assert text.endswith("\r\n") and text.count("\r\n") >= 1 + len(leads)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert rows[0] == LEAD_KEYS
+    assert len(rows) == 1 + len(leads)
+    for row, lead in zip(rows[1:], leads, strict=True):
+        record = dict(zip(rows[0], row, strict=True))
+        assert record["id"] == lead["id"] and record["name"] == lead["name"]
+        assert record["signals"] == ";".join(lead["signals"])
+        assert float(record["qualification_score"]) == lead["qualification_score"]
+        assert record["meeting_time"] == ""  # null is an empty field
+    both = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme", "--csv", "--json")
+    assert (both.exit_code, both.stdout) == (2, "")
+
+
+def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
+    leads = leads_of(completed_run)
+    audits = ok_json(completed_run.cli("audits", completed_run.run["id"], "--agency", "acme", "--json"))
+    assert len(audits) == completed_run.run["counts"]["audits_queued"] >= 1
+    by_job = {lead["audit_job_id"]: lead for lead in leads if lead["audit_job_id"]}
+    for audit in audits:
+        assert set(audit) == {"id", "opportunity_id", "target_url", "status", "phases", "dossier_id", "error"}
+        assert by_job[audit["id"]]["id"] == audit["opportunity_id"]
+        assert audit["status"] in ("completed", "error")
+        assert audit["target_url"] == by_job[audit["id"]]["website"]
+
+    finished = [a for a in audits if a["status"] == "completed"]
+    assert finished, "the sandbox's sites are auditable"
+    pages = ok_json(completed_run.cli("pages", finished[0]["id"], "--agency", "acme", "--json"))
+    assert pages, "a completed audit scraped pages"
+    for page in pages:
+        assert set(page) == {"id", "audit_job_id", "url", "title", "scraped_at"}
+        assert page["audit_job_id"] == finished[0]["id"]
+        assert page["url"].startswith("http")
+    assert completed_run.cli("pages", finished[0]["id"], "--agency", "other", "--json").exit_code == 4
+    assert completed_run.cli("pages", "no-such-job", "--agency", "acme", "--json").exit_code == 4
+
+    with_dossier = [lead for lead in leads if lead["dossier_id"]]
+    without = [lead for lead in leads if not lead["dossier_id"]]
+    for lead in with_dossier[:2]:
+        dossier = ok_json(completed_run.cli("dossier", lead["id"], "--agency", "acme", "--json"))
+        assert set(dossier) == {
+            "id",
+            "opportunity_id",
+            "summary",
+            "gaps",
+            "talking_points",
+            "sources",
+            "fit_reason",
+            "created_at",
+        }
+        assert (dossier["id"], dossier["opportunity_id"]) == (lead["dossier_id"], lead["id"])
+        assert dossier["summary"]
+        assert dossier["sources"] and all(s["url"].startswith("http") for s in dossier["sources"])
+        human = completed_run.cli("dossier", lead["id"], "--agency", "acme")
+        assert human.exit_code == 0
+        assert "Sources" in human.stdout and dossier["sources"][0]["url"] in human.stdout
+        assert completed_run.cli("dossier", lead["id"], "--agency", "other").exit_code == 4
+    for lead in without:  # no website, or the audit failed (DATA_READY)
+        assert lead["status"] == "DATA_READY"
+        assert completed_run.cli("dossier", lead["id"], "--agency", "acme", "--json").exit_code == 4
+    assert completed_run.cli("dossier", "nope", "--agency", "acme", "--json").exit_code == 4
+    # A researched lead is READY and carries its dossier: both kinds agree with the counts.
+    assert len(with_dossier) == completed_run.run["counts"]["ready"]

@@ -79,3 +79,24 @@ def test_request_log_filters_and_redacts(sandbox: Any) -> None:
     assert len(places) == 1 and places[0]["body"] == {"textQuery": "lawyers in Boston"}
     assert places[0]["headers"]["x-goog-api-key"].endswith("(redacted)") and places[0]["status"] == 200
     assert HTTP.get(f"{sandbox.url}/_sandbox/requests", params={"service": "nope"}).status_code == 400
+
+
+def test_all_auditable_world_profile_gives_only_auditable_leads(sandbox_config: Any) -> None:
+    from tools.sandbox.world import site_profile
+
+    sandbox_config.configure(world_profile="all_auditable")
+    response = httpx.post(
+        f"{sandbox_config.url}/places/v1/places:searchText",
+        headers={
+            "X-Goog-Api-Key": "AIzaTest",
+            "X-Goog-FieldMask": "places.id,places.websiteUri,places.nationalPhoneNumber",
+        },
+        json={"textQuery": "dentists in Austin, TX", "pageSize": 20},
+    )
+    places = response.json()["places"]
+    assert len(places) == 20
+    for place in places:
+        assert place["nationalPhoneNumber"]
+        host = place["websiteUri"].split("://", 1)[1].split("/", 1)[0].removeprefix("www.")
+        assert not host.endswith(("facebook.com", "yelp.com", "instagram.com"))
+        assert site_profile(host).status == "ok"

@@ -39,6 +39,7 @@ class SandboxConfig:
     outages: list[str] = field(default_factory=list)  # providers answering 503 always
     down_domains: list[str] = field(default_factory=list)  # firecrawl domains that fail to load
     places_max_results: int = 20  # businesses per well-formed query (Places still caps at 60)
+    world_profile: str = "realistic"  # or "all_auditable": only leads with a phone and a working own site
     autumn_starting_balance: int = 20  # atlas_credits of a customer created without a plan
     vapi_call_seconds: float = 60.0  # simulated talk time
     vapi_ended_reason: str = "customer-ended-call"
@@ -72,6 +73,8 @@ class SandboxConfig:
             raise ValueError("fail_rate must be between 0 and 1")
         if self.latency_scale < 0:
             raise ValueError("latency_scale must be >= 0")
+        if self.world_profile not in ("realistic", "all_auditable"):
+            raise ValueError("world_profile must be realistic or all_auditable")
         if self.vapi_webhook_auth not in VAPI_WEBHOOK_AUTH:
             raise ValueError(f"vapi_webhook_auth must be one of {', '.join(VAPI_WEBHOOK_AUTH)}")
         unknown_kinds = set(self.fault_kinds) - set(FAULT_KINDS)

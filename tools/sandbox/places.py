@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tools.sandbox.world import Business
+from tools.sandbox.world import Business, site_profile
 
 MAX_TOTAL_RESULTS = 60
 MAX_PAGE_SIZE = 20
@@ -222,7 +222,17 @@ async def search_text(request: Request) -> JSONResponse:
             )
 
     state = request.app.state.sandbox
-    found = state.world.search(text_query, limit=max(state.config.places_max_results, 0))
+    config = state.config
+    if config.world_profile == "all_auditable":
+        # Benchmarks want every lead audited: draw from the full 60 and keep those with a phone
+        # and a site of their own that loads.
+        found = [
+            b
+            for b in state.world.search(text_query, limit=MAX_TOTAL_RESULTS)
+            if b.phone_e164 and b.own_domain and site_profile(b.own_domain).status == "ok"
+        ][: max(config.places_max_results, 0)]
+    else:
+        found = state.world.search(text_query, limit=max(config.places_max_results, 0))
     found = [b for b in found if _passes_filters(b, body)][:MAX_TOTAL_RESULTS]
     page = found[offset : offset + size]
     response: dict[str, Any] = {

@@ -53,6 +53,8 @@ from langgraph.runtime import Runtime
 
 from db import Database, open_database
 from db.models import OPPORTUNITY_STATUSES, SIGNALS, AuditJob, ClientOpportunity, LeadGenFlow
+from graphs.calls import CallService
+from graphs.calls import place_call as place_call_for
 from graphs.checkpoints import open_checkpointer
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
@@ -248,6 +250,7 @@ class ChatContext:
     background: BackgroundRuns
     user_id: str | None = None
     thread_id: str | None = None
+    calls: CallService | None = None
     # Where an Autumn checkout returns to (optional).
     success_url: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -594,6 +597,23 @@ async def resume_run(runtime: Runtime_, run_id: str | None = None) -> str:
     return _json(await resume_flow(ctx, flow))
 
 
+@tool(parse_docstring=True)
+async def place_call(runtime: Runtime_, opportunity_id: str) -> str:
+    """Place an AI phone call to one lead (costs 1 credit per started minute; needs at least 1 credit).
+
+    Args:
+        opportunity_id: The lead's id (from list_leads).
+    """
+    ctx = runtime.context
+    if ctx.calls is None:
+        return _error("not_configured", "Calls are not available in this chat.")
+    ident = opportunity_id.strip()
+    opp = await ctx.runs.opportunity(ctx.agency_id, ident)
+    variables = {"business_name": opp.name} if opp is not None else None
+    result = await place_call_for(ctx.calls, ctx.agency_id, ident, user_id=ctx.user_id, variables=variables)
+    return _json({"opportunity_id": ident, "lead_name": opp.name if opp else None, **result})
+
+
 TOOLS: list[BaseTool] = [
     start_lead_run,
     get_run_status,
@@ -603,6 +623,7 @@ TOOLS: list[BaseTool] = [
     get_credits,
     start_upgrade,
     resume_run,
+    place_call,
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -717,6 +738,7 @@ class ChatServices:
     runs: RunService
     background: BackgroundRuns
     agent: ChatAgent
+    calls: CallService
 
     def context(
         self, agency_id: str, *, user_id: str | None = None, thread_id: str | None = None
@@ -727,6 +749,7 @@ class ChatServices:
             background=self.background,
             user_id=user_id,
             thread_id=thread_id,
+            calls=self.calls,
             success_url=self.settings.leadgen_public_url or None,
         )
 
@@ -743,10 +766,11 @@ async def open_chat(
         async with open_checkpointer(database.url) as saver, Providers.from_settings(settings) as providers:
             runs = RunService(database, billing_for(settings, database.engine), providers, saver, settings)
             background = BackgroundRuns(runs)
+            calls = CallService(database, runs.billing, providers, settings)
             # Streaming, so the UI can show the answer as it is written.
             agent = ChatAgent(llm or providers.llm(streaming=True), saver)
             try:
-                yield ChatServices(settings, database, runs, background, agent)
+                yield ChatServices(settings, database, runs, background, agent, calls)
             finally:
                 await background.aclose()
     finally:

@@ -73,9 +73,15 @@ async def test_every_tool_is_reachable_from_plain_language(
     resumed = only_result(await say("resume my run"), "resume_run")
     assert resumed["status"] == "completed"
 
+    called = only_result(await say(f"call {with_dossier['name']}"), "place_call")
+    assert called["outcome"] == "placed" and called["opportunity_id"] == with_dossier["id"], called
+    assert called["call"]["metadata"]["billing_customer_id"] == "acme"
+
     # The tools went to the sandbox model as OpenAI tool schemas, over real HTTP.
     sent = [r for r in sandbox.requests("openai") if isinstance(r["body"], dict) and r["body"].get("tools")]
-    assert {"start_lead_run", "get_dossier"} <= {t["function"]["name"] for t in sent[-1]["body"]["tools"]}
+    assert {"start_lead_run", "get_dossier", "place_call"} <= {
+        t["function"]["name"] for t in sent[-1]["body"]["tools"]
+    }
 
 
 async def test_missing_campaign_is_a_question_and_starts_nothing(say: Say, chat: ChatServices) -> None:
@@ -130,6 +136,7 @@ async def test_another_agency_sees_nothing_through_the_tools(say: Say, chat: Cha
     )
     assert sources["error"] == "not_found"
     assert only_result(await say(f"resume {run_id}", **as_b), "resume_run")["error"] == "not_found"
+    assert only_result(await say(f"call {lead['id']}", **as_b), "place_call")["outcome"] == "not_found"
     # B's own answers never quote A's data.
     turn = await say(f"list leads of {run_id}", **as_b)
     assert lead["name"] not in turn.text and lead["name"] not in json.dumps(turn.tool_results)

@@ -44,6 +44,9 @@ T = TypeVar("T")
 # message and not a failed run.
 RUN_PROVIDERS: tuple[ProviderName, ...] = ("places", "firecrawl", "openai")
 
+# Lets `-n -3` reach our parser (and its clear message) instead of being read as an option.
+_NUMBER_OPTION = {"ignore_unknown_options": True}
+
 OUTCOME_EXIT = {
     "completed": ExitCode.OK,
     "paused_for_upgrade": ExitCode.PAUSED,
@@ -142,7 +145,7 @@ def _execute(
     raise typer.Exit(int(OUTCOME_EXIT.get(outcome.status, ExitCode.FAILED)))
 
 
-@app.command("run")
+@app.command("run", context_settings=_NUMBER_OPTION)
 def run(
     vertical: VerticalOption = None,
     geography: GeographyOption = None,

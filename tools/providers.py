@@ -58,6 +58,7 @@ class Providers:
         self._http: dict[str, httpx.AsyncClient] = {}
         self._clients: dict[str, Any] = {}
         self._slack: AsyncWebClient | None = None
+        self._llms: dict[str, ChatOpenAI] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Providers:
@@ -133,8 +134,12 @@ class Providers:
         return client
 
     def llm(self, **options: Any) -> ChatOpenAI:
-        """A fresh ChatOpenAI (cheap to build; options as `tools.llm.chat_model`)."""
-        return chat_model(self.settings, **options)
+        """A ChatOpenAI with these options (as `tools.llm.chat_model`), built once and reused so
+        parallel audits share one connection pool instead of opening one per call."""
+        key = repr(sorted(options.items()))
+        if key not in self._llms:
+            self._llms[key] = chat_model(self.settings, **options)
+        return self._llms[key]
 
     def slack(self) -> AsyncWebClient:
         if self._slack is None:

@@ -81,7 +81,10 @@ def _server(host: str, port: int, knobs: dict[str, Any]) -> tuple[uvicorn.Server
     app = create_app(**knobs)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and without it
+    # every answer waits ~40 ms for the client's delayed ACK.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return server, sock

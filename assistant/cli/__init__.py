@@ -6,6 +6,7 @@ from __future__ import annotations
 from assistant.cli import (
     agency,  # noqa: F401
     calls,  # noqa: F401
+    chat,  # noqa: F401
     credits,  # noqa: F401
     database,  # noqa: F401
     runs,  # noqa: F401

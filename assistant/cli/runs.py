@@ -27,6 +27,7 @@ from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json
 from assistant.cli.live import (
     RunMonitor,
     RunSnapshot,
+    agency_flag,
     leads_table,
     load_snapshot,
     status_view,
@@ -127,12 +128,17 @@ def _execute(
         outcome, snapshot = _with_service(work)
     except AlreadyRunning:
         fail(
-            f"run {flow_id_seen[0]} is already running (watch it with `leadgen status {flow_id_seen[0]}`)",
+            f"run {flow_id_seen[0]} is already running (watch it with "
+            f"`leadgen status {flow_id_seen[0]}{agency_flag(agency_id)}`)",
             ExitCode.FAILED,
         )
     except KeyboardInterrupt:
         # The lease is released on the way out; the checkpoint keeps every finished step.
-        where = f"; continue with `leadgen resume {flow_id_seen[0]}`" if flow_id_seen else ""
+        where = (
+            f"; continue with `leadgen resume {flow_id_seen[0]}{agency_flag(agency_id)}`"
+            if flow_id_seen
+            else ""
+        )
         err.print(f"interrupted{where}", highlight=False)
         raise typer.Exit(130) from None
 

@@ -126,11 +126,13 @@ class CallWorld:
     async def call_row(self, call_id: str, agency: str | None = None) -> Call:
         return await self.service.get_call(agency or self.agency, call_id)
 
-    async def wait_for(self, call_id: str, *, metered: bool = True, timeout: float = 20.0) -> Call:
+    async def wait_for(
+        self, call_id: str, *, agency: str | None = None, metered: bool = True, timeout: float = 20.0
+    ) -> Call:
         """The call once it has ended (and, by default, been metered)."""
         deadline = time.monotonic() + timeout
         while True:
-            call = await self.call_row(call_id)
+            call = await self.call_row(call_id, agency)
             done = call.status in ("ended", "failed")
             if done and (not metered or (call.metadata_ or {}).get("ai_call_metering")):
                 return call

@@ -198,6 +198,14 @@ async def _bind_session() -> str | None:
     return agency
 
 
+async def _ensure_bound() -> bool:
+    """Bind the session if on_chat_start (a task of its own) has not finished yet: a message or
+    a click can arrive first."""
+    if cl.user_session.get("agency_id"):
+        return True
+    return await _bind_session() is not None
+
+
 def _agency() -> str:
     agency = cl.user_session.get("agency_id")
     if not agency:
@@ -249,6 +257,8 @@ async def on_chat_end() -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
+    if not await _ensure_bound():
+        return
     thread_id = cl.context.session.thread_id
     lock = STATE.locks[thread_id]
     if lock.locked():
@@ -653,6 +663,8 @@ async def send_pages(audit_job_id: str, pages: list[dict[str, Any]]) -> None:
 
 @cl.action_callback("open_dossier")
 async def on_open_dossier(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
     runs, agency = STATE.chat.runs, _agency()
     opp_id = str(action.payload.get("opportunity_id", ""))
     opp = await runs.opportunity(agency, opp_id)
@@ -671,6 +683,8 @@ async def on_open_dossier(action: cl.Action) -> None:
 
 @cl.action_callback("show_pages")
 async def on_show_pages(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
     job_id = str(action.payload.get("audit_job_id", ""))
     try:
         pages = await STATE.chat.runs.scraped_pages(_agency(), job_id)
@@ -682,6 +696,8 @@ async def on_show_pages(action: cl.Action) -> None:
 
 @cl.action_callback("call_lead")
 async def on_call_lead(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
     from graphs.calls import place_call
 
     ctx = _context()
@@ -692,6 +708,8 @@ async def on_call_lead(action: cl.Action) -> None:
 
 @cl.action_callback("upgrade")
 async def on_upgrade(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
     plan = plan_by_id(str(action.payload.get("plan", "")))
     run_id = str(action.payload.get("run_id", ""))
     if plan is None:
@@ -710,6 +728,8 @@ async def on_upgrade(action: cl.Action) -> None:
 
 @cl.action_callback("resume_paused")
 async def on_resume_paused(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
     run_id = str(action.payload.get("run_id", ""))
     try:
         flow = await STATE.chat.runs.get(_agency(), run_id)

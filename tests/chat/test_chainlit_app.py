@@ -1,0 +1,252 @@
+"""The Chainlit app end to end over its own protocol: a real `leadgen chat` subprocess with
+password login, driven over HTTP and socket.io (reference/langgraph-chainlit.md §5).
+
+History is asserted from the database rows, because Chainlit's data layer only logs its errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import socketio
+
+if TYPE_CHECKING:
+    from tools.sandbox.server import SandboxHandle
+
+pytestmark = pytest.mark.slow
+
+LEADGEN = str(Path(sys.executable).parent / "leadgen")
+CLEARED = (
+    "DATABASE_URL",
+    "AUTUMN_SECRET_KEY",
+    "OPENAI_API_KEY",
+    "GOOGLE_PLACES_API_KEY",
+    "FIRECRAWL_API_KEY",
+)
+USERS = {"ana": ("acme", "ana-password"), "bo": ("bravo", "bo-password")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, url: str, db_path: Path, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.url, self.db_path, self.process, self.log = url, db_path, process, log
+
+    def rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(query, args).fetchall()
+
+
+@pytest.fixture(scope="module")
+def server(sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`leadgen chat` with CHAINLIT_AUTH_SECRET set (password login), two users of two agencies."""
+    home = tmp_path_factory.mktemp("chat-server")
+    db_path = home / "leadgen.db"
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env |= {
+        "LEADGEN_SANDBOX_URL": sandbox.url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "LEADGEN_DATA_DIR": str(home / "data"),
+        "CHAINLIT_AUTH_SECRET": uuid.uuid4().hex * 2,
+    }
+    for username, (agency, password) in USERS.items():
+        subprocess.run(
+            [LEADGEN, "user", "add", username, "--agency", agency, "--password-stdin"],
+            input=f"{password}\n".encode(),
+            env=env,
+            cwd=home,
+            check=True,
+            capture_output=True,
+        )
+    port = _free_port()
+    log = home / "chat.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [LEADGEN, "chat", "--port", str(port)], env=env, cwd=home, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"leadgen chat did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+    try:
+        yield Server(url, db_path, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def login(server: Server, username: str, password: str | None = None) -> str | None:
+    password = password if password is not None else USERS[username][1]
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post("/login", data={"username": username, "password": password})
+    return response.cookies.get("access_token") if response.status_code == 200 else None
+
+
+class Session:
+    """One browser tab, spoken over socket.io: send messages, click buttons, read what arrived."""
+
+    def __init__(self, server: Server, token: str, thread_id: str | None = None) -> None:
+        self.server, self.token, self.thread_id = server, token, thread_id
+        self.session_id = str(uuid.uuid4())
+        self.sio = socketio.AsyncClient()
+        self.events: list[tuple[str, Any]] = []
+
+        @self.sio.on("*")
+        async def record(event: str, data: Any = None) -> None:
+            self.events.append((event, data))
+
+    async def __aenter__(self) -> Session:
+        await self.sio.connect(
+            self.server.url,
+            socketio_path="/ws/socket.io",
+            transports=["websocket"],
+            headers={"Cookie": f"access_token={self.token}"},
+            auth={
+                "sessionId": self.session_id,
+                "clientType": "webapp",
+                "userEnv": "{}",
+                "chatProfile": None,
+                "threadId": self.thread_id,
+            },
+        )
+        await self.sio.emit("connection_successful")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sio.disconnect()
+
+    async def say(self, text: str) -> None:
+        message = {
+            "id": str(uuid.uuid4()),
+            "threadId": "",
+            "type": "user_message",
+            "output": text,
+            "name": "user",
+            "createdAt": datetime.now(UTC).isoformat(),
+        }
+        await self.sio.emit("client_message", {"message": message, "fileReferences": None})
+
+    def messages(self) -> list[str]:
+        return [
+            str(d.get("output", ""))
+            for e, d in self.events
+            if e in ("new_message", "update_message") and isinstance(d, dict)
+        ]
+
+    def actions(self, name: str) -> list[dict[str, Any]]:
+        return [d for e, d in self.events if e == "action" and d.get("name") == name]
+
+    async def wait_for(self, predicate: Any, timeout: float = 45) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                tail = "\n".join(m[:200] for m in self.messages()[-8:])
+                raise AssertionError(f"timed out; last messages:\n{tail}")
+            await asyncio.sleep(0.2)
+
+    def thread(self) -> str:
+        ids = [d["thread_id"] for e, d in self.events if e == "first_interaction"]
+        return str(ids[-1]) if ids else str(self.thread_id)
+
+    async def click(self, action: dict[str, Any]) -> int:
+        async with httpx.AsyncClient(base_url=self.server.url, cookies={"access_token": self.token}) as http:
+            response = await http.post(
+                "/project/action", json={"sessionId": self.session_id, "action": action}
+            )
+        return response.status_code
+
+
+async def test_login_is_by_password_only(server: Server) -> None:
+    assert await login(server, "ana") is not None
+    assert await login(server, "ana", "wrong-password") is None
+    assert await login(server, "nobody", "whatever-pass") is None
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        config = (await http.get("/auth/config")).json()
+        assert config["passwordAuth"] is True and config["headerAuth"] is False
+        assert (await http.post("/auth/header")).status_code >= 400
+
+
+async def test_a_conversation_runs_and_is_written_to_history(server: Server) -> None:
+    token = await login(server, "ana")
+    assert token
+    async with Session(server, token) as tab:
+        await tab.say("Find 3 dentists in Austin, TX")
+        await tab.wait_for(lambda: any("| # | Lead |" in m for m in tab.messages()))
+        assert any("| # | Lead |" in m for m in tab.messages())
+        assert tab.actions("open_dossier")
+        files = [d for e, d in tab.events if e == "element" and d.get("type") == "file"]
+        assert files and files[-1]["name"].endswith(".csv")
+        thread_id = tab.thread()
+
+        # A dossier button opens the dossier, with its sources as links.
+        assert await tab.click(tab.actions("open_dossier")[0]) == 200
+        await tab.wait_for(lambda: any(m.startswith("### Dossier") for m in tab.messages()))
+        dossier = next(m for m in tab.messages() if m.startswith("### Dossier"))
+        assert "**Sources**" in dossier and "](http" in dossier
+
+    # Chainlit's data layer wrote the thread, its user and the steps (it only logs failures).
+    assert server.rows('SELECT "userIdentifier" FROM threads WHERE id = ?', thread_id) == [("ana",)]
+    assert server.rows("SELECT identifier FROM users WHERE identifier = 'ana'")
+    outputs = [r[0] or "" for r in server.rows('SELECT output FROM steps WHERE "threadId" = ?', thread_id)]
+    assert any("Find 3 dentists" in o for o in outputs), outputs
+    assert any("| # | Lead |" in o for o in outputs) and any("(sandbox model)" in o for o in outputs)
+
+
+async def test_another_agency_sees_no_threads_runs_or_dossiers(server: Server) -> None:
+    ana, bo = await login(server, "ana"), await login(server, "bo")
+    assert ana and bo
+    async with Session(server, ana) as tab:
+        await tab.say("Find 2 dentists in Austin, TX")
+        await tab.wait_for(lambda: any("| # | Lead |" in m for m in tab.messages()))
+        ana_thread = tab.thread()
+        dossier_action = tab.actions("open_dossier")[0]
+    run_id = server.rows("SELECT id FROM lead_gen_flows WHERE agency_id = 'acme' ORDER BY created_at DESC")[
+        0
+    ][0]
+
+    async with httpx.AsyncClient(base_url=server.url, cookies={"access_token": bo}) as http:
+        listed = await http.post("/project/threads", json={"pagination": {"first": 50}, "filter": {}})
+        assert listed.status_code == 200
+        assert ana_thread not in {t["id"] for t in listed.json()["data"]}
+        assert (await http.get(f"/project/thread/{ana_thread}")).status_code in (401, 403, 404)
+
+    # Reopening ana's thread with bo's cookie is refused at connect ("authorization failed").
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        async with Session(server, bo, thread_id=ana_thread):
+            pass
+
+    async with Session(server, bo) as tab:
+        await tab.say(f"status of run {run_id}")
+        await tab.wait_for(lambda: any("not_found" in m or "No run" in m for m in tab.messages()))
+        # A forged button payload (ana's lead) reads as not found for bo's agency.
+        assert await tab.click(dossier_action | {"forId": None}) == 200
+        await tab.wait_for(lambda: any("not available" in m for m in tab.messages()))
+        assert not any(m.startswith("### Dossier") for m in tab.messages())

@@ -313,7 +313,7 @@ async def _progress(ctx: PipelineContext, state: AuditState) -> None:
     async with ctx.repo() as repo:
         counts = await repo.flow_counts(agency_id, flow_id)
     finished = counts["audits_completed"] + counts["audits_failed"]
-    total = max(1, finished + counts["audits_queued"] + counts.get("audits_running", 0))
+    total = max(1, counts["audits_queued"])  # every audit job of the flow, finished or not
     await events.phase(
         ctx,
         agency_id,

@@ -33,6 +33,7 @@ TIMEOUTS: dict[str, httpx.Timeout] = {
     "firecrawl": httpx.Timeout(60.0, connect=5.0),
     "autumn": httpx.Timeout(10.0, connect=5.0),
     "vapi": httpx.Timeout(20.0, connect=5.0),
+    "openai": httpx.Timeout(120.0, connect=5.0),
 }
 
 
@@ -52,7 +53,7 @@ class Providers:
         self._observer = observer
         self._transport = transport
         audits = settings.leadgen_audit_concurrency
-        defaults = {"places": 4, "firecrawl": max(4, audits), "autumn": 16, "vapi": 4}
+        defaults = {"places": 4, "firecrawl": max(4, audits), "autumn": 16, "vapi": 4, "openai": max(8, 2 * audits)}
         self._concurrency = defaults | (concurrency or {})
         self._timeouts = TIMEOUTS | (timeouts or {})
         self._http: dict[str, httpx.AsyncClient] = {}
@@ -138,6 +139,9 @@ class Providers:
         parallel audits share one connection pool instead of opening one per call."""
         key = repr(sorted(options.items()))
         if key not in self._llms:
+            # Our own pooled client: langchain-openai would otherwise cache one bound to the
+            # first event loop, which breaks a second `asyncio.run` in the same process.
+            options.setdefault("http_async_client", self._client_for("openai"))
             self._llms[key] = chat_model(self.settings, **options)
         return self._llms[key]
 

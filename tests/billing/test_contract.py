@@ -119,12 +119,43 @@ async def test_release_gives_credits_back(billing: BillingProvider, fund: Fund, 
     assert await billing.balance(customer) == 3
     await billing.release(key)  # releasing again is a no-op
     assert await billing.balance(customer) == 3
-    assert (await billing.hold(customer, "dossier_research", key)).status == "released"
-    assert await billing.balance(customer) == 3  # re-holding a released key reserves nothing
     with pytest.raises(UnknownHold):
         await billing.settle(key)  # a released hold cannot be charged
     history = await billing.history(customer)
     assert charges(history) == [] and ledger_total(history) == 3
+
+
+async def test_holding_a_released_key_reopens_it_for_a_retry(
+    billing: BillingProvider, fund: Fund, customer: str
+) -> None:
+    await fund(customer, 3)
+    key = f"flow:{customer}:source-retry"
+    await billing.hold(customer, "dossier_research", key)
+    await billing.release(key)
+    again = await billing.hold(customer, "dossier_research", key)
+    assert again.status == "open" and again.credits == 2
+    assert await billing.balance(customer) == 1
+    assert (await billing.hold(customer, "dossier_research", key)).status == "open"
+    assert await billing.balance(customer) == 1  # still reserved once
+    assert (await billing.settle(key)).recorded
+    assert [
+        (e.feature_id, e.credits, e.idempotency_key) for e in charges(await billing.history(customer))
+    ] == [("dossier_research", 2, key)]
+    assert await billing.balance(customer) == 1
+
+
+async def test_reopening_a_released_hold_needs_the_credits(
+    billing: BillingProvider, fund: Fund, customer: str
+) -> None:
+    await fund(customer, 2)
+    key = f"audit:{customer}:retry-short"
+    await billing.hold(customer, "dossier_research", key)
+    await billing.release(key)
+    await billing.hold(customer, "dossier_research", f"audit:{customer}:other")
+    with pytest.raises(InsufficientCredits):
+        await billing.hold(customer, "dossier_research", key)
+    await billing.release(f"audit:{customer}:other")
+    assert (await billing.hold(customer, "dossier_research", key)).status == "open"
 
 
 async def test_release_after_settle_is_a_no_op(billing: BillingProvider, fund: Fund, customer: str) -> None:

@@ -257,11 +257,6 @@ def test_a_failed_run_exits_1_and_charges_nothing(cli: Invoke, sandbox_config: A
     assert summary.exit_code == 0 and "completed" in summary.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline bug (reported): after a failed source the hold flow:ID:source was released, "
-    "and on resume LocalLedger.hold does not re-open a released key, so settle raises UnknownHold",
-)
 def test_a_failed_run_resumes_once_the_provider_is_back(cli: Invoke, sandbox_config: Any) -> None:
     failed = fail_a_run(cli, sandbox_config, "flaky2")
     resumed = ok_json(cli("resume", failed["id"], "--agency", "flaky2", "--json"))

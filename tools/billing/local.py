@@ -93,10 +93,18 @@ class LocalLedger:
                 .returning(_HOLDS.c.id)
             )
             if claimed.first() is None:
-                # Held before (maybe settled or released since): reserve nothing, report that hold.
                 existing = await self._get_hold(session, key)
                 assert existing is not None, "a conflicting hold key must exist"
-                return existing
+                if existing.status != "released":
+                    return existing  # open or settled: reserve nothing more
+                # A released hold is being retried: re-open it, reserving again below.
+                await session.execute(
+                    update(_HOLDS)
+                    .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "released")
+                    .values(status="open", closed_at=None)
+                )
+                customer_id, feature_id = existing.customer_id, existing.feature_id
+                units, required = existing.units, existing.credits
             reserved = await session.execute(
                 update(_ACCOUNTS)
                 .where(

@@ -121,8 +121,9 @@ class BillingProvider(Protocol):
         ...
 
     async def hold(self, customer_id: str, feature_id: str, key: str, units: int = 1) -> Hold:
-        """Reserve the credits atomically or raise InsufficientCredits. Holding a key again
-        returns the existing hold (open, settled or released) without reserving twice."""
+        """Reserve the credits atomically or raise InsufficientCredits. Holding an open or
+        settled key again returns that hold and reserves nothing more; holding a released key
+        re-opens it (the work is being retried), reserving its credits again."""
         ...
 
     async def settle(self, key: str) -> TrackResult:

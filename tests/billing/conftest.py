@@ -8,16 +8,11 @@ port and to `fund`, so every adapter must pass them unchanged.
 It is parametrised over `IMPLEMENTATIONS` × `DATABASES`: each adapter keeps its holds (and the
 local ledger its balances) in our database, so each runs on SQLite and on the real PostgreSQL.
 
-Adding the Autumn adapter is one entry in `IMPLEMENTATIONS`: an async context manager that takes
-the SQLAlchemy URL of a fresh database and yields a harness, e.g.::
-
-    @asynccontextmanager
-    async def autumn_harness(database_url: str) -> AsyncIterator[BillingHarness]:
-        async with running_sandbox() as sandbox_url, prepared_engine(database_url) as engine:
-            billing = AutumnBilling(settings=..., engine=engine)  # pointed at sandbox_url/autumn
-            yield BillingHarness("autumn", billing, fund=<grant credits through the sandbox>)
-
-    IMPLEMENTATIONS = {"local": local_harness, "autumn": autumn_harness}
+A harness factory is an async context manager taking the SQLAlchemy URL of a fresh database
+and the test's `pytest.FixtureRequest` (for session fixtures such as `sandbox`), yielding a
+harness. `autumn_harness` runs `AutumnBilling` against the session sandbox's Autumn: `fund`
+raises the customer's balance there (`POST /_sandbox/autumn/balance`) and records the grant in
+our history, as an admin top-up would.
 
 The PostgreSQL database is shared by the whole test session, so tests use the `customer` fixture
 (a fresh id) and keys derived from it instead of relying on empty tables.
@@ -31,13 +26,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
 from db.migrate import ensure_schema
+from leadgen.settings import Settings
+from tools.billing.autumn import AutumnBilling
 from tools.billing.local import LocalLedger
 from tools.billing.port import BillingProvider
+from tools.http import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ async def prepared_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def local_harness(database_url: str) -> AsyncIterator[BillingHarness]:
+async def local_harness(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[BillingHarness]:
     async with prepared_engine(database_url) as engine:
         ledger = LocalLedger(engine)
 
@@ -69,10 +68,49 @@ async def local_harness(database_url: str) -> AsyncIterator[BillingHarness]:
         yield BillingHarness("local", ledger, fund)
 
 
-HarnessFactory = Callable[[str], AbstractAsyncContextManager[BillingHarness]]
+@asynccontextmanager
+async def autumn_harness(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[BillingHarness]:
+    sandbox = request.getfixturevalue("sandbox")
+    # The contract's unknown customer has nothing: Autumn customers start without credits here
+    # (the sandbox's default gives a new customer a starter balance). Put back afterwards.
+    settings = Settings(
+        _env_file=None,
+        autumn_secret_key="am_sk_test_contract",
+        leadgen_sandbox_url=sandbox.url,
+        leadgen_env="test",
+    )
+    policy = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05, jitter=0)
+    headers = {"Authorization": "Bearer am_sk_test_contract"}
+    previous = sandbox.config()["autumn_starting_balance"]
+    sandbox.configure(autumn_starting_balance=0)
+    try:
+        async with prepared_engine(database_url) as engine, httpx.AsyncClient(base_url=sandbox.url) as admin:
+            billing = AutumnBilling(settings=settings, engine=engine, policy=policy)
+
+            async def fund(customer_id: str, credits: int) -> None:
+                # Get-or-create at Autumn, raise its balance by `credits`, record the grant.
+                customer = await admin.post("/autumn/v1/customers", json={"id": customer_id}, headers=headers)
+                balance = customer.raise_for_status().json()["features"]["atlas_credits"]["balance"]
+                raised = await admin.post(
+                    "/_sandbox/autumn/balance",
+                    json={"customer_id": customer_id, "balance": balance + credits},
+                )
+                raised.raise_for_status()
+                await billing.record_grant(customer_id, credits)
+
+            try:
+                yield BillingHarness("autumn", billing, fund)
+            finally:
+                await billing.aclose()
+    finally:
+        sandbox.configure(autumn_starting_balance=previous)
+
+
+HarnessFactory = Callable[[str, pytest.FixtureRequest], AbstractAsyncContextManager[BillingHarness]]
 
 IMPLEMENTATIONS: dict[str, HarnessFactory] = {
     "local": local_harness,
+    "autumn": autumn_harness,
 }
 DATABASES = ("sqlite", "postgres")
 
@@ -91,7 +129,7 @@ def _database_url(request: pytest.FixtureRequest, database: str, tmp_path: Path)
 async def billing_harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BillingHarness]:
     implementation, database = request.param
     url = _database_url(request, database, tmp_path)
-    async with IMPLEMENTATIONS[implementation](url) as harness:
+    async with IMPLEMENTATIONS[implementation](url, request) as harness:
         yield harness
 
 

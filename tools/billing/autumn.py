@@ -1,0 +1,505 @@
+"""`AutumnBilling`: the billing port with Autumn holding the balance and our database the holds.
+
+Autumn (useautumn.com) knows each customer's balance of `atlas_credits` and charges usage
+(`track`) once per idempotency key. It knows nothing of work in flight, so the holds live in our
+`credit_holds` table, and the available balance is *Autumn's balance minus our open holds*
+(DESIGN.md, "Parallel audits never overspend"). Our `credit_ledger_entries` keeps a row per
+charge (and per grant recorded through `record_grant`) so `history` answers locally.
+
+How it stays exact when audits run in parallel, in one process or many:
+
+* Every operation that spends (`hold`, `track`, `settle`) or frees (`release`) credits first
+  takes the customer's row in `credit_accounts` as a lock (`SELECT ... FOR UPDATE` on
+  PostgreSQL; on SQLite `write_session` is `BEGIN IMMEDIATE`, which excludes every other writer).
+  Under that lock it reads Autumn's balance, sums the open holds and writes, so two callers can
+  never both see the same credits as free. The row's `balance`/`held` columns are left alone:
+  they belong to the local ledger; here the row is only the per-customer lock.
+* A hold's key is unique (`hold_key`): holding a key again returns the existing hold.
+* `settle` tracks the hold to Autumn with the hold key as the idempotency key, then closes the
+  hold and writes the charge row in the same transaction. A settle that crashed after Autumn
+  recorded the charge is finished by the next settle: Autumn answers 409 for the key, and we
+  still close the hold and write the row (reporting `recorded=False`: nothing charged this time).
+* `track` is a hold settled at once (after a look in our ledger: a key charged before is never
+  sent again). The committed hold makes a crash between Autumn's answer and our commit safe:
+  the retry finds the hold and settles it against Autumn's 409.
+
+Errors (never fail open):
+
+* Autumn down, timing out, rate limiting us after retries, refusing our key, answering a body
+  we cannot read, or failing open itself (HTTP 202, balance unknown) -> `BillingUnavailable`.
+  Nothing is held or charged locally in that case (the transaction rolls back).
+* Too few available credits -> `InsufficientCredits` with the `CreditCheck` (available balance,
+  required, deficit, and Autumn's `usage`, `included_usage`, `interval`, ...). Autumn refusing a
+  track for `insufficient_balance` (its balance fell outside our view) is reported the same way.
+* `settle`/`release` of a key never held (or `settle` of a released one) -> `UnknownHold`.
+* An unknown feature or units below 1 -> `ValueError` (before anything is sent).
+
+Known limits: while a hold, track or settle talks to Autumn it keeps the customer's lock; on
+SQLite that lock is the whole database's write lock, so these operations queue one after another
+(fine for one machine; PostgreSQL locks per customer). A track or settle whose first answer was lost and
+whose retry came back 409 reports `recorded=False` although this call did charge (money exact,
+flag conservative). A track or settle that failed with `BillingUnavailable` while tracking
+leaves its hold open (Autumn may have charged): the caller's retry settles it. Credits bought at Autumn directly (checkout) move Autumn's balance but have
+no grant row in our history unless recorded with `record_grant`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Insert, Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from db.base import utcnow
+from db.engine import session_factory, write_session
+from db.models import CreditAccount, CreditHold, CreditLedgerEntry
+from tools.autumn import (
+    AutumnCheck,
+    AutumnClient,
+    AutumnCustomer,
+    AutumnError,
+    AutumnInsufficientBalance,
+    AutumnNotFoundError,
+    DuplicateIdempotencyKey,
+)
+from tools.billing.port import (
+    BALANCE_FEATURE,
+    BillingUnavailable,
+    CreditCheck,
+    Hold,
+    InsufficientCredits,
+    LedgerEntry,
+    TrackResult,
+    UnknownHold,
+    credits_for,
+)
+from tools.providers import Providers
+
+if TYPE_CHECKING:
+    from leadgen.settings import Settings
+    from tools.http import RetryPolicy
+
+# The plan a customer is on when Autumn shows no active product for them.
+DEFAULT_PLAN = "autumn"
+_ACTIVE_PRODUCT_STATUSES = ("active", "trialing")
+
+_ACCOUNTS: Table = CreditAccount.__table__  # type: ignore[assignment]
+_HOLDS: Table = CreditHold.__table__  # type: ignore[assignment]
+_LEDGER: Table = CreditLedgerEntry.__table__  # type: ignore[assignment]
+
+T = TypeVar("T")
+
+
+class AutumnBilling:
+    """A `BillingProvider` whose balance lives at Autumn and whose holds live in `engine`'s database.
+
+    `billing_for(settings, engine)` builds it when `AUTUMN_SECRET_KEY` is set. Pass `providers`
+    to share an existing `Providers` (then `aclose()` leaves it open) and `policy` to change how
+    hard the Autumn client retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        providers: Providers | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._engine = engine
+        self._read = session_factory(engine)
+        self._dialect = engine.dialect.name
+        self._owns_providers = providers is None
+        self._providers = providers or Providers.from_settings(settings, policy=policy)
+        # Customers known to exist at Autumn (their record as last seen), and one lock per
+        # customer so a burst of first calls creates the customer once.
+        self._customers: dict[str, AutumnCustomer] = {}
+        self._creating: dict[str, asyncio.Lock] = {}
+
+    @property
+    def client(self) -> AutumnClient:
+        return self._providers.autumn
+
+    async def aclose(self) -> None:
+        if self._owns_providers:
+            await self._providers.aclose()
+
+    # ---- the port -------------------------------------------------------------------------
+
+    async def check(
+        self, customer_id: str, feature_id: str, units: int = 1, *, with_preview: bool = False
+    ) -> CreditCheck:
+        """Whether `units` fit in Autumn's balance minus our open holds. With `with_preview` the
+        customer's plan is read afresh and Autumn's paywall preview is kept (when Autumn refuses)."""
+        required = credits_for(feature_id, units)
+        await self._ensure_customer(customer_id)
+        if with_preview:
+            answer, customer = await asyncio.gather(
+                self._autumn(
+                    customer_id, lambda: self.client.check(customer_id, feature_id, units, with_preview=True)
+                ),
+                self._autumn(customer_id, lambda: self.client.get_customer(customer_id)),
+            )
+            self._customers[customer_id] = customer
+        else:
+            answer = await self._autumn(
+                customer_id, lambda: self.client.check(customer_id, feature_id, units)
+            )
+        async with self._read() as session:
+            held = await self._open_holds(session, customer_id)
+        return self._credit_check(customer_id, feature_id, required, answer, held)
+
+    async def hold(self, customer_id: str, feature_id: str, key: str, units: int = 1) -> Hold:
+        required = credits_for(feature_id, units)
+        await self._ensure_customer(customer_id)
+        async with write_session(self._engine) as session:
+            await self._lock_customer(session, customer_id)
+            existing = await self._get_hold(session, key)
+            if existing is not None and existing.status != "released":
+                return existing  # open or settled: reserve nothing more
+            if existing is not None:
+                # A released hold being retried is re-opened as it was, reserving its credits again.
+                if existing.customer_id != customer_id:
+                    raise ValueError(f"hold key {key!r} belongs to another customer")
+                feature_id, units, required = existing.feature_id, existing.units, existing.credits
+            answer = await self._autumn(
+                customer_id, lambda: self.client.check(customer_id, feature_id, units)
+            )
+            held = await self._open_holds(session, customer_id)
+            check = self._credit_check(customer_id, feature_id, required, answer, held)
+            if not check.allowed:
+                raise InsufficientCredits(check)
+            if existing is not None:
+                await session.execute(
+                    update(_HOLDS)
+                    .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "released")
+                    .values(status="open", closed_at=None)
+                )
+                return Hold(key, customer_id, feature_id, units, required, "open")
+            claimed = await session.execute(
+                self._insert_ignoring_conflict(_HOLDS, "hold_key")
+                .values(
+                    id=uuid.uuid4().hex,
+                    hold_key=key,
+                    customer_id=customer_id,
+                    feature_id=feature_id,
+                    units=units,
+                    credits=required,
+                    status="open",
+                    created_at=utcnow(),
+                )
+                .returning(_HOLDS.c.id)
+            )
+            if claimed.first() is None:
+                # The key was taken under another customer's lock: report that hold, reserve nothing.
+                other = await self._get_hold(session, key)
+                assert other is not None, "a conflicting hold key must exist"
+                return other
+            return Hold(key, customer_id, feature_id, units, required, "open")
+
+    async def settle(self, key: str) -> TrackResult:
+        async with self._read() as session:
+            seen = await self._get_hold(session, key)
+        if seen is None or seen.status == "released":
+            raise UnknownHold(f"no open or settled hold with key {key!r}")
+        if seen.status == "settled":
+            return TrackResult(key, seen.credits, recorded=False)
+
+        customer_id = seen.customer_id
+        await self._ensure_customer(customer_id)
+        async with write_session(self._engine) as session:
+            await self._lock_customer(session, customer_id)
+            # Re-read under the lock: a concurrent settle or release may have closed it meanwhile.
+            hold = await self._get_hold(session, key, for_update=True)
+            if hold is None or hold.status == "released":
+                raise UnknownHold(f"no open or settled hold with key {key!r}")
+            if hold.status == "settled":
+                return TrackResult(key, hold.credits, recorded=False)
+
+            recorded = await self._track_at_autumn(
+                session, hold.customer_id, hold.feature_id, hold.units, key
+            )
+            await session.execute(
+                update(_HOLDS)
+                .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "open")
+                .values(status="settled", closed_at=utcnow())
+            )
+            # The row may exist already when `track` charged this key before: keep that one.
+            await self._insert_charge(
+                session, hold.customer_id, hold.feature_id, hold.units, hold.credits, key
+            )
+            return TrackResult(key, hold.credits, recorded=recorded)
+
+    async def release(self, key: str) -> None:
+        async with self._read() as session:
+            seen = await self._get_hold(session, key)
+        if seen is None:
+            raise UnknownHold(f"no hold with key {key!r}")
+        if seen.status != "open":
+            return  # already released, or settled (which stays settled)
+        async with write_session(self._engine) as session:
+            # Same lock order as settle (customer row, then hold row): no deadlock between them.
+            await self._lock_customer(session, seen.customer_id)
+            await session.execute(
+                update(_HOLDS)
+                .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "open")
+                .values(status="released", closed_at=utcnow())
+            )
+
+    async def track(self, customer_id: str, feature_id: str, key: str, units: int = 1) -> TrackResult:
+        """Charge now, once per key: a hold of `key` settled at once.
+
+        Going through a committed hold is what makes a crash safe: if we die after Autumn
+        recorded the charge but before our commit, the caller's retry finds the open hold (its
+        credits still reserved, so no second balance check can refuse it), and the settle
+        completes it against Autumn's 409.
+        """
+        credits_for(feature_id, units)  # ValueError before anything is written or sent
+        async with self._read() as session:
+            earlier = (
+                await session.execute(select(_LEDGER.c.credits).where(_LEDGER.c.idempotency_key == key))
+            ).scalar_one_or_none()
+        if earlier is not None:
+            return TrackResult(key, earlier, recorded=False)  # our ledger had the key: never resend
+        await self.hold(customer_id, feature_id, key, units)
+        try:
+            return await self.settle(key)
+        except InsufficientCredits:
+            # Autumn refused the charge outright (nothing recorded): give the reservation back.
+            # On BillingUnavailable the hold stays open, as Autumn may have recorded the charge;
+            # retrying the track settles it once.
+            await self.release(key)
+            raise
+
+    async def balance(self, customer_id: str) -> int:
+        await self._ensure_customer(customer_id)
+        answer = await self._autumn(customer_id, lambda: self.client.check(customer_id, BALANCE_FEATURE, 1))
+        async with self._read() as session:
+            held = await self._open_holds(session, customer_id)
+        return max(_autumn_balance(answer) - held, 0)
+
+    async def history(self, customer_id: str) -> list[LedgerEntry]:
+        async with self._read() as session:
+            rows = await session.execute(
+                select(
+                    _LEDGER.c.kind,
+                    _LEDGER.c.feature_id,
+                    _LEDGER.c.credits,
+                    _LEDGER.c.idempotency_key,
+                    _LEDGER.c.created_at,
+                    _LEDGER.c.balance_after,
+                )
+                .where(_LEDGER.c.customer_id == customer_id)
+                .order_by(_LEDGER.c.created_at, _LEDGER.c.id)
+            )
+            return [LedgerEntry(*row) for row in rows]
+
+    # ---- admin (not on the port) -------------------------------------------------------------
+
+    async def record_grant(self, customer_id: str, credits: int, key: str | None = None) -> bool:
+        """Record in our history that `credits` were added to the customer's Autumn balance (by
+        our admin path: the purchase or top-up itself happens at Autumn). Once per `key`; returns
+        False when the key was recorded before."""
+        if isinstance(credits, bool) or not isinstance(credits, int) or credits < 1:
+            raise ValueError(f"credits must be a whole number of at least 1, got {credits!r}")
+        key = key or f"grant:{customer_id}:{uuid.uuid4().hex}"
+        async with write_session(self._engine) as session:
+            inserted = await session.execute(
+                self._insert_ignoring_conflict(_LEDGER, "idempotency_key")
+                .values(
+                    id=uuid.uuid4().hex,
+                    customer_id=customer_id,
+                    kind="grant",
+                    feature_id=None,
+                    units=0,
+                    credits=credits,
+                    idempotency_key=key,
+                    created_at=utcnow(),
+                )
+                .returning(_LEDGER.c.id)
+            )
+            return inserted.first() is not None
+
+    # ---- Autumn --------------------------------------------------------------------------------
+
+    async def _ensure_customer(self, customer_id: str) -> None:
+        """Create the customer at Autumn the first time this instance sees it (Autumn's check and
+        track no longer create customers; `POST /customers` is get-or-create)."""
+        if customer_id in self._customers:
+            return
+        lock = self._creating.setdefault(customer_id, asyncio.Lock())
+        async with lock:
+            if customer_id in self._customers:
+                return  # a concurrent first call created it while we waited
+            try:
+                self._customers[customer_id] = await self.client.create_customer(customer_id)
+            except AutumnError as exc:
+                raise BillingUnavailable(f"Autumn could not create customer {customer_id!r}: {exc}") from exc
+
+    async def _autumn(self, customer_id: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one Autumn call, turning every failure into BillingUnavailable (never fail open).
+
+        A customer deleted at Autumn since we cached it is created again once, then retried.
+        DuplicateIdempotencyKey and AutumnInsufficientBalance pass through: callers decide.
+        """
+        try:
+            try:
+                return await call()
+            except AutumnNotFoundError as exc:
+                if exc.code != "customer_not_found":
+                    raise
+                self._customers.pop(customer_id, None)
+                await self._ensure_customer(customer_id)
+                return await call()
+        except (DuplicateIdempotencyKey, AutumnInsufficientBalance):
+            raise
+        except AutumnError as exc:
+            raise BillingUnavailable(f"Autumn is unavailable: {exc}") from exc
+
+    async def _track_at_autumn(
+        self, session: AsyncSession, customer_id: str, feature_id: str, units: int, key: str
+    ) -> bool:
+        """Charge at Autumn once per `key`: True when charged now, False when Autumn had the key."""
+        try:
+            await self._autumn(
+                customer_id,
+                lambda: self.client.track(customer_id, feature_id, units, idempotency_key=key),
+            )
+        except DuplicateIdempotencyKey:
+            return False  # recorded before (a crashed settle or track): nothing charged now
+        except AutumnInsufficientBalance as exc:
+            # Autumn's balance fell below what we saw as available (changed outside Atlas).
+            answer = await self._autumn(
+                customer_id, lambda: self.client.check(customer_id, feature_id, units)
+            )
+            held = await self._open_holds(session, customer_id)
+            check = self._credit_check(customer_id, feature_id, credits_for(feature_id, units), answer, held)
+            raise InsufficientCredits(replace(check, allowed=False, deficit=max(check.deficit, 1))) from exc
+        return True
+
+    def _credit_check(
+        self, customer_id: str, feature_id: str, required: int, answer: AutumnCheck, held: int
+    ) -> CreditCheck:
+        autumn_balance = _autumn_balance(answer)
+        available = max(autumn_balance - held, 0)
+        # Unlimited features and overage-allowed plans are Autumn's promise to bill beyond the
+        # balance; only then may a request that does not fit be allowed.
+        allowed = available >= required or answer.unlimited or answer.overage_allowed
+        extra: dict[str, Any] = {
+            "autumn_balance": autumn_balance,
+            "held": held,
+            "interval_count": answer.interval_count,
+            "next_reset_at": answer.next_reset_at,
+        }
+        if answer.usage_limit is not None:
+            extra["usage_limit"] = answer.usage_limit
+        if answer.breakdown is not None:
+            extra["breakdown"] = answer.breakdown
+        if answer.preview is not None:
+            extra["preview"] = answer.preview
+        return CreditCheck(
+            allowed=allowed,
+            customer_id=customer_id,
+            feature_id=feature_id,
+            required_balance=required,
+            balance=available,
+            deficit=0 if allowed else required - available,
+            usage=_whole(answer.usage),
+            included_usage=_whole(answer.included_usage),
+            interval=answer.interval,
+            unlimited=answer.unlimited,
+            overage_allowed=answer.overage_allowed,
+            plan=self._plan(customer_id),
+            extra=extra,
+        )
+
+    def _plan(self, customer_id: str) -> str:
+        customer = self._customers.get(customer_id)
+        products = customer.products if customer is not None else ()
+        active = [p for p in products if p.get("status") in _ACTIVE_PRODUCT_STATUSES and p.get("id")]
+        return str(active[-1]["id"]) if active else DEFAULT_PLAN
+
+    # ---- our tables ----------------------------------------------------------------------------
+
+    def _insert_ignoring_conflict(self, table: Table, column: str) -> Insert:
+        dialect_insert: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt: Insert = dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c[column]])
+        return stmt
+
+    async def _lock_customer(self, session: AsyncSession, customer_id: str) -> None:
+        """Serialise spending per customer, across processes: the customer's account row, locked.
+        (SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already holds the database's write lock.)"""
+        await session.execute(
+            self._insert_ignoring_conflict(_ACCOUNTS, "customer_id").values(
+                customer_id=customer_id, balance=0, held=0, updated_at=utcnow()
+            )
+        )
+        await session.execute(
+            select(_ACCOUNTS.c.customer_id).where(_ACCOUNTS.c.customer_id == customer_id).with_for_update()
+        )
+
+    async def _open_holds(self, session: AsyncSession, customer_id: str) -> int:
+        held = (
+            await session.execute(
+                select(func.coalesce(func.sum(_HOLDS.c.credits), 0)).where(
+                    _HOLDS.c.customer_id == customer_id, _HOLDS.c.status == "open"
+                )
+            )
+        ).scalar_one()
+        return int(held)
+
+    async def _get_hold(self, session: AsyncSession, key: str, *, for_update: bool = False) -> Hold | None:
+        query = select(
+            _HOLDS.c.hold_key,
+            _HOLDS.c.customer_id,
+            _HOLDS.c.feature_id,
+            _HOLDS.c.units,
+            _HOLDS.c.credits,
+            _HOLDS.c.status,
+        ).where(_HOLDS.c.hold_key == key)
+        if for_update:
+            query = query.with_for_update()
+        row = (await session.execute(query)).first()
+        return Hold(*row) if row is not None else None
+
+    async def _insert_charge(
+        self, session: AsyncSession, customer_id: str, feature_id: str, units: int, credits: int, key: str
+    ) -> bool:
+        """Claim `key` with a charge row; False when the key was claimed before (nothing written)."""
+        inserted = await session.execute(
+            self._insert_ignoring_conflict(_LEDGER, "idempotency_key")
+            .values(
+                id=uuid.uuid4().hex,
+                customer_id=customer_id,
+                kind="charge",
+                feature_id=feature_id,
+                units=units,
+                credits=credits,
+                idempotency_key=key,
+                created_at=utcnow(),
+            )
+            .returning(_LEDGER.c.id)
+        )
+        return inserted.first() is not None
+
+
+def _autumn_balance(answer: AutumnCheck) -> int:
+    """Autumn's balance in whole credits. Unknown (Autumn failed open with a 202, or the feature
+    has no balance) is an error: we never let spending through on a balance we cannot see."""
+    if answer.unlimited and answer.balance is None and not answer.fail_open:
+        return 0  # unlimited features may carry no counter; `allowed` comes from `unlimited`
+    if answer.fail_open or answer.balance is None:
+        raise BillingUnavailable(
+            f"Autumn did not report a balance for {answer.customer_id!r} "
+            f"({'it failed open' if answer.fail_open else 'no balance in its answer'})"
+        )
+    return int(answer.balance)
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)

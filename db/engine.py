@@ -8,6 +8,8 @@ the old value.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,12 +72,33 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# One queue of SQLite writers per engine in this process. SQLite's busy handler makes a blocked
+# writer sleep in growing steps (up to 100 ms) instead of waking when the lock frees, which under
+# 20 parallel audits costs more than the writes themselves; an asyncio lock hands the write lock
+# over at once. Other processes still meet the busy timeout.
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def write_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """A session whose transaction takes SQLite's write lock up front (`BEGIN IMMEDIATE`);
-    on PostgreSQL an ordinary transaction. Commits on success, rolls back on error."""
-    options = {"sqlite_begin": "IMMEDIATE"} if engine.dialect.name == "sqlite" else {}
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(**options)
-        async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
+    on PostgreSQL an ordinary transaction. Commits on success, rolls back on error.
+    Never open one inside another in the same task on SQLite: the inner one would wait forever."""
+    if engine.dialect.name != "sqlite":
+        async with (
+            engine.connect() as conn,
+            AsyncSession(bind=conn, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
+        return
+    lock = _SQLITE_WRITERS.setdefault(engine, asyncio.Lock())
+    async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+        await lock.acquire()
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session, session.begin():
+                yield session
+    finally:
+        lock.release()

@@ -111,7 +111,7 @@ async def billing_gate(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("billing_gate", job_id)
-    async with ctx.repo() as repo:
+    async with ctx.read() as repo:
         job = await repo.get_audit_job(agency_id, job_id)
         flow = await repo.get_flow(agency_id, state["flow_id"])
     if job is None or flow is None:
@@ -135,6 +135,7 @@ async def billing_gate(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     )
     async with ctx.repo() as repo:
         await repo.update_audit_job(agency_id, job_id, status="running", error=None)
+        await repo.set_audit_phase(agency_id, job_id, "map_urls", "running")
     return {"done_before": False, "error": None}
 
 
@@ -146,8 +147,7 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("map_urls", job_id)
-    async with ctx.repo() as repo:
-        await repo.set_audit_phase(agency_id, job_id, "map_urls", "running")
+    async with ctx.read() as repo:
         job = await repo.get_audit_job(agency_id, job_id)
     assert job is not None
     try:
@@ -156,6 +156,7 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         return await _fail(ctx, state, "map_urls", f"could not map {job.target_url}: {exc}")
     async with ctx.repo() as repo:
         await repo.set_audit_phase(agency_id, job_id, "map_urls", "complete")
+        await repo.set_audit_phase(agency_id, job_id, "filter_urls", "running")
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "map_urls", "found": len(links)})
     return {"candidates": [job.target_url, *[link.url for link in links]]}
 
@@ -180,6 +181,7 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     selected = keep_model_choice(home, others, chosen, limit=MAX_PAGES)
     async with ctx.repo() as repo:
         await repo.set_audit_phase(agency_id, job_id, "filter_urls", "complete")
+        await repo.set_audit_phase(agency_id, job_id, "scrape_content", "running")
     return {"selected": selected}
 
 
@@ -189,8 +191,6 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         return {}
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("scrape_content", job_id)
-    async with ctx.repo() as repo:
-        await repo.set_audit_phase(agency_id, job_id, "scrape_content", "running")
     try:
         docs = await ctx.providers.firecrawl.batch_scrape(state["selected"])
     except AUDIT_FAILURES as exc:
@@ -199,6 +199,10 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     if not good:
         reasons = "; ".join(sorted({d.error or "empty page" for d in docs})) or "no pages"
         return await _fail(ctx, state, "scrape_content", f"no page could be scraped ({reasons})")
+    for doc in good:
+        # Content-addressed: written (and fsynced) here, outside the write transaction below,
+        # whose own put then only finds the file present.
+        await ctx.db.content.put(doc.markdown or "")
     async with ctx.repo() as repo:
         for doc in good:
             await repo.upsert_scraped_page(
@@ -223,6 +227,7 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     ctx.counter.record("generate_dossier", job_id)
     async with ctx.repo() as repo:
         await repo.set_audit_phase(agency_id, job_id, "generate_dossier", "running")
+    async with ctx.read() as repo:
         job = await repo.get_audit_job(agency_id, job_id)
         assert job is not None
         opportunity = await repo.get_opportunity(agency_id, job.opportunity_id)
@@ -310,7 +315,7 @@ async def _progress(ctx: PipelineContext, state: AuditState) -> None:
     """The seed's policy: 0.1 + 0.9 * finished / total, recomputed from the table (not counted
     in memory), so parallel branches and resumed runs always agree."""
     agency_id, flow_id = state["agency_id"], state["flow_id"]
-    async with ctx.repo() as repo:
+    async with ctx.read() as repo:
         counts = await repo.flow_counts(agency_id, flow_id)
     finished = counts["audits_completed"] + counts["audits_failed"]
     total = max(1, counts["audits_queued"])  # every audit job of the flow, finished or not

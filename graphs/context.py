@@ -61,5 +61,11 @@ class PipelineContext:
         async with self.db.transaction() as repo:
             yield repo
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Repository]:
+        """A repository for reads only: takes no write lock, so parallel audits never queue on it."""
+        async with self.db.reader() as repo:
+            yield repo
+
 
 Ctx = Runtime[PipelineContext]

@@ -60,7 +60,7 @@ async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("source", flow_id)
-    async with ctx.repo() as repo:
+    async with ctx.read() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
     assert flow is not None
     # Checks credits and may pause here; nothing above this line writes anything.
@@ -113,7 +113,7 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     await events.phase(
         ctx, agency_id, flow_id, "filter_rank", status="running", progress=0.0, message="Scoring leads"
     )
-    async with ctx.repo() as repo:
+    async with ctx.read() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
         profile = await repo.get_profile(agency_id)
     assert flow is not None
@@ -261,7 +261,7 @@ async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         ctx, agency_id, flow_id, "finalize_rank", status="running", progress=0.0, message="Ranking leads"
     )
     crash_point("finalize_rank:running")
-    async with ctx.repo() as repo:
+    async with ctx.read() as repo:
         counts = await repo.flow_counts(agency_id, flow_id)
     summary = (
         f"{counts['opportunities']} leads, {counts['ready']} researched, {counts['data_ready']} data-ready"

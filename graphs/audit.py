@@ -224,6 +224,13 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     if state.get("error"):
         return await _finish_failed(ctx, state, state["error"] or "audit failed")
+    async with ctx.read() as repo:
+        job = await repo.get_audit_job(agency_id, job_id)
+    if job is not None and job.status == "completed" and job.metered:
+        # A process died after this audit was saved and charged but before LangGraph stored
+        # the node's result: the work is done, so report it instead of redoing it.
+        ctx.counter.record("generate_dossier_already_done", job_id)
+        return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": job.dossier_id}]}
     ctx.counter.record("generate_dossier", job_id)
     async with ctx.repo() as repo:
         await repo.set_audit_phase(agency_id, job_id, "generate_dossier", "running")

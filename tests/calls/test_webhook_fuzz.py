@@ -192,7 +192,8 @@ def check_ledger(world: Any, calls: dict[str, str], accepted: dict[str, float]) 
         while conn.execute("SELECT count(*) FROM webhook_inbox WHERE status = 'received'").fetchone()[0]:
             assert time.monotonic() < deadline, "webhooks left unprocessed"
             time.sleep(0.05)
-        assert conn.execute("SELECT count(*) FROM webhook_inbox WHERE status = 'failed'").fetchone()[0] == 0
+        failed = conn.execute("SELECT event_id, error FROM webhook_inbox WHERE status = 'failed'").fetchall()
+        assert failed == [], failed
         charges = conn.execute(
             "SELECT idempotency_key, credits FROM credit_ledger_entries WHERE kind = 'charge'"
         ).fetchall()
@@ -212,12 +213,13 @@ def check_ledger(world: Any, calls: dict[str, str], accepted: dict[str, float]) 
         _, seconds, metadata = rows[call_id]
         charged = by_key.get(f"call:{call_id}", 0)
         assert charged >= 0
-        assert charged <= math.ceil(accepted.get(provider_id, 0.0) / 60)
+        context = (provider_id, charged, accepted.get(provider_id), seconds, metadata)
+        assert charged <= math.ceil(accepted.get(provider_id, 0.0) / 60), context
         if seconds is not None:
             assert 0 <= seconds <= 86400
         metering = metadata.get("ai_call_metering")
         if metering:
-            assert metering["billed_minutes"] == charged
-            assert metering["billed_minutes"] <= metering["requested_minutes"]
+            assert metering["billed_minutes"] == charged, context
+            assert metering["billed_minutes"] <= metering["requested_minutes"], context
         else:
-            assert charged == 0
+            assert charged == 0, context

@@ -30,23 +30,22 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.types import Command, StreamMode
+from typing import TYPE_CHECKING, Any
 
 from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
 from db.repositories import NotFound, new_lease_owner, parse_lease_owner
-from graphs.checkpoints import open_checkpointer
-from graphs.context import PipelineContext
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
-from graphs.pipeline import PipelineInput, compile_graph
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
 from tools.billing.port import BillingProvider
-from tools.providers import Providers
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.types import Command, StreamMode
+
+    from tools.providers import Providers
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +107,23 @@ class RunService:
         self.billing = billing
         self.providers = providers
         self.settings = settings
+        # The graph (LangGraph, the model clients) loads only when a service is built, which
+        # keeps `import graphs.service` cheap for the CLI.
+        from graphs.pipeline import compile_graph
+
         self.graph = compile_graph(checkpointer)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings | None = None) -> AsyncIterator[RunService]:
+        from graphs.checkpoints import open_checkpointer
+
         settings = settings or get_settings()
         db = await open_database(settings.resolved_database_url)
         try:
+            from tools.providers import Providers
+
             async with open_checkpointer(db.url) as saver, Providers.from_settings(settings) as providers:
                 yield cls(db, billing_for(settings, db.engine), providers, saver, settings)
         finally:
@@ -209,6 +216,8 @@ class RunService:
             return Outcome("paused_for_upgrade", flow, pending_interrupts=len(interrupts), ran=False)
         # One answer for every pending interrupt: the gates re-try their holds and those still
         # short pause again (LangGraph re-runs all interrupted tasks of the superstep anyway).
+        from langgraph.types import Command
+
         command: Command[Any] = Command(resume={i.id: {"resumed": True} for i in interrupts})
         return await self._run(agency_id, flow_id, command, on_event)
 
@@ -378,7 +387,7 @@ class RunService:
                     "paused_for_upgrade", flow, pending_interrupts=len(state.interrupts), ran=False
                 )
             fresh = not state.values and not state.next
-            graph_input: Any = PipelineInput(flow_id=flow_id, agency_id=agency_id) if fresh else command
+            graph_input: Any = {"flow_id": flow_id, "agency_id": agency_id} if fresh else command
             async with self.db.transaction() as repo:
                 await repo.update_flow(agency_id, flow_id, status="running", billing_block=None, error=None)
             task = asyncio.create_task(self._stream(flow_id, graph_input, on_event))
@@ -407,6 +416,8 @@ class RunService:
                 await repo.release_lease(agency_id, flow_id, owner)
 
     async def _stream(self, flow_id: str, graph_input: Any, on_event: EventSink | None) -> None:
+        from graphs.context import PipelineContext
+
         context = PipelineContext(
             db=self.db, billing=self.billing, providers=self.providers, settings=self.settings
         )

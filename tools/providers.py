@@ -11,20 +11,21 @@ key can still source and audit leads.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from langchain_openai import ChatOpenAI
-from slack_sdk.web.async_client import AsyncWebClient
 
 from leadgen.settings import ProviderName, Settings
-from tools.autumn import AutumnClient
-from tools.firecrawl import FirecrawlClient
 from tools.http import Observer, RetryPolicy
-from tools.llm import chat_model
-from tools.places import PlacesClient
-from tools.slack import slack_web_client
-from tools.vapi import VapiClient
+
+if TYPE_CHECKING:  # the SDKs behind these take seconds to import: only when a client is built
+    from langchain_openai import ChatOpenAI
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from tools.autumn import AutumnClient
+    from tools.firecrawl import FirecrawlClient
+    from tools.places import PlacesClient
+    from tools.vapi import VapiClient
 
 # Connect fast, read as long as the provider legitimately takes: a Firecrawl scrape may spend its
 # whole 30 s server-side budget before answering.
@@ -53,7 +54,13 @@ class Providers:
         self._observer = observer
         self._transport = transport
         audits = settings.leadgen_audit_concurrency
-        defaults = {"places": 4, "firecrawl": max(4, audits), "autumn": 16, "vapi": 4, "openai": max(8, 2 * audits)}
+        defaults = {
+            "places": 4,
+            "firecrawl": max(4, audits),
+            "autumn": 16,
+            "vapi": 4,
+            "openai": max(8, 2 * audits),
+        }
         self._concurrency = defaults | (concurrency or {})
         self._timeouts = TIMEOUTS | (timeouts or {})
         self._http: dict[str, httpx.AsyncClient] = {}
@@ -101,6 +108,11 @@ class Providers:
         endpoint = self.settings.endpoint(provider)  # MissingProviderKey surfaces here, on first use
         http = self._client_for(provider)
         client: Any
+        from tools.autumn import AutumnClient
+        from tools.firecrawl import FirecrawlClient
+        from tools.places import PlacesClient
+        from tools.vapi import VapiClient
+
         if provider == "places":
             client = PlacesClient(http, endpoint.base_url, endpoint.api_key, **self._common(provider))
         elif provider == "firecrawl":
@@ -142,10 +154,14 @@ class Providers:
             # Our own pooled client: langchain-openai would otherwise cache one bound to the
             # first event loop, which breaks a second `asyncio.run` in the same process.
             options.setdefault("http_async_client", self._client_for("openai"))
+            from tools.llm import chat_model
+
             self._llms[key] = chat_model(self.settings, **options)
         return self._llms[key]
 
     def slack(self) -> AsyncWebClient:
         if self._slack is None:
+            from tools.slack import slack_web_client
+
             self._slack = slack_web_client(self.settings)
         return self._slack

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/leadgen --help
+	$(BIN)/leadgen chat
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

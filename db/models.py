@@ -349,3 +349,19 @@ class WebhookInbox(Base):
         UniqueConstraint("provider", "event_id", name="uq_webhook_inbox_provider_event"),
         Index("ix_webhook_inbox_by_status", "status", "received_at"),
     )
+
+
+class SlackInstall(Base):
+    """A Slack workspace (team) connected to one agency: every request from the workspace acts
+    for that agency. `bot_token` is set when the workspace has a bot token of its own (several
+    workspaces); without it the adapter uses SLACK_BOT_TOKEN."""
+
+    __tablename__ = "slack_installs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    team_id: Mapped[str] = mapped_column(String(64), unique=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), index=True)
+    bot_token: Mapped[str | None] = mapped_column(String(300))
+    # "claimed" when an unknown workspace took the default agency on first contact, else "admin".
+    source: Mapped[str] = mapped_column(String(16), default="admin")
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -152,15 +152,20 @@ def test_bad_agency_id_from_the_environment(cli: Invoke, db_rows: Snapshot) -> N
     assert db_rows() == {}
 
 
-def test_autumn_without_its_adapter_is_a_clear_failure(cli: Invoke) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tools.billing.autumn") is not None:
-        pytest.skip("the Autumn adapter exists; its CLI behaviour is tested with it")
-    result = cli("credits", "--json", env={"AUTUMN_SECRET_KEY": "am_sk_test_x"})
-    assert result.exit_code == 1
-    assert "AUTUMN_SECRET_KEY" in said(result)
-    assert result.stdout == ""
+def test_credits_with_autumn_read_autumn_and_refuse_local_grants(cli: Invoke, sandbox: Any) -> None:
+    """With AUTUMN_SECRET_KEY set the balance is Autumn's (here the sandbox's), and grants or
+    adjustments are refused: credits are bought at Autumn's checkout, not created locally."""
+    env = {"AUTUMN_SECRET_KEY": "am_sk_test_cli", "LEADGEN_SANDBOX_URL": sandbox.url}
+    sandbox.configure(autumn_starting_balance=7)
+    try:
+        shown = ok_json(cli("credits", "--agency", "autumnco", "--json", env=env))
+    finally:
+        sandbox.reset_config()
+    assert shown == {"customer_id": "autumnco", "balance": 7}
+    for args in (("credits", "grant", "5"), ("credits", "set", "5")):
+        refused = cli(*args, "--agency", "autumnco", env=env)
+        assert refused.exit_code == 2, args
+        assert "Autumn" in said(refused)
 
 
 # ---- agency -------------------------------------------------------------------------------

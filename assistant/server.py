@@ -162,5 +162,8 @@ def create_app(
 
 def serve(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the app in the foreground until interrupted."""
+    from assistant.slack_app import slack_lifespan, slack_routes  # Slack: POST /slack/events
+
     settings = settings or get_settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)
+    app = create_app(settings, routes=slack_routes(), lifespans=[slack_lifespan])
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)

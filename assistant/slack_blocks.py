@@ -129,7 +129,7 @@ def run_blocks(run: dict[str, Any], leads: list[dict[str, Any]] | None = None) -
     once the run completed, its top leads with their buttons."""
     status = STATUS_LABELS.get(run["status"], run["status"])
     counts = run["counts"]
-    audits_total = counts["audits_queued"] + counts["audits_completed"] + counts["audits_failed"]
+    audits_total = counts["audits_queued"]  # every audit queued for the run (finished ones included)
     blocks: list[Block] = [
         section(f"*{escape(run_title(run))}*\n*{status}* · `{progress_bar(run['progress'])}`"),
         section("\n".join(phase_line(p) for p in run["phases"])),

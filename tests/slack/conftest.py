@@ -217,7 +217,9 @@ class SlackHarness:
 
 
 @pytest.fixture
-def slack_env(tmp_path: Path, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def slack_env(
+    tmp_path: Path, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
     env = {
@@ -249,7 +251,9 @@ def fast_watch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def slack(slack_env: dict[str, str], sandbox: SandboxHandle, fast_watch: None) -> AsyncIterator[SlackHarness]:
+async def slack(
+    slack_env: dict[str, str], sandbox: SandboxHandle, fast_watch: None
+) -> AsyncIterator[SlackHarness]:
     """`leadgen serve`'s app with the Slack routes and lifespan, running (lifespan entered)."""
     from assistant.server import create_app
     from assistant.slack_app import slack_lifespan, slack_routes

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from assistant.cli.app import app as cli_app
 
+
 def _blocks_text(message: dict[str, Any]) -> str:
     return json.dumps(message.get("blocks") or [])
 

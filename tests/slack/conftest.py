@@ -171,6 +171,18 @@ class SlackHarness:
             headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
         return await self.post(json.dumps(envelope).encode(), "application/json", headers=headers, **kw)
 
+    async def user_message(self, channel: str, text: str, thread_ts: str | None = None) -> str:
+        """Put a person's message into the sandbox's Slack (it refuses replies to a thread whose
+        parent it never saw, as Slack does); returns its ts, for the event that mentions us."""
+        body: dict[str, Any] = {"channel": channel, "text": text}
+        if thread_ts:
+            body["thread_ts"] = thread_ts
+        response = await self._sandbox_http.post(
+            "/slack/api/chat.postMessage", json=body, headers={"Authorization": "Bearer xoxp-a-person"}
+        )
+        assert response.json()["ok"], response.text
+        return str(response.json()["ts"])
+
     # -- what the bot did ---------------------------------------------------------------------
 
     async def messages(self, channel: str) -> list[dict[str, Any]]:

@@ -69,6 +69,7 @@ class SlackHarness:
         self.http = http
         self.sandbox = sandbox
         self._sandbox_http = httpx.AsyncClient(base_url=sandbox.url, timeout=10)
+        self.people_ts: set[str] = set()  # messages the harness posted as a person
 
     @property
     def adapter(self) -> SlackAdapter:
@@ -112,11 +113,15 @@ class SlackHarness:
         value: dict[str, Any] | str,
         *,
         channel: str,
-        message_ts: str = "1700000000.000100",
+        message_ts: str | None = None,
         team: str = TEAM_A,
         user: str = "UANA",
         **kw: Any,
     ) -> httpx.Response:
+        """A click on a button of the message `message_ts` (default: a new message in the
+        sandbox's channel standing for the one that carried the button)."""
+        if message_ts is None:
+            message_ts = await self.user_message(channel, "a message with buttons")
         payload = {
             "type": "block_actions",
             "team": {"id": team, "domain": team.lower()},
@@ -181,6 +186,7 @@ class SlackHarness:
             "/slack/api/chat.postMessage", json=body, headers={"Authorization": "Bearer xoxp-a-person"}
         )
         assert response.json()["ok"], response.text
+        self.people_ts.add(str(response.json()["ts"]))
         return str(response.json()["ts"])
 
     # -- what the bot did ---------------------------------------------------------------------
@@ -189,6 +195,10 @@ class SlackHarness:
         response = await self._sandbox_http.get("/_sandbox/slack/messages", params={"channel": channel})
         result: list[dict[str, Any]] = response.json()
         return result
+
+    async def bot_messages(self, channel: str) -> list[dict[str, Any]]:
+        """What the bot posted in `channel` (threads included), without the people's messages."""
+        return [m for m in await self.messages(channel) if m["ts"] not in self.people_ts]
 
     async def requests(self, method: str, channel: str | None = None) -> list[dict[str, Any]]:
         """The Slack Web API calls the sandbox answered for `method` (optionally to `channel`)."""

@@ -24,7 +24,7 @@ async def test_mention_is_answered_in_its_thread_by_the_agent(slack: Any, channe
     response = await slack.event(_mention(channel, "how many credits do I have?", ts))
     assert response.status_code == 200
     await slack.adapter.drain()
-    replies = _bot_replies(await slack.messages(channel), ts)
+    replies = _bot_replies(await slack.bot_messages(channel), ts)
     assert len(replies) == 1
     assert "100" in replies[0]["text"] and "(sandbox model)" in replies[0]["text"]
 
@@ -37,7 +37,7 @@ async def test_mention_is_answered_in_its_thread_by_the_agent(slack: Any, channe
     state = await agent.graph.aget_state(agent.config(f"slack:TALPHA:{channel}:{ts}"))
     humans = [m.content for m in state.values["messages"] if m.type == "human"]
     assert humans == ["how many credits do I have?", "what is my balance?"]  # the mention is stripped
-    assert len(_bot_replies(await slack.messages(channel), ts)) == 2
+    assert len(_bot_replies(await slack.bot_messages(channel), ts)) == 2
 
 
 async def test_a_redelivered_event_is_processed_once(slack: Any, channel: str) -> None:
@@ -51,7 +51,7 @@ async def test_a_redelivered_event_is_processed_once(slack: Any, channel: str) -
     )
     assert [r.status_code for r in (first, *retries)] == [200, 200, 200]
     await slack.adapter.drain()
-    assert len(_bot_replies(await slack.messages(channel), ts)) == 1
+    assert len(_bot_replies(await slack.bot_messages(channel), ts)) == 1
     completions = [
         r for r in slack.sandbox.requests("openai") if "how many credits" in json.dumps(r.get("body"))
     ]
@@ -80,7 +80,9 @@ async def test_mention_that_starts_a_run_gets_a_live_run_message_in_the_thread(
 
     async def finished() -> list[dict[str, Any]]:
         return [
-            m for m in await slack.messages(channel) if m.get("thread_ts") == ts and "completed" in m["text"]
+            m
+            for m in await slack.bot_messages(channel)
+            if m.get("thread_ts") == ts and "completed" in m["text"]
         ]
 
     done = await slack.wait_for(finished, timeout=120, what="the run message in the thread to complete")
@@ -112,7 +114,7 @@ async def test_direct_messages_go_to_the_agent_and_bot_messages_are_ignored(slac
         await slack.event({**event, "ts": "1700000403.000100", "channel_type": "channel"})
     ).status_code == 200
     await slack.adapter.drain()
-    answers = await slack.messages(dm)
+    answers = await slack.bot_messages(dm)
     assert len(answers) == 1
     assert answers[0].get("thread_ts") is None  # a DM is answered in the DM itself
     assert "(sandbox model)" in answers[0]["text"]

@@ -31,13 +31,13 @@ async def test_leads_command_edits_one_message_to_completion(slack: Any, channel
     assert response.text == ""  # acked at once, nothing for the user to read
 
     async def completed() -> dict[str, Any] | None:
-        messages = await slack.messages(channel)
+        messages = await slack.bot_messages(channel)
         top = [m for m in messages if not m.get("thread_ts")]
         done = [m for m in top if "completed" in m["text"]]
         return done[0] if done else None
 
     message = await slack.wait_for(completed, timeout=120, what="the run message to show completion")
-    messages = await slack.messages(channel)
+    messages = await slack.bot_messages(channel)
     assert len([m for m in messages if not m.get("thread_ts")]) == 1, "exactly one channel message"
     assert message.get("edited"), "the message was edited, not re-posted"
     text = _blocks_text(message)
@@ -87,7 +87,7 @@ async def test_bad_input_is_explained_ephemerally_and_writes_nothing(
     assert expected in response.text, response.text
     assert "Nothing was started" in response.text and "/leads" in response.text
     await slack.adapter.drain()
-    assert await slack.messages(channel) == []
+    assert await slack.bot_messages(channel) == []
     async with slack.adapter.services.database.reader() as repo:
         assert await repo.list_flows("acme") == []
         assert await repo.get_slack_install("TALPHA") is None  # not even the workspace claim

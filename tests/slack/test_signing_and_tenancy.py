@@ -15,7 +15,7 @@ from assistant.slack_blocks import CALL_LEAD, OPEN_DOSSIER, RESUME_RUN
 
 async def _nothing_done(slack: Any, channel: str) -> None:
     await slack.adapter.drain()
-    assert await slack.messages(channel) == []
+    assert await slack.bot_messages(channel) == []
     async with slack.adapter.services.database.reader() as repo:
         assert await repo.list_flows("acme") == []
         assert await repo.get_slack_install("TALPHA") is None
@@ -83,7 +83,7 @@ async def test_first_unknown_team_takes_the_default_agency_then_others_are_refus
     assert response.status_code == 200
     assert "not connected to an Atlas agency" in response.text
     await slack.adapter.drain()
-    assert await slack.messages(other) == []
+    assert await slack.bot_messages(other) == []
     async with slack.adapter.services.database.reader() as repo:
         assert await repo.get_slack_install("TSECOND") is None
         flows = await repo.list_flows("acme")
@@ -123,7 +123,7 @@ async def test_team_b_cannot_reach_team_a_data_with_forged_button_values(slack: 
     assert all("not available" in t["text"] for t in told), told
     assert len(await slack.requests("views.open")) == views_before
     assert len(slack.sandbox.requests("vapi")) == vapi_before
-    assert [m for m in await slack.messages(channel) if "ephemeral_user" not in m] == []
+    assert [m for m in await slack.bot_messages(channel) if "ephemeral_user" not in m] == []
     async with slack.adapter.services.database.reader() as repo:
         assert await repo.list_flows("beta") == []
     assert await runs.billing.balance("beta") == 0  # no plan granted through a foreign run

@@ -896,8 +896,11 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
 
 class SocketMode:
     """Socket Mode: Bolt's aiohttp handler, connected in the background so a Slack outage (or
-    the sandbox, which serves `apps.connections.open` but no websocket) never blocks start-up;
-    its client reconnects by itself once connected."""
+    the sandbox, which serves `apps.connections.open` but no websocket) never blocks start-up.
+    slack_sdk's client keeps retrying a failed connection (logging each failure) and reconnects
+    a dropped one; shutdown cancels it. Envelopes it receives go through the same Bolt app and
+    listeners as HTTP requests (Bolt skips signature checks for them: the websocket is the
+    authentication)."""
 
     def __init__(self, adapter: SlackAdapter, app_token: str) -> None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

@@ -45,6 +45,12 @@ async def test_leads_command_edits_one_message_to_completion(slack: Any, channel
     assert '"action_id": "open_dossier"' in text
     updates = await slack.requests("chat.update", channel)
     assert len(updates) >= 2, "edited as phases advanced, not only at the end"
+    # Throttled: never two edits of the message closer than MIN_EDIT_SECONDS (0.3 s in tests).
+    from assistant.slack_app import RunWatcher
+
+    times = sorted(u["at"] for u in updates)
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= RunWatcher.MIN_EDIT_SECONDS - 0.05, gaps
 
     # The same run, same status, in the web UI's data (RunService) and the CLI.
     run_id = _run_id_of(message)

@@ -5,6 +5,7 @@ written; the run is the same run the CLI and the web UI's data show."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -49,7 +50,7 @@ async def test_leads_command_edits_one_message_to_completion(slack: Any, channel
     from assistant.slack_app import RunWatcher
 
     times = sorted(u["at"] for u in updates)
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= RunWatcher.MIN_EDIT_SECONDS - 0.05, gaps
 
     # The same run, same status, in the web UI's data (RunService) and the CLI.

@@ -12,12 +12,19 @@ renewed while running). A lease whose holder died is taken over when it expires,
 the holder was a process on this host that no longer exists. A second caller is told the flow is
 already running.
 
+Executors (`LEADGEN_EXECUTOR`): `inprocess` (default) runs the graph in the calling process.
+`queue` (PostgreSQL only) enqueues one job per flow for `leadgen worker` processes
+(graphs/queue.py); `execute`/`resume` then wait for it by reading the flow row (`wait=True`,
+the default, so every caller keeps "blocks until done or paused"), or return at once with an
+Outcome of status `queued` (`wait=False`, for faces that only enqueue and read).
+
 Errors::
 
     RunError
     ├── BadRunInput        bad count, empty campaign ... (nothing was written)
+    │   └── QueueRequiresPostgres   LEADGEN_EXECUTOR=queue on a database that is not PostgreSQL
     ├── RunNotFound        unknown id or another agency's
-    └── AlreadyRunning     someone else holds the flow's lease
+    └── AlreadyRunning     someone else holds the flow's lease (or, queued, has a job for it)
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.types import Command, StreamMode
 
+    from graphs.queue import RunKind, RunQueue
     from tools.providers import Providers
 
 log = logging.getLogger(__name__)
@@ -69,14 +77,31 @@ class AlreadyRunning(RunError):
     pass
 
 
+class QueueRequiresPostgres(BadRunInput):
+    """LEADGEN_EXECUTOR=queue with a database that cannot hold the queue."""
+
+
+def _check_executor(settings: Settings, database_url: str) -> None:
+    if settings.leadgen_executor != "queue":
+        return
+    from graphs.queue import QueueNotAvailable, require_postgres
+
+    try:
+        require_postgres(settings.model_copy(update={"database_url": database_url}))
+    except QueueNotAvailable as exc:
+        raise QueueRequiresPostgres(str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """How an execution ended: `completed`, `paused_for_upgrade`, `error` or `cancelled`."""
+    """How an execution ended: `completed`, `paused_for_upgrade`, `error` or `cancelled`; or
+    `queued` (queue executor, `wait=False`: a worker will run it)."""
 
     status: str
     flow: LeadGenFlow
     pending_interrupts: int = 0
     ran: bool = True  # False when nothing was executed (e.g. resume without enough credits)
+    job_id: int | None = None  # the queue job that ran (or will run) it, queue executor only
 
 
 def _pid_alive(pid: int) -> bool:
@@ -102,7 +127,9 @@ class RunService:
         providers: Providers,
         checkpointer: BaseCheckpointSaver[str],
         settings: Settings,
+        queue: RunQueue | None = None,
     ) -> None:
+        _check_executor(settings, db.url)
         self.db = db
         self.billing = billing
         self.providers = providers
@@ -113,6 +140,8 @@ class RunService:
 
         self.graph = compile_graph(checkpointer)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Queue executor: the client that enqueues (open() passes one; else one per enqueue).
+        self.queue = queue
 
     @classmethod
     @asynccontextmanager
@@ -120,12 +149,22 @@ class RunService:
         from graphs.checkpoints import open_checkpointer
 
         settings = settings or get_settings()
+        _check_executor(settings, settings.resolved_database_url)  # before anything is opened
         db = await open_database(settings.resolved_database_url)
         try:
             from tools.providers import Providers
 
-            async with open_checkpointer(db.url) as saver, Providers.from_settings(settings) as providers:
-                yield cls(db, billing_for(settings, db.engine), providers, saver, settings)
+            async with (
+                open_checkpointer(db.url) as saver,
+                Providers.from_settings(settings) as providers,
+                contextlib.AsyncExitStack() as stack,
+            ):
+                queue = None
+                if settings.leadgen_executor == "queue":
+                    from graphs.queue import RunQueue, libpq_dsn
+
+                    queue = await stack.enter_async_context(RunQueue.connect(libpq_dsn(db.url)))
+                yield cls(db, billing_for(settings, db.engine), providers, saver, settings, queue)
         finally:
             await db.close()
 
@@ -186,20 +225,27 @@ class RunService:
                 billing_customer_id=customer,
             )
 
-    async def execute(self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None) -> Outcome:
-        """Run the flow from wherever its checkpoint stands (new, crashed or just resumed)."""
-        return await self._run(agency_id, flow_id, None, on_event)
+    async def execute(
+        self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None, wait: bool = True
+    ) -> Outcome:
+        """Run the flow from wherever its checkpoint stands (new, crashed or just resumed).
+        Queue executor: enqueue it, then wait for a worker to finish or pause it (`wait=False`:
+        return at once with status `queued`). In-process, `wait` is ignored."""
+        return await self._dispatch(agency_id, flow_id, None, on_event, "execute", wait)
 
-    async def resume(self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None) -> Outcome:
+    async def resume(
+        self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None, wait: bool = True
+    ) -> Outcome:
         """Continue a paused (or crashed) flow. Re-checks credits first: when they still do not
         cover the cheapest pending step, the flow stays paused, its billing block is refreshed,
-        and nothing runs or is charged."""
+        and nothing runs or is charged. Queue executor: as `execute` (the check is made here,
+        and again by the worker)."""
         flow = await self.get(agency_id, flow_id)
         if flow.status in ("completed", "cancelled"):
             return Outcome(flow.status, flow, ran=False)
         interrupts = await self._pending_interrupts(flow_id)
         if not interrupts:
-            return await self._run(agency_id, flow_id, None, on_event)
+            return await self._dispatch(agency_id, flow_id, None, on_event, "resume", wait)
         blocks = [i.value.get("billing_block", {}) for i in interrupts if isinstance(i.value, dict)]
         cheapest = min((b.get("credit_info", {}).get("required_balance", 1) for b in blocks), default=1)
         available = await self.billing.balance(flow.billing_customer_id)
@@ -219,7 +265,7 @@ class RunService:
         from langgraph.types import Command
 
         command: Command[Any] = Command(resume={i.id: {"resumed": True} for i in interrupts})
-        return await self._run(agency_id, flow_id, command, on_event)
+        return await self._dispatch(agency_id, flow_id, command, on_event, "resume", wait)
 
     async def stream(
         self, agency_id: str, flow_id: str, *, resume: bool = False
@@ -339,6 +385,55 @@ class RunService:
             return await repo.list_scraped_pages(agency_id, audit_job_id)
 
     # -- execution ----------------------------------------------------------------------------
+
+    async def _dispatch(
+        self,
+        agency_id: str,
+        flow_id: str,
+        command: Command[Any] | None,
+        on_event: EventSink | None,
+        kind: RunKind,
+        wait: bool,
+    ) -> Outcome:
+        if self.settings.leadgen_executor != "queue":
+            return await self._run(agency_id, flow_id, command, on_event)
+        return await self._enqueue(agency_id, flow_id, kind, on_event, wait)
+
+    async def _enqueue(
+        self, agency_id: str, flow_id: str, kind: RunKind, on_event: EventSink | None, wait: bool
+    ) -> Outcome:
+        """Queue executor: one job per flow (its lock and queueing lock are the flow id), then
+        wait for it from the flow row. `command` is not sent: the worker's `resume` rebuilds it
+        from the checkpoint's pending interrupts."""
+        from graphs.queue import RunQueue, libpq_dsn, pending_jobs, wait_for
+
+        flow = await self.get(agency_id, flow_id)
+        if flow.status in ("completed", "cancelled"):
+            return Outcome(flow.status, flow, ran=False)
+        lease_live = flow.lease_owner is not None and (
+            flow.lease_expires_at is None or flow.lease_expires_at >= _now()
+        )
+        if (lease_live and not holder_is_dead_here(flow.lease_owner)) or await pending_jobs(self.db, flow_id):
+            raise AlreadyRunning(f"run {flow_id} is already queued or running")
+        if self.queue is not None:
+            job_id = await self.queue.enqueue(agency_id, flow_id, kind)
+        else:
+            async with RunQueue.connect(libpq_dsn(self.db.url)) as queue:
+                job_id = await queue.enqueue(agency_id, flow_id, kind)
+        if job_id is None:  # another caller queued it between our check and our insert
+            raise AlreadyRunning(f"run {flow_id} is already queued or running")
+        if not wait:
+            return Outcome("queued", flow, ran=False, job_id=job_id)
+        flow = await wait_for(self, agency_id, flow_id, on_event=on_event)
+        return Outcome(flow.status, flow, job_id=job_id)
+
+    async def wait_for(self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None) -> Outcome:
+        """Block until a queued (or running) flow completes, pauses or fails, reading its row;
+        phase changes go to `on_event`. For callers that enqueued with `wait=False`."""
+        from graphs.queue import wait_for
+
+        flow = await wait_for(self, agency_id, flow_id, on_event=on_event)
+        return Outcome(flow.status, flow)
 
     def _config(self, flow_id: str) -> RunnableConfig:
         return {

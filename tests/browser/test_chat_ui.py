@@ -206,7 +206,9 @@ async def test_leads_dossier_paywall_and_reload(
         assert "500" in server.leadgen("credits", "history")
 
         # 5. Reload mid-run: the conversation comes back and the run is still progressing.
-        sandbox.configure(latency_scale=1.5)
+        # Slow enough (tens of seconds) that the reloaded page reconnects while the run is still
+        # going, even on a loaded CI machine.
+        sandbox.configure(latency_scale=4)
         await ask(page, "Find 4 roofers in Phoenix, AZ")
         await page.get_by_text(re.compile(r"4 roofers in Phoenix, AZ · running")).first.wait_for(
             timeout=30_000
@@ -217,10 +219,10 @@ async def test_leads_dossier_paywall_and_reload(
         await page.get_by_text("Find 4 roofers in Phoenix, AZ").first.wait_for()
         # A new live view attaches (on_chat_resume) and keeps advancing.
         live = page.get_by_text(re.compile(r"4 roofers in Phoenix, AZ · running")).last
-        await live.wait_for(timeout=20_000)
+        await live.wait_for(timeout=30_000)
         await shot(page, "08-after-reload-still-running")
         # It finishes in the reloaded page: the run went on, and the new view reports its end.
-        await page.get_by_text(re.compile(r"Run [0-9a-f]{8} finished")).last.wait_for(timeout=120_000)
+        await page.get_by_text(re.compile(r"Run [0-9a-f]{8} finished")).last.wait_for(timeout=180_000)
         await page.get_by_text("Roofing").first.wait_for()
         await shot(page, "09-reloaded-run-finished")
     finally:

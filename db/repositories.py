@@ -32,7 +32,7 @@ import copy
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -90,6 +90,16 @@ class LeadInput:
     reviews_count: int | None = None
     signals: Sequence[str] = ()
     qualification_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class PageInput:
+    """One scraped page to store: its text goes to the content store, the rest to the row."""
+
+    url: str
+    title: str | None
+    content: str
+    status_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -649,16 +659,25 @@ class Repository:
         return job
 
     async def set_audit_phase(self, agency_id: str, audit_job_id: str, phase: str, status: str) -> AuditJob:
-        if phase not in AUDIT_PHASES:
-            raise ValueError(f"unknown audit phase {phase!r}; phases: {', '.join(AUDIT_PHASES)}")
-        if status not in PHASE_STATUSES:
-            raise ValueError(f"unknown phase status {status!r}; statuses: {', '.join(PHASE_STATUSES)}")
+        return await self.set_audit_phases(agency_id, audit_job_id, {phase: status})
+
+    async def set_audit_phases(
+        self, agency_id: str, audit_job_id: str, changes: Mapping[str, str], /, **fields: Any
+    ) -> AuditJob:
+        """Several phase statuses (e.g. one completes, the next starts) and other fields of the
+        job in one locked read and one write."""
+        for phase, status in changes.items():
+            if phase not in AUDIT_PHASES:
+                raise ValueError(f"unknown audit phase {phase!r}; phases: {', '.join(AUDIT_PHASES)}")
+            if status not in PHASE_STATUSES:
+                raise ValueError(f"unknown phase status {status!r}; statuses: {', '.join(PHASE_STATUSES)}")
         job = await self._require(AuditJob, agency_id, audit_job_id, lock=True)
         phases = copy.deepcopy(job.phases)
         for entry in phases:
-            if entry["name"] == phase:
-                entry["status"] = status
+            if entry["name"] in changes:
+                entry["status"] = changes[entry["name"]]
         job.phases = phases
+        self._apply(job, fields)
         await self.session.flush()
         return job
 
@@ -710,6 +729,52 @@ class Repository:
             select(ScrapedPage).where(ScrapedPage.id == page_id).execution_options(populate_existing=True)
         )
         return page.scalar_one()
+
+    async def upsert_scraped_pages(
+        self, agency_id: str, audit_job_id: str, pages: Sequence[PageInput], *, store: ContentStore
+    ) -> int:
+        """`upsert_scraped_page` for a batch: one job check and one INSERT ... ON CONFLICT for
+        all pages (the last of several with the same URL wins). Returns how many were stored."""
+        job = await self._require(AuditJob, agency_id, audit_job_id)
+        unique = list({page.url: page for page in pages}.values())
+        if not unique:
+            return 0
+        now = utcnow()
+        rows = []
+        for page in unique:
+            ref = await store.put(page.content)
+            rows.append(
+                {
+                    "id": new_id(),
+                    "agency_id": agency_id,
+                    "audit_job_id": audit_job_id,
+                    "opportunity_id": job.opportunity_id,
+                    "url": page.url,
+                    "title": page.title,
+                    "content_ref": ref.key,
+                    "content_sha256": ref.sha256,
+                    "content_length": ref.length,
+                    "status_code": page.status_code,
+                    "scraped_at": now,
+                }
+            )
+        stmt = self._insert(ScrapedPage).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["audit_job_id", "url"],
+            set_={
+                name: getattr(stmt.excluded, name)
+                for name in (
+                    "title",
+                    "content_ref",
+                    "content_sha256",
+                    "content_length",
+                    "status_code",
+                    "scraped_at",
+                )
+            },
+        )
+        await self.session.execute(stmt)
+        return len(rows)
 
     async def list_scraped_pages(self, agency_id: str, audit_job_id: str) -> list[ScrapedPage]:
         stmt = (

@@ -24,6 +24,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from db.repositories import PageInput
 from graphs import events
 from graphs.context import Ctx, PipelineContext, crash_point
 from graphs.prompts import (
@@ -134,8 +135,7 @@ async def billing_gate(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         audit_job_id=job_id,
     )
     async with ctx.repo() as repo:
-        await repo.update_audit_job(agency_id, job_id, status="running", error=None)
-        await repo.set_audit_phase(agency_id, job_id, "map_urls", "running")
+        await repo.set_audit_phases(agency_id, job_id, {"map_urls": "running"}, status="running", error=None)
     return {"done_before": False, "error": None}
 
 
@@ -155,8 +155,7 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     except AUDIT_FAILURES as exc:
         return await _fail(ctx, state, "map_urls", f"could not map {job.target_url}: {exc}")
     async with ctx.repo() as repo:
-        await repo.set_audit_phase(agency_id, job_id, "map_urls", "complete")
-        await repo.set_audit_phase(agency_id, job_id, "filter_urls", "running")
+        await repo.set_audit_phases(agency_id, job_id, {"map_urls": "complete", "filter_urls": "running"})
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "map_urls", "found": len(links)})
     return {"candidates": [job.target_url, *[link.url for link in links]]}
 
@@ -180,8 +179,9 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         chosen = []  # the rules below choose instead
     selected = keep_model_choice(home, others, chosen, limit=MAX_PAGES)
     async with ctx.repo() as repo:
-        await repo.set_audit_phase(agency_id, job_id, "filter_urls", "complete")
-        await repo.set_audit_phase(agency_id, job_id, "scrape_content", "running")
+        await repo.set_audit_phases(
+            agency_id, job_id, {"filter_urls": "complete", "scrape_content": "running"}
+        )
     return {"selected": selected}
 
 
@@ -203,18 +203,12 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         # Content-addressed: written (and fsynced) here, outside the write transaction below,
         # whose own put then only finds the file present.
         await ctx.db.content.put(doc.markdown or "")
+    pages = [PageInput(doc.url, doc.title, doc.markdown or "", doc.status_code) for doc in good]
     async with ctx.repo() as repo:
-        for doc in good:
-            await repo.upsert_scraped_page(
-                agency_id,
-                job_id,
-                url=doc.url,
-                title=doc.title,
-                content=doc.markdown or "",
-                status_code=doc.status_code,
-                store=ctx.db.content,
-            )
-        await repo.set_audit_phase(agency_id, job_id, "scrape_content", "complete")
+        await repo.upsert_scraped_pages(agency_id, job_id, pages, store=ctx.db.content)
+        await repo.set_audit_phases(
+            agency_id, job_id, {"scrape_content": "complete", "generate_dossier": "running"}
+        )
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "scrape_content", "pages": len(good)})
     return {}
 
@@ -232,20 +226,12 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         ctx.counter.record("generate_dossier_already_done", job_id)
         return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": job.dossier_id}]}
     ctx.counter.record("generate_dossier", job_id)
-    async with ctx.repo() as repo:
-        await repo.set_audit_phase(agency_id, job_id, "generate_dossier", "running")
+    assert job is not None
     async with ctx.read() as repo:
-        job = await repo.get_audit_job(agency_id, job_id)
-        assert job is not None
         opportunity = await repo.get_opportunity(agency_id, job.opportunity_id)
         profile = await repo.get_profile(agency_id)
         rows = await repo.list_scraped_pages(agency_id, job_id)
-        pages = [
-            PageText(
-                row.url, row.title, await repo.read_page_content(agency_id, row.id, ctx.db.content) or ""
-            )
-            for row in rows
-        ]
+    pages = [PageText(row.url, row.title, await ctx.db.content.get(row.content_ref)) for row in rows]
     assert opportunity is not None
     findings = find_gaps(pages)
     prompt = dossier_prompt(
@@ -285,16 +271,19 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             fit_reason=draft.fit_reason,
             model=ctx.settings.openai_model,
         )
-        await repo.update_opportunity(agency_id, opportunity.id, fit_reason=draft.fit_reason)
     crash_point("audit:before_settle")
     # If billing is unreachable here, the error fails the run with the hold still open and the
     # dossier saved; the next execution re-runs this node and settles with the same key.
     await ctx.billing.settle(audit_key(job_id))
     async with ctx.repo() as repo:
-        await repo.update_audit_job(
-            agency_id, job_id, status="completed", metered=True, dossier_id=dossier.id
+        await repo.set_audit_phases(
+            agency_id,
+            job_id,
+            {"generate_dossier": "complete"},
+            status="completed",
+            metered=True,
+            dossier_id=dossier.id,
         )
-        await repo.set_audit_phase(agency_id, job_id, "generate_dossier", "complete")
         await repo.update_opportunity(agency_id, opportunity.id, status="READY")
     await _progress(ctx, state)
     return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": dossier.id}]}

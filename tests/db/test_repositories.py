@@ -26,7 +26,7 @@ from db.models import (
     ScrapedPage,
     WebhookInbox,
 )
-from db.repositories import new_lease_owner, parse_lease_owner
+from db.repositories import PageInput, new_lease_owner, parse_lease_owner
 
 T = TypeVar("T")
 
@@ -946,3 +946,66 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
     assert await count_rows(database, LeadGenFlow, LeadGenFlow.agency_id == x) == 1  # its own flow only
     content_files = [p for p in store.root.rglob("*.md")]  # type: ignore[attr-defined]
     assert len(content_files) == 1  # only the world's page: refused upserts store nothing
+
+
+async def test_set_audit_phases_changes_several_phases_and_fields_at_once(
+    database: Database, agency: str
+) -> None:
+    world = await make_world(database, agency)
+    job = await tx(
+        database,
+        lambda r: r.set_audit_phases(
+            agency, world.audit_job_id, {"map_urls": "complete", "filter_urls": "running"}, status="running"
+        ),
+    )
+    assert [p["status"] for p in job.phases] == ["complete", "running", "pending", "pending"]
+    assert job.status == "running"
+    with pytest.raises(ValueError):
+        await tx(database, lambda r: r.set_audit_phases(agency, world.audit_job_id, {"bogus": "running"}))
+    with pytest.raises(ValueError):
+        await tx(database, lambda r: r.set_audit_phases(agency, world.audit_job_id, {}, agency_id="other"))
+    with pytest.raises(NotFound):
+        await tx(
+            database, lambda r: r.set_audit_phases("other-agency", world.audit_job_id, {"map_urls": "error"})
+        )
+    stored = await read(database, lambda r: r.get_audit_job(agency, world.audit_job_id))
+    assert stored is not None and stored.phases == job.phases
+
+
+async def test_upsert_scraped_pages_in_one_batch(database: Database, agency: str) -> None:
+    world = await make_world(database, agency)
+    store = database.content
+    batch = [
+        PageInput("https://example.com/pricing", "Pricing", "from $99", 200),
+        PageInput("https://example.com/team", "Team", "Dr. Ana", 200),
+        PageInput("https://example.com/pricing", "Pricing v2", "from $89", 200),  # the last one wins
+    ]
+    stored = await tx(
+        database, lambda r: r.upsert_scraped_pages(agency, world.audit_job_id, batch, store=store)
+    )
+    assert stored == 2
+    pages = {
+        p.url: p for p in await read(database, lambda r: r.list_scraped_pages(agency, world.audit_job_id))
+    }
+    assert pages["https://example.com/pricing"].title == "Pricing v2"
+    assert await store.get(pages["https://example.com/pricing"].content_ref) == "from $89"
+    assert pages["https://example.com/team"].opportunity_id == world.opportunity_id
+
+    again = await tx(
+        database,
+        lambda r: r.upsert_scraped_pages(
+            agency, world.audit_job_id, [PageInput("https://example.com/team", "Team", "Dr. Bo")], store=store
+        ),
+    )
+    assert again == 1
+    after = {
+        p.url: p for p in await read(database, lambda r: r.list_scraped_pages(agency, world.audit_job_id))
+    }
+    assert after["https://example.com/team"].id == pages["https://example.com/team"].id
+    assert await store.get(after["https://example.com/team"].content_ref) == "Dr. Bo"
+
+    with pytest.raises(NotFound):
+        await tx(
+            database, lambda r: r.upsert_scraped_pages("other-agency", world.audit_job_id, batch, store=store)
+        )
+    assert len(await read(database, lambda r: r.list_scraped_pages(agency, world.audit_job_id))) == len(after)

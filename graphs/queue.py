@@ -145,9 +145,20 @@ def libpq_dsn(database_url: str) -> str:
 
 @asynccontextmanager
 async def bootstrap_lock(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    """A connection holding the queue's schema lock: workers starting together take turns."""
+    """A connection holding the queue's schema lock: workers starting together take turns.
+
+    Polled with `pg_try_advisory_lock` rather than waited for with `pg_advisory_lock`: the
+    checkpointer's setup runs CREATE INDEX CONCURRENTLY, which waits for every open transaction
+    in the database to end, and a session blocked in `pg_advisory_lock` is one, waiting in turn
+    for the lock holder: an undetected deadlock (seen with two workers starting together)."""
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_PG_QUEUE_SCHEMA_LOCK,))
+        while True:
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(%s)", (_PG_QUEUE_SCHEMA_LOCK,))
+            ).fetchone()
+            if row and row[0]:
+                break
+            await asyncio.sleep(0.1)
         try:
             yield conn
         finally:

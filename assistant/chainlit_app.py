@@ -344,7 +344,7 @@ def progress_markdown(run: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         f"Leads: {counts['opportunities']} · ready: {counts['ready']} · audits: "
-        f"{counts['audits_completed']}/{counts['audits_queued'] + counts['audits_completed'] + counts['audits_failed']}"
+        f"{counts['audits_completed'] + counts['audits_failed']}/{counts['audits_queued']}"
         f" done, {counts['audits_failed']} failed"
     )
     if run.get("last_event"):

@@ -1,6 +1,7 @@
 """`leadgen serve`: the HTTP app providers and chat platforms call back into.
 
     POST /webhooks/vapi   Vapi server messages (end-of-call reports, status updates)
+    POST /slack/events    Slack slash commands, events and buttons (assistant.slack_app)
     GET  /healthz         {"ok": true}
 
 A Vapi webhook is authenticated (`assistant.webhooks`), parsed strictly (`graphs.calls`), written

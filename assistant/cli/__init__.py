@@ -11,6 +11,7 @@ from assistant.cli import (
     database,  # noqa: F401
     runs,  # noqa: F401
     sandbox,  # noqa: F401
+    slack,  # noqa: F401
     worker,  # noqa: F401
 )
 from assistant.cli.app import app

@@ -158,7 +158,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
 ) -> None:
-    """Run the HTTP server for provider webhooks (POST /webhooks/vapi) and GET /healthz."""
+    """Run the HTTP server: Vapi webhooks (POST /webhooks/vapi), Slack (POST /slack/events), GET /healthz."""
     from assistant.server import serve as run_server
 
     settings = get_settings()

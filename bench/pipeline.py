@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import os
 import resource
@@ -100,7 +101,9 @@ def _ts(value: str | None) -> float:
 
 async def run_once(concurrency: int, leads: int, workdir: Path, *, timed: bool = False) -> dict[str, Any]:
     os.environ["LEADGEN_AUDIT_CONCURRENCY"] = str(concurrency)
-    os.environ["DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / f'c{concurrency}-{uuid.uuid4().hex[:6]}.db'}"
+    os.environ["DATABASE_URL"] = (
+        f"sqlite+aiosqlite:///{workdir / f'c{concurrency}-{uuid.uuid4().hex[:6]}.db'}"
+    )
     from leadgen.settings import get_settings, reset_settings
 
     reset_settings()
@@ -114,9 +117,10 @@ async def run_once(concurrency: int, leads: int, workdir: Path, *, timed: bool =
     settings = get_settings()
     db = await open_database(settings.resolved_database_url)
     saver_cls = TimedSqliteSaver if timed else AsyncSqliteSaver
-    async with saver_cls.from_conn_string(checkpoint_location(db.url)) as saver, Providers.from_settings(
-        settings
-    ) as providers:
+    async with (
+        saver_cls.from_conn_string(checkpoint_location(db.url)) as saver,
+        Providers.from_settings(settings) as providers,
+    ):
         runs = RunService(db, billing_for(settings, db.engine), providers, saver, settings)
         agency = f"bench-{concurrency}"
         customer = await runs.ensure_agency(agency)
@@ -138,8 +142,14 @@ async def run_once(concurrency: int, leads: int, workdir: Path, *, timed: bool =
     audits_start = _ts(phases["generate_dossier"]["started_at"])
     # One by one, audit i runs from the end of audit i-1 to its own end.
     bounds = [audits_start, *sorted(audit_done)]
-    durations = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
-    before = sum((phases[p]["duration_ms"] or 0) for p in ("source", "filter_rank", "persist_leads", "scrape_content")) / 1000
+    durations = [b - a for a, b in itertools.pairwise(bounds)]
+    before = (
+        sum(
+            (phases[p]["duration_ms"] or 0)
+            for p in ("source", "filter_rank", "persist_leads", "scrape_content")
+        )
+        / 1000
+    )
     after = (phases["finalize_rank"]["duration_ms"] or 0) / 1000
     return {
         "status": outcome.status,
@@ -190,7 +200,9 @@ async def main(argv: list[str]) -> None:
     expected_default = serial["before"] + math.ceil(audits / 4) * mean + serial["after"]
     steps = TimedSqliteSaver.puts + TimedSqliteSaver.writes
 
-    print(f"\nPipeline benchmark: {args.leads} leads requested, {audits} audits, latency scale {args.latency}")
+    print(
+        f"\nPipeline benchmark: {args.leads} leads requested, {audits} audits, latency scale {args.latency}"
+    )
     print(f"(sandbox world: {'every lead auditable' if knobs else 'realistic mix'}; {workdir})\n")
     print(
         table(
@@ -205,7 +217,9 @@ async def main(argv: list[str]) -> None:
         )
     )  # fmt: skip
     print()
-    print(f"audit path: mean {mean:.2f} s, slowest {slowest:.2f} s; other phases {serial['before'] + serial['after']:.2f} s")
+    print(
+        f"audit path: mean {mean:.2f} s, slowest {slowest:.2f} s; other phases {serial['before'] + serial['after']:.2f} s"
+    )
     print(f"critical-path lower bound (source..queue + slowest audit + finalize): {critical:.2f} s")
     print(f"ceil({audits}/4) audit paths + other phases:                         {expected_default:.2f} s")
     print(f"default wall / ceil(N/4) paths = {default['wall'] / expected_default:.2f}  (target <= 1.5)")

@@ -42,7 +42,8 @@ STAT_COLUMNS = ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "t
 
 def q(dsn: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(sql, args).fetchall()
+        cur = conn.execute(sql, args)
+        return cur.fetchall() if cur.description else []
 
 
 def statements_available(dsn: str) -> bool:

@@ -205,7 +205,8 @@ class FlowRetry(BaseRetryStrategy):
         if isinstance(exception, FlowBusy):
             return RetryDecision(retry_at=_utcnow() + timedelta(seconds=self.busy_seconds))
         if isinstance(exception, Exception) and job.attempts < self.max_failures:
-            return RetryDecision(retry_in={"seconds": 2 ** (job.attempts + 1)})
+            # `attempts` counts busy retries too, hence the cap.
+            return RetryDecision(retry_in={"seconds": min(2 ** (job.attempts + 1), 60)})
         return None
 
 

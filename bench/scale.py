@@ -3,7 +3,7 @@
 For each worker count: a fresh database, the workers started (each `--concurrency 2`) and ready,
 then `--runs` runs (one agency each, so each has its own dedupe and ledger) queued through the
 real RunService (LEADGEN_EXECUTOR=queue) and timed from the first enqueue to the last
-completion. The sandbox runs as its own process with the realistic latency profile scaled down
+completion (the workers' start-up is outside the window; their first job's warm-up is inside). The sandbox runs as its own process with the realistic latency profile scaled down
 (`--latency`), every lead auditable. Prints runs/minute, the speed-up over one worker, and the
 database load per run; asserts that no run was lost or duplicated (every run completed, its
 source ran once, no lead twice per agency, no key charged twice, ledger totals exact).
@@ -98,18 +98,21 @@ class Workers:
         return [proc.wait(timeout=120) for proc, _ in self.procs]
 
 
-async def enqueue(runs_count: int, leads: int, tag: str) -> dict[str, str]:
+async def enqueue(runs_count: int, leads: int, tag: str) -> tuple[dict[str, str], float]:
+    """Queue the runs; returns them and the moment the first was queued (the clock starts there,
+    not before this process has loaded the run service)."""
     from graphs.service import RunService
 
     flows: dict[str, str] = {}
     async with RunService.open() as runs:
+        started = time.perf_counter()
         for i in range(runs_count):
             agency = f"bench-{tag}-{i}"
             flow = await runs.start(agency, num_leads=leads, vertical="dentists", geography="Austin, TX")
             outcome = await runs.execute(agency, flow.id, wait=False)
             assert outcome.status == "queued", outcome
             flows[flow.id] = agency
-    return flows
+    return flows, started
 
 
 def check(dsn: str, flows: dict[str, str], workdir: Path) -> dict[str, int]:
@@ -139,6 +142,15 @@ def check(dsn: str, flows: dict[str, str], workdir: Path) -> dict[str, int]:
 def measure(count: int, args: argparse.Namespace, sandbox_url: str, statements: bool) -> dict[str, Any]:
     name = f"leadgen_bench_scale_{uuid.uuid4().hex[:8]}"
     q(args.pg, f'CREATE DATABASE "{name}"')
+    try:
+        return measure_in(name, count, args, sandbox_url, statements)
+    finally:
+        q(args.pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure_in(
+    name: str, count: int, args: argparse.Namespace, sandbox_url: str, statements: bool
+) -> dict[str, Any]:
     dsn = f"{args.pg.rsplit('/', 1)[0]}/{name}"
     workdir = Path(tempfile.mkdtemp(prefix=f"leadgen-scale-{count}w-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADGEN_", "DATABASE_URL"))}
@@ -158,8 +170,7 @@ def measure(count: int, args: argparse.Namespace, sandbox_url: str, statements: 
     try:
         workers.wait_ready()
         before = db_load(args.pg, name, statements)
-        started = time.perf_counter()
-        flows = asyncio.run(enqueue(args.runs, args.leads, f"{count}w"))
+        flows, started = asyncio.run(enqueue(args.runs, args.leads, f"{count}w"))
         while True:
             done = q(dsn, "SELECT COUNT(*) FROM lead_gen_flows WHERE status = 'completed'")[0][0]
             failed = q(
@@ -178,7 +189,6 @@ def measure(count: int, args: argparse.Namespace, sandbox_url: str, statements: 
     load = {k: after[k] - before[k] for k in after}
     facts = check(dsn, flows, workdir)
     assert codes == [0] * count, f"worker exit codes {codes}"
-    q(args.pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return {"workers": count, "wall": wall, "runs": len(flows), "load": load, **facts}
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -24,13 +27,39 @@ def checkpoint_location(database_url: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# One advisory lock for every schema bootstrap on a PostgreSQL database (the checkpointer's tables,
+# procrastinate's): processes starting together take turns.
+_PG_SCHEMA_LOCK = 0x4C454144_51554555
+
+
+@asynccontextmanager
+async def bootstrap_lock(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection holding the schema-bootstrap lock.
+
+    Polled with `pg_try_advisory_lock` rather than waited for with `pg_advisory_lock`: the
+    checkpointer's setup runs CREATE INDEX CONCURRENTLY, which waits for every open transaction
+    in the database to end, and a session blocked in `pg_advisory_lock` is one, waiting in turn
+    for the lock holder: an undetected deadlock (seen with two workers starting together)."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        while True:
+            row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_PG_SCHEMA_LOCK,))).fetchone()
+            if row and row[0]:
+                break
+            await asyncio.sleep(0.1)
+        try:
+            yield conn
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_SCHEMA_LOCK,))
+
+
 @asynccontextmanager
 async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
     location = checkpoint_location(database_url)
     saver: BaseCheckpointSaver[str]
     if location.startswith("postgresql"):
         async with AsyncPostgresSaver.from_conn_string(location) as pg:
-            await pg.setup()
+            async with bootstrap_lock(location):
+                await pg.setup()
             yield pg
         return
     async with AsyncSqliteSaver.from_conn_string(location) as saver:

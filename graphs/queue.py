@@ -60,6 +60,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db.models import LeadGenFlow
+from graphs.checkpoints import bootstrap_lock
 from leadgen.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,9 +73,6 @@ TASK_NAME = "leadgen.run_flow"
 QUEUE_NAME = "leadgen_runs"
 RunKind = Literal["execute", "resume"]
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
-
-# Any fixed 64-bit number, distinct from db.migrate's: serialises schema bootstrap across workers.
-_PG_QUEUE_SCHEMA_LOCK = 0x4C454144_51554555
 
 
 class QueueSettings(BaseSettings):
@@ -141,28 +139,6 @@ def libpq_dsn(database_url: str) -> str:
 
 
 # -- schema -------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def bootstrap_lock(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    """A connection holding the queue's schema lock: workers starting together take turns.
-
-    Polled with `pg_try_advisory_lock` rather than waited for with `pg_advisory_lock`: the
-    checkpointer's setup runs CREATE INDEX CONCURRENTLY, which waits for every open transaction
-    in the database to end, and a session blocked in `pg_advisory_lock` is one, waiting in turn
-    for the lock holder: an undetected deadlock (seen with two workers starting together)."""
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        while True:
-            row = await (
-                await conn.execute("SELECT pg_try_advisory_lock(%s)", (_PG_QUEUE_SCHEMA_LOCK,))
-            ).fetchone()
-            if row and row[0]:
-                break
-            await asyncio.sleep(0.1)
-        try:
-            yield conn
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (_PG_QUEUE_SCHEMA_LOCK,))
 
 
 async def ensure_queue_schema(conn: psycopg.AsyncConnection[Any]) -> bool:

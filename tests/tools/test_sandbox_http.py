@@ -39,12 +39,13 @@ def fresh(sandbox_config: Any) -> Any:
 
 @pytest.fixture
 def served(sandbox_url: str) -> Callable[[str, str], None]:
-    """Skip (saying so) when the sandbox does not serve a service yet."""
+    """Fail clearly, before the client test itself, when the sandbox no longer serves a route."""
 
     def check(service: str, path: str) -> None:
         response = httpx.request("OPTIONS", sandbox_url + path, timeout=5)
-        if response.status_code == 404 and "json" not in response.headers.get("content-type", ""):
-            pytest.skip(f"the sandbox does not serve {service} ({path}) yet")
+        assert not (response.status_code == 404 and "json" not in response.headers.get("content-type", "")), (
+            f"the sandbox does not serve {service} ({path})"
+        )
 
     return check
 

@@ -45,7 +45,7 @@ from db.repositories import NotFound, new_lease_owner, parse_lease_owner
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
-from tools.billing.port import BillingProvider
+from tools.billing.port import BillingProvider, UnknownHold
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -307,10 +307,14 @@ class RunService:
         if task is not None:
             task.cancel()
         from graphs.audit import audit_key
+        from graphs.pipeline import source_key
 
-        for job in jobs:
-            if job.status not in ("completed",):
-                await self.billing.release(audit_key(job.id))
+        # Unfinished work gives its credits back; keys never held (audits that had not reached
+        # their gate) have nothing to release.
+        keys = [source_key(flow_id), *(audit_key(job.id) for job in jobs if job.status != "completed")]
+        for key in keys:
+            with contextlib.suppress(UnknownHold):
+                await self.billing.release(key)
         return flow
 
     async def recover(self) -> list[str]:

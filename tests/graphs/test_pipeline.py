@@ -244,3 +244,19 @@ def test_studio_graph_has_the_six_phases_and_the_audit_subgraph() -> None:
         "audit",
         "finalize_rank",
     } <= set(graph.nodes)
+
+
+async def test_cancel_a_paused_run_releases_its_holds(runs: RunService, agency: str) -> None:
+    customer = await set_credits(runs, agency, 5)
+    flow = await runs.start(agency, num_leads=12, vertical="dentists", geography="Austin, TX")
+    assert (await runs.execute(agency, flow.id)).status == "paused_for_upgrade"
+    charged = sum(c for _, c, _ in await charges(runs, customer))
+
+    cancelled = await runs.cancel(agency, flow.id)
+
+    assert cancelled.status == "cancelled" and cancelled.billing_block is None
+    assert await runs.billing.balance(customer) == 5 - charged  # nothing left held
+    assert sum(c for _, c, _ in await charges(runs, customer)) == charged
+    assert (await runs.resume(agency, flow.id)).ran is False
+    with pytest.raises(RunNotFound):
+        await runs.cancel("someone-else", flow.id)

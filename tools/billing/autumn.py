@@ -52,12 +52,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Insert, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.base import utcnow
 from db.engine import session_factory, write_session
-from db.models import CreditAccount, CreditHold, CreditLedgerEntry
 from tools.autumn import (
     AutumnCheck,
     AutumnClient,
@@ -66,6 +64,15 @@ from tools.autumn import (
     AutumnInsufficientBalance,
     AutumnNotFoundError,
     DuplicateIdempotencyKey,
+)
+from tools.billing.ledger_sql import (
+    ACCOUNTS,
+    HOLDS,
+    LEDGER,
+    claim_hold,
+    ensure_account_row,
+    get_hold,
+    insert_ignoring_conflict,
 )
 from tools.billing.port import (
     BALANCE_FEATURE,
@@ -88,9 +95,6 @@ if TYPE_CHECKING:
 DEFAULT_PLAN = "autumn"
 _ACTIVE_PRODUCT_STATUSES = ("active", "trialing")
 
-_ACCOUNTS: Table = CreditAccount.__table__  # type: ignore[assignment]
-_HOLDS: Table = CreditHold.__table__  # type: ignore[assignment]
-_LEDGER: Table = CreditLedgerEntry.__table__  # type: ignore[assignment]
 
 T = TypeVar("T")
 
@@ -176,26 +180,21 @@ class AutumnBilling:
                 raise InsufficientCredits(check)
             if existing is not None:
                 await session.execute(
-                    update(_HOLDS)
-                    .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "released")
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == "released")
                     .values(status="open", closed_at=None)
                 )
                 return Hold(key, customer_id, feature_id, units, required, "open")
-            claimed = await session.execute(
-                self._insert_ignoring_conflict(_HOLDS, "hold_key")
-                .values(
-                    id=uuid.uuid4().hex,
-                    hold_key=key,
-                    customer_id=customer_id,
-                    feature_id=feature_id,
-                    units=units,
-                    credits=required,
-                    status="open",
-                    created_at=utcnow(),
-                )
-                .returning(_HOLDS.c.id)
+            claimed = await claim_hold(
+                session,
+                self._dialect,
+                key=key,
+                customer_id=customer_id,
+                feature_id=feature_id,
+                units=units,
+                credits=required,
             )
-            if claimed.first() is None:
+            if not claimed:
                 # The key was taken under another customer's lock: report that hold, reserve nothing.
                 other = await self._get_hold(session, key)
                 assert other is not None, "a conflicting hold key must exist"
@@ -225,8 +224,8 @@ class AutumnBilling:
                 session, hold.customer_id, hold.feature_id, hold.units, key
             )
             await session.execute(
-                update(_HOLDS)
-                .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "open")
+                update(HOLDS)
+                .where(HOLDS.c.hold_key == key, HOLDS.c.status == "open")
                 .values(status="settled", closed_at=utcnow())
             )
             # The row may exist already when `track` charged this key before: keep that one.
@@ -246,8 +245,8 @@ class AutumnBilling:
             # Same lock order as settle (customer row, then hold row): no deadlock between them.
             await self._lock_customer(session, seen.customer_id)
             await session.execute(
-                update(_HOLDS)
-                .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "open")
+                update(HOLDS)
+                .where(HOLDS.c.hold_key == key, HOLDS.c.status == "open")
                 .values(status="released", closed_at=utcnow())
             )
 
@@ -262,7 +261,7 @@ class AutumnBilling:
         credits_for(feature_id, units)  # ValueError before anything is written or sent
         async with self._read() as session:
             earlier = (
-                await session.execute(select(_LEDGER.c.credits).where(_LEDGER.c.idempotency_key == key))
+                await session.execute(select(LEDGER.c.credits).where(LEDGER.c.idempotency_key == key))
             ).scalar_one_or_none()
         if earlier is not None:
             return TrackResult(key, earlier, recorded=False)  # our ledger had the key: never resend
@@ -287,15 +286,15 @@ class AutumnBilling:
         async with self._read() as session:
             rows = await session.execute(
                 select(
-                    _LEDGER.c.kind,
-                    _LEDGER.c.feature_id,
-                    _LEDGER.c.credits,
-                    _LEDGER.c.idempotency_key,
-                    _LEDGER.c.created_at,
-                    _LEDGER.c.balance_after,
+                    LEDGER.c.kind,
+                    LEDGER.c.feature_id,
+                    LEDGER.c.credits,
+                    LEDGER.c.idempotency_key,
+                    LEDGER.c.created_at,
+                    LEDGER.c.balance_after,
                 )
-                .where(_LEDGER.c.customer_id == customer_id)
-                .order_by(_LEDGER.c.created_at, _LEDGER.c.id)
+                .where(LEDGER.c.customer_id == customer_id)
+                .order_by(LEDGER.c.created_at, LEDGER.c.id)
             )
             return [LedgerEntry(*row) for row in rows]
 
@@ -310,7 +309,7 @@ class AutumnBilling:
         key = key or f"grant:{customer_id}:{uuid.uuid4().hex}"
         async with write_session(self._engine) as session:
             inserted = await session.execute(
-                self._insert_ignoring_conflict(_LEDGER, "idempotency_key")
+                self._insert_ignoring_conflict(LEDGER, "idempotency_key")
                 .values(
                     id=uuid.uuid4().hex,
                     customer_id=customer_id,
@@ -321,7 +320,7 @@ class AutumnBilling:
                     idempotency_key=key,
                     created_at=utcnow(),
                 )
-                .returning(_LEDGER.c.id)
+                .returning(LEDGER.c.id)
             )
             return inserted.first() is not None
 
@@ -427,52 +426,35 @@ class AutumnBilling:
     # ---- our tables ----------------------------------------------------------------------------
 
     def _insert_ignoring_conflict(self, table: Table, column: str) -> Insert:
-        dialect_insert: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt: Insert = dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c[column]])
-        return stmt
+        return insert_ignoring_conflict(self._dialect, table, column)
 
     async def _lock_customer(self, session: AsyncSession, customer_id: str) -> None:
         """Serialise spending per customer, across processes: the customer's account row, locked.
         (SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already holds the database's write lock.)"""
+        await ensure_account_row(session, self._dialect, customer_id)
         await session.execute(
-            self._insert_ignoring_conflict(_ACCOUNTS, "customer_id").values(
-                customer_id=customer_id, balance=0, held=0, updated_at=utcnow()
-            )
-        )
-        await session.execute(
-            select(_ACCOUNTS.c.customer_id).where(_ACCOUNTS.c.customer_id == customer_id).with_for_update()
+            select(ACCOUNTS.c.customer_id).where(ACCOUNTS.c.customer_id == customer_id).with_for_update()
         )
 
     async def _open_holds(self, session: AsyncSession, customer_id: str) -> int:
         held = (
             await session.execute(
-                select(func.coalesce(func.sum(_HOLDS.c.credits), 0)).where(
-                    _HOLDS.c.customer_id == customer_id, _HOLDS.c.status == "open"
+                select(func.coalesce(func.sum(HOLDS.c.credits), 0)).where(
+                    HOLDS.c.customer_id == customer_id, HOLDS.c.status == "open"
                 )
             )
         ).scalar_one()
         return int(held)
 
     async def _get_hold(self, session: AsyncSession, key: str, *, for_update: bool = False) -> Hold | None:
-        query = select(
-            _HOLDS.c.hold_key,
-            _HOLDS.c.customer_id,
-            _HOLDS.c.feature_id,
-            _HOLDS.c.units,
-            _HOLDS.c.credits,
-            _HOLDS.c.status,
-        ).where(_HOLDS.c.hold_key == key)
-        if for_update:
-            query = query.with_for_update()
-        row = (await session.execute(query)).first()
-        return Hold(*row) if row is not None else None
+        return await get_hold(session, key, for_update=for_update)
 
     async def _insert_charge(
         self, session: AsyncSession, customer_id: str, feature_id: str, units: int, credits: int, key: str
     ) -> bool:
         """Claim `key` with a charge row; False when the key was claimed before (nothing written)."""
         inserted = await session.execute(
-            self._insert_ignoring_conflict(_LEDGER, "idempotency_key")
+            self._insert_ignoring_conflict(LEDGER, "idempotency_key")
             .values(
                 id=uuid.uuid4().hex,
                 customer_id=customer_id,
@@ -483,7 +465,7 @@ class AutumnBilling:
                 idempotency_key=key,
                 created_at=utcnow(),
             )
-            .returning(_LEDGER.c.id)
+            .returning(LEDGER.c.id)
         )
         return inserted.first() is not None
 

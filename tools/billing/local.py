@@ -21,15 +21,22 @@ How money stays exact under concurrency:
 from __future__ import annotations
 
 import uuid
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from sqlalchemy import Insert, Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.base import utcnow
 from db.engine import session_factory, write_session
-from db.models import CreditAccount, CreditHold, CreditLedgerEntry
+from tools.billing.ledger_sql import (
+    ACCOUNTS,
+    HOLDS,
+    LEDGER,
+    claim_hold,
+    ensure_account_row,
+    get_hold,
+    insert_ignoring_conflict,
+)
 from tools.billing.port import (
     CreditCheck,
     Hold,
@@ -43,10 +50,6 @@ from tools.billing.port import (
 PLAN = "local"
 # Admin inputs above this are typos, not business (the CLI enforces the same bound).
 MAX_ADMIN_CREDITS = 1_000_000
-
-_ACCOUNTS: Table = CreditAccount.__table__  # type: ignore[assignment]
-_HOLDS: Table = CreditHold.__table__  # type: ignore[assignment]
-_LEDGER: Table = CreditLedgerEntry.__table__  # type: ignore[assignment]
 
 
 def starting_grant_key(customer_id: str) -> str:
@@ -78,41 +81,36 @@ class LocalLedger:
     async def hold(self, customer_id: str, feature_id: str, key: str, units: int = 1) -> Hold:
         required = credits_for(feature_id, units)
         async with write_session(self._engine) as session:
-            claimed = await session.execute(
-                self._insert_ignoring_conflict(_HOLDS, "hold_key")
-                .values(
-                    id=uuid.uuid4().hex,
-                    hold_key=key,
-                    customer_id=customer_id,
-                    feature_id=feature_id,
-                    units=units,
-                    credits=required,
-                    status="open",
-                    created_at=utcnow(),
-                )
-                .returning(_HOLDS.c.id)
+            claimed = await claim_hold(
+                session,
+                self._dialect,
+                key=key,
+                customer_id=customer_id,
+                feature_id=feature_id,
+                units=units,
+                credits=required,
             )
-            if claimed.first() is None:
+            if not claimed:
                 existing = await self._get_hold(session, key)
                 assert existing is not None, "a conflicting hold key must exist"
                 if existing.status != "released":
                     return existing  # open or settled: reserve nothing more
                 # A released hold is being retried: re-open it, reserving again below.
                 await session.execute(
-                    update(_HOLDS)
-                    .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "released")
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == "released")
                     .values(status="open", closed_at=None)
                 )
                 customer_id, feature_id = existing.customer_id, existing.feature_id
                 units, required = existing.units, existing.credits
             reserved = await session.execute(
-                update(_ACCOUNTS)
+                update(ACCOUNTS)
                 .where(
-                    _ACCOUNTS.c.customer_id == customer_id,
-                    _ACCOUNTS.c.balance - _ACCOUNTS.c.held >= required,
+                    ACCOUNTS.c.customer_id == customer_id,
+                    ACCOUNTS.c.balance - ACCOUNTS.c.held >= required,
                 )
-                .values(held=_ACCOUNTS.c.held + required, updated_at=utcnow())
-                .returning(_ACCOUNTS.c.customer_id)
+                .values(held=ACCOUNTS.c.held + required, updated_at=utcnow())
+                .returning(ACCOUNTS.c.customer_id)
             )
             if reserved.first() is None:
                 # Raising rolls the transaction back, taking the claimed hold row with it.
@@ -123,10 +121,10 @@ class LocalLedger:
         async with write_session(self._engine) as session:
             closed = (
                 await session.execute(
-                    update(_HOLDS)
-                    .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "open")
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == "open")
                     .values(status="settled", closed_at=utcnow())
-                    .returning(_HOLDS.c.customer_id, _HOLDS.c.feature_id, _HOLDS.c.units, _HOLDS.c.credits)
+                    .returning(HOLDS.c.customer_id, HOLDS.c.feature_id, HOLDS.c.units, HOLDS.c.credits)
                 )
             ).first()
             if closed is None:
@@ -144,14 +142,14 @@ class LocalLedger:
             spent = credits if recorded else 0
             balance_after = (
                 await session.execute(
-                    update(_ACCOUNTS)
-                    .where(_ACCOUNTS.c.customer_id == customer_id)
+                    update(ACCOUNTS)
+                    .where(ACCOUNTS.c.customer_id == customer_id)
                     .values(
-                        balance=_ACCOUNTS.c.balance - spent,
-                        held=_ACCOUNTS.c.held - credits,
+                        balance=ACCOUNTS.c.balance - spent,
+                        held=ACCOUNTS.c.held - credits,
                         updated_at=utcnow(),
                     )
-                    .returning(_ACCOUNTS.c.balance)
+                    .returning(ACCOUNTS.c.balance)
                 )
             ).scalar_one()
             if recorded:
@@ -162,10 +160,10 @@ class LocalLedger:
         async with write_session(self._engine) as session:
             closed = (
                 await session.execute(
-                    update(_HOLDS)
-                    .where(_HOLDS.c.hold_key == key, _HOLDS.c.status == "open")
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == "open")
                     .values(status="released", closed_at=utcnow())
-                    .returning(_HOLDS.c.customer_id, _HOLDS.c.credits)
+                    .returning(HOLDS.c.customer_id, HOLDS.c.credits)
                 )
             ).first()
             if closed is None:
@@ -174,9 +172,9 @@ class LocalLedger:
                 return  # already released, or settled (which stays settled)
             customer_id, credits = closed
             await session.execute(
-                update(_ACCOUNTS)
-                .where(_ACCOUNTS.c.customer_id == customer_id)
-                .values(held=_ACCOUNTS.c.held - credits, updated_at=utcnow())
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.customer_id == customer_id)
+                .values(held=ACCOUNTS.c.held - credits, updated_at=utcnow())
             )
 
     async def track(self, customer_id: str, feature_id: str, key: str, units: int = 1) -> TrackResult:
@@ -184,18 +182,18 @@ class LocalLedger:
         async with write_session(self._engine) as session:
             if not await self._insert_entry(session, customer_id, "charge", feature_id, units, required, key):
                 earlier = (
-                    await session.execute(select(_LEDGER.c.credits).where(_LEDGER.c.idempotency_key == key))
+                    await session.execute(select(LEDGER.c.credits).where(LEDGER.c.idempotency_key == key))
                 ).scalar_one()
                 return TrackResult(key, earlier, recorded=False)
             balance_after = (
                 await session.execute(
-                    update(_ACCOUNTS)
+                    update(ACCOUNTS)
                     .where(
-                        _ACCOUNTS.c.customer_id == customer_id,
-                        _ACCOUNTS.c.balance - _ACCOUNTS.c.held >= required,
+                        ACCOUNTS.c.customer_id == customer_id,
+                        ACCOUNTS.c.balance - ACCOUNTS.c.held >= required,
                     )
-                    .values(balance=_ACCOUNTS.c.balance - required, updated_at=utcnow())
-                    .returning(_ACCOUNTS.c.balance)
+                    .values(balance=ACCOUNTS.c.balance - required, updated_at=utcnow())
+                    .returning(ACCOUNTS.c.balance)
                 )
             ).scalar_one_or_none()
             if balance_after is None:
@@ -211,17 +209,17 @@ class LocalLedger:
         async with self._read() as session:
             rows = await session.execute(
                 select(
-                    _LEDGER.c.kind,
-                    _LEDGER.c.feature_id,
-                    _LEDGER.c.credits,
-                    _LEDGER.c.idempotency_key,
-                    _LEDGER.c.created_at,
-                    _LEDGER.c.balance_after,
+                    LEDGER.c.kind,
+                    LEDGER.c.feature_id,
+                    LEDGER.c.credits,
+                    LEDGER.c.idempotency_key,
+                    LEDGER.c.created_at,
+                    LEDGER.c.balance_after,
                 )
-                .where(_LEDGER.c.customer_id == customer_id)
+                .where(LEDGER.c.customer_id == customer_id)
                 # Entries of one customer are written while its account row is locked, so
                 # created_at is increasing; the id only breaks exact ties deterministically.
-                .order_by(_LEDGER.c.created_at, _LEDGER.c.id)
+                .order_by(LEDGER.c.created_at, LEDGER.c.id)
             )
             return [LedgerEntry(*row) for row in rows]
 
@@ -233,9 +231,9 @@ class LocalLedger:
         _check_admin_credits(starting_credits, allow_zero=True)
         async with write_session(self._engine) as session:
             created = await session.execute(
-                self._insert_ignoring_conflict(_ACCOUNTS, "customer_id")
+                self._insert_ignoring_conflict(ACCOUNTS, "customer_id")
                 .values(customer_id=customer_id, balance=starting_credits, held=0, updated_at=utcnow())
-                .returning(_ACCOUNTS.c.customer_id)
+                .returning(ACCOUNTS.c.customer_id)
             )
             if created.first() is None:
                 return False
@@ -256,10 +254,10 @@ class LocalLedger:
                 return TrackResult(key, credits, recorded=False)
             balance_after = (
                 await session.execute(
-                    update(_ACCOUNTS)
-                    .where(_ACCOUNTS.c.customer_id == customer_id)
-                    .values(balance=_ACCOUNTS.c.balance + credits, updated_at=utcnow())
-                    .returning(_ACCOUNTS.c.balance)
+                    update(ACCOUNTS)
+                    .where(ACCOUNTS.c.customer_id == customer_id)
+                    .values(balance=ACCOUNTS.c.balance + credits, updated_at=utcnow())
+                    .returning(ACCOUNTS.c.balance)
                 )
             ).scalar_one()
             await self._set_balance_after(session, key, balance_after)
@@ -275,8 +273,8 @@ class LocalLedger:
             # write (SQLite's BEGIN IMMEDIATE already excludes them; it ignores the clause).
             balance, held = (
                 await session.execute(
-                    select(_ACCOUNTS.c.balance, _ACCOUNTS.c.held)
-                    .where(_ACCOUNTS.c.customer_id == customer_id)
+                    select(ACCOUNTS.c.balance, ACCOUNTS.c.held)
+                    .where(ACCOUNTS.c.customer_id == customer_id)
                     .with_for_update()
                 )
             ).one()
@@ -289,8 +287,8 @@ class LocalLedger:
             if delta == 0:
                 return 0
             await session.execute(
-                update(_ACCOUNTS)
-                .where(_ACCOUNTS.c.customer_id == customer_id)
+                update(ACCOUNTS)
+                .where(ACCOUNTS.c.customer_id == customer_id)
                 .values(balance=credits, updated_at=utcnow())
             )
             key = f"adjust:{customer_id}:{uuid.uuid4().hex}"
@@ -301,16 +299,10 @@ class LocalLedger:
     # ---- helpers -------------------------------------------------------------------------------
 
     def _insert_ignoring_conflict(self, table: Table, column: str) -> Insert:
-        dialect_insert: Any = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt: Insert = dialect_insert(table).on_conflict_do_nothing(index_elements=[table.c[column]])
-        return stmt
+        return insert_ignoring_conflict(self._dialect, table, column)
 
     async def _create_empty_account(self, session: AsyncSession, customer_id: str) -> None:
-        await session.execute(
-            self._insert_ignoring_conflict(_ACCOUNTS, "customer_id").values(
-                customer_id=customer_id, balance=0, held=0, updated_at=utcnow()
-            )
-        )
+        await ensure_account_row(session, self._dialect, customer_id)
 
     async def _insert_entry(
         self,
@@ -324,7 +316,7 @@ class LocalLedger:
     ) -> bool:
         """Claim `key` in the ledger; False when it was claimed before (nothing written)."""
         inserted = await session.execute(
-            self._insert_ignoring_conflict(_LEDGER, "idempotency_key")
+            self._insert_ignoring_conflict(LEDGER, "idempotency_key")
             .values(
                 id=uuid.uuid4().hex,
                 customer_id=customer_id,
@@ -335,35 +327,23 @@ class LocalLedger:
                 idempotency_key=key,
                 created_at=utcnow(),
             )
-            .returning(_LEDGER.c.id)
+            .returning(LEDGER.c.id)
         )
         return inserted.first() is not None
 
     async def _set_balance_after(self, session: AsyncSession, key: str, balance_after: int) -> None:
         await session.execute(
-            update(_LEDGER).where(_LEDGER.c.idempotency_key == key).values(balance_after=balance_after)
+            update(LEDGER).where(LEDGER.c.idempotency_key == key).values(balance_after=balance_after)
         )
 
     async def _get_hold(self, session: AsyncSession, key: str) -> Hold | None:
-        row = (
-            await session.execute(
-                select(
-                    _HOLDS.c.hold_key,
-                    _HOLDS.c.customer_id,
-                    _HOLDS.c.feature_id,
-                    _HOLDS.c.units,
-                    _HOLDS.c.credits,
-                    _HOLDS.c.status,
-                ).where(_HOLDS.c.hold_key == key)
-            )
-        ).first()
-        return Hold(*row) if row is not None else None
+        return await get_hold(session, key)
 
     async def _available(self, session: AsyncSession, customer_id: str) -> int:
         available = (
             await session.execute(
-                select(func.coalesce(_ACCOUNTS.c.balance - _ACCOUNTS.c.held, 0)).where(
-                    _ACCOUNTS.c.customer_id == customer_id
+                select(func.coalesce(ACCOUNTS.c.balance - ACCOUNTS.c.held, 0)).where(
+                    ACCOUNTS.c.customer_id == customer_id
                 )
             )
         ).scalar_one_or_none()

@@ -39,6 +39,7 @@ from graphs.site_checks import PageText, find_gaps, merge_gaps
 from graphs.url_selection import keep_model_choice
 from tools.billing.port import InsufficientCredits
 from tools.http import ProviderError
+from tools.llm import structured_reply
 
 DOSSIER_FEATURE = "dossier_research"
 MAX_CANDIDATES = 25
@@ -169,12 +170,12 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     home, *others = state["candidates"]
     chosen: list[str] = []
     try:
-        model = ctx.providers.llm().with_structured_output(UrlSelection, method="json_schema")
-        answer = await model.ainvoke(
-            [("system", URL_SELECTION_SYSTEM), ("user", url_selection_prompt(home, others, MAX_PAGES))]
+        answer = await structured_reply(
+            ctx.providers.llm(),
+            UrlSelection,
+            [("system", URL_SELECTION_SYSTEM), ("user", url_selection_prompt(home, others, MAX_PAGES))],
         )
-        if isinstance(answer, UrlSelection):
-            chosen = answer.urls
+        chosen = answer.urls
     except AUDIT_FAILURES:
         chosen = []  # the rules below choose instead
     selected = keep_model_choice(home, others, chosen, limit=MAX_PAGES)
@@ -244,10 +245,9 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         pages=pages,
     )
     try:
-        model = ctx.providers.llm().with_structured_output(DossierDraft, method="json_schema")
-        draft = await model.ainvoke([("system", DOSSIER_SYSTEM), ("user", prompt)])
-        if not isinstance(draft, DossierDraft):
-            raise ValueError("the model did not return a dossier")
+        draft = await structured_reply(
+            ctx.providers.llm(), DossierDraft, [("system", DOSSIER_SYSTEM), ("user", prompt)]
+        )
     except AUDIT_FAILURES as exc:
         return await _finish_failed(ctx, state, f"dossier generation failed: {exc}")
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +50,15 @@ from tenacity.stop import stop_base
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context (httpx's default: certifi, or SSL_CERT_FILE/SSL_CERT_DIR) for
+    every client in the process. httpx builds a fresh one per client, and loading the CA bundle
+    costs ~20 ms of CPU that would otherwise stall the event loop mid-run, once per provider."""
+    return httpx.create_ssl_context()
+
 
 # 408 and 429 are the only 4xx a repeat can cure; the 5xx listed are the transient ones.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

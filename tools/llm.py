@@ -12,11 +12,17 @@ reporting off for custom base URLs.
 
 from __future__ import annotations
 
+import functools
+from typing import Any, TypeVar
+
 import httpx
+from langchain_core.language_models import LanguageModelInput
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from leadgen.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def chat_model(
@@ -44,3 +50,27 @@ def chat_model(
         stream_usage=True,
         http_async_client=http_async_client,  # tests and fault injection plug in here
     )
+
+
+@functools.cache
+def response_format(schema: type[BaseModel]) -> dict[str, Any]:
+    """The strict `json_schema` response format the openai SDK would send for `schema`, built once
+    per class. Handing the SDK the class instead makes it rebuild the schema on every request
+    (~2 ms of CPU each, paid by every audit twice)."""
+    from openai.lib._parsing._completions import type_to_response_format_param
+
+    built: dict[str, Any] = dict(type_to_response_format_param(schema))  # type: ignore[arg-type]
+    return built
+
+
+async def structured_reply(llm: ChatOpenAI, schema: type[M], messages: LanguageModelInput) -> M:
+    """The model's answer to `messages` as a validated `schema` (OpenAI structured outputs).
+
+    Raises what the openai SDK raises, `pydantic.ValidationError` for a reply that does not match,
+    and `ValueError` when the model refuses or says nothing."""
+    reply = await llm.bind(response_format=response_format(schema)).ainvoke(messages)
+    if refusal := reply.additional_kwargs.get("refusal"):
+        raise ValueError(f"the model refused: {refusal}")
+    if not isinstance(reply.content, str) or not reply.content.strip():
+        raise ValueError("the model returned no content")
+    return schema.model_validate_json(reply.content)

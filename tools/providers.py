@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from leadgen.settings import ProviderName, Settings
-from tools.http import Observer, RetryPolicy
+from tools.http import Observer, RetryPolicy, shared_ssl_context
 
 if TYPE_CHECKING:  # the SDKs behind these take seconds to import: only when a client is built
     from langchain_openai import ChatOpenAI
@@ -92,6 +92,7 @@ class Providers:
                 timeout=self._timeouts[provider],
                 limits=httpx.Limits(max_connections=limit * 2, max_keepalive_connections=limit),
                 transport=self._transport,
+                verify=shared_ssl_context(),
             )
         return self._http[provider]
 

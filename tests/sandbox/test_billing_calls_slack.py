@@ -190,15 +190,16 @@ async def test_vapi_unanswered_call_and_request_server_url(sandbox_config: Any, 
 
 
 async def test_slack_sdk_post_update_auth(sandbox_url: str) -> None:
+    channel = f"C{uuid.uuid4().hex[:8].upper()}"  # the sandbox is shared by the whole session
     client = AsyncWebClient(token="xoxb-x", base_url=sandbox_url + "/slack/api/")
     auth = await client.auth_test()
     assert auth["ok"] and auth["bot_id"]
-    posted = await client.chat_postMessage(channel="C123", text="Run started", blocks=[{"type": "divider"}])
-    await client.chat_update(channel="C123", ts=posted["ts"], text="Run finished")
-    reply = await client.chat_postMessage(channel="C123", text="details", thread_ts=posted["ts"])
-    thread = await client.conversations_replies(channel="C123", ts=posted["ts"])
+    posted = await client.chat_postMessage(channel=channel, text="Run started", blocks=[{"type": "divider"}])
+    await client.chat_update(channel=channel, ts=posted["ts"], text="Run finished")
+    reply = await client.chat_postMessage(channel=channel, text="details", thread_ts=posted["ts"])
+    thread = await client.conversations_replies(channel=channel, ts=posted["ts"])
     assert [m["text"] for m in thread["messages"]] == ["Run finished", "details"] and reply["ok"]
-    stored = HTTP.get(f"{sandbox_url}/_sandbox/slack/messages", params={"channel": "C123"}).json()
+    stored = HTTP.get(f"{sandbox_url}/_sandbox/slack/messages", params={"channel": channel}).json()
     assert stored[0]["text"] == "Run finished" and stored[0]["blocks"] == [{"type": "divider"}]
     recorded = HTTP.get(f"{sandbox_url}/_sandbox/requests", params={"service": "slack"}).json()
     assert recorded[-1]["path"].endswith("conversations.replies")

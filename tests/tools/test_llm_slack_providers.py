@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import ssl
 
 import httpx
+import openai
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
 from leadgen.settings import MissingProviderKey, Settings
-from tools.llm import chat_model
+from tools.http import shared_ssl_context
+from tools.llm import chat_model, response_format, structured_reply
 from tools.providers import Providers
 from tools.slack import slack_web_client
 
@@ -134,6 +137,64 @@ async def test_structured_output_json_schema() -> None:
     assert seen[0]["response_format"]["type"] == "json_schema"
 
 
+class Reason(BaseModel):
+    reason: str
+
+
+def _reply(message: dict) -> dict:
+    return {**TOOL_CALL, "choices": [{"index": 0, "finish_reason": "stop", "message": message}]}
+
+
+async def test_structured_reply_sends_the_sdk_strict_schema_and_validates_the_answer() -> None:
+    seen: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json=_reply({"role": "assistant", "content": '{"reason": "no website"}'}))
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        llm = chat_model(settings(openai_api_key="sk-x"), http_async_client=http)
+        fit = await structured_reply(llm, Reason, "why?")
+    assert fit == Reason(reason="no website")
+    # Exactly what the SDK sends when handed the class: strict, named, closed to extra keys.
+    sent = seen[0]["response_format"]
+    assert sent == response_format(Reason)
+    assert sent["json_schema"]["name"] == "Reason" and sent["json_schema"]["strict"] is True
+    assert sent["json_schema"]["schema"]["additionalProperties"] is False
+    assert response_format(Reason) is response_format(Reason)  # built once per class
+
+
+@pytest.mark.parametrize(
+    ("message", "error", "says"),
+    [
+        ({"role": "assistant", "content": None, "refusal": "I can't help with that."}, ValueError, "refused"),
+        ({"role": "assistant", "content": ""}, ValueError, "no content"),
+        ({"role": "assistant", "content": '{"why": "wrong key"}'}, ValidationError, "reason"),
+        ({"role": "assistant", "content": "not json"}, ValidationError, "JSON"),
+    ],
+)
+async def test_structured_reply_rejects_refusals_and_malformed_answers(
+    message: dict, error: type[Exception], says: str
+) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, json=_reply(message)))
+    ) as http:
+        llm = chat_model(settings(openai_api_key="sk-x"), http_async_client=http)
+        with pytest.raises(error, match=says):
+            await structured_reply(llm, Reason, "why?")
+
+
+async def test_structured_reply_surfaces_sdk_errors() -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(
+            lambda _: httpx.Response(400, json={"error": {"message": "bad schema"}})
+        )
+    ) as http:
+        llm = chat_model(settings(openai_api_key="sk-x"), http_async_client=http, max_retries=0)
+        with pytest.raises(openai.BadRequestError):
+            await structured_reply(llm, Reason, "why?")
+
+
 def test_slack_client_has_base_url_and_rate_limit_retries() -> None:
     client = slack_web_client(settings(leadgen_sandbox_url="http://127.0.0.1:9999"))
     assert client.base_url == "http://127.0.0.1:9999/slack/api/"
@@ -173,3 +234,10 @@ async def test_providers_share_one_http_client_per_provider_and_close_them() -> 
         http = p._http["places"]
     assert seen == ["http://sandbox.test/places/v1/places:searchText"]
     assert http.is_closed
+
+
+async def test_providers_verify_tls_with_one_shared_context() -> None:
+    async with Providers.from_settings(settings(google_places_api_key="k", firecrawl_api_key="k")) as p:
+        contexts = {id(p._client_for(name)._transport._pool._ssl_context) for name in ("places", "firecrawl")}  # type: ignore[attr-defined]
+    assert contexts == {id(shared_ssl_context())}
+    assert shared_ssl_context().verify_mode == ssl.CERT_REQUIRED and shared_ssl_context().check_hostname

@@ -16,6 +16,25 @@ def emit(event: dict[str, Any]) -> None:
     get_stream_writer()({"timestamp": datetime.now(UTC).isoformat(), **event})
 
 
+def phase_event(
+    flow_id: str,
+    name: str,
+    *,
+    status: str | None = None,
+    progress: float | None = None,
+    message: str | None = None,
+    event_type: str = "phase",
+) -> dict[str, Any]:
+    return {
+        "type": event_type,
+        "flow_id": flow_id,
+        "phase": name,
+        "status": status,
+        "progress": progress,
+        "message": message,
+    }
+
+
 async def phase(
     ctx: PipelineContext,
     agency_id: str,
@@ -31,13 +50,4 @@ async def phase(
         await repo.set_phase(
             agency_id, flow_id, name, status=status, progress=progress, message=message, event_type=event_type
         )
-    emit(
-        {
-            "type": event_type,
-            "flow_id": flow_id,
-            "phase": name,
-            "status": status,
-            "progress": progress,
-            "message": message,
-        }
-    )
+    emit(phase_event(flow_id, name, status=status, progress=progress, message=message, event_type=event_type))

@@ -373,8 +373,10 @@ async def test_flow_counts(database: Database, agency: str) -> None:
         "audits_completed": 1,
         "audits_failed": 1,
     }
+    assert await read(database, lambda r: r.audit_tally(agency, flow_id)) == (2, 3)  # finished, queued
     empty = await make_flow(database, agency)
     assert set((await read(database, lambda r: r.flow_counts(agency, empty))).values()) == {0}
+    assert await read(database, lambda r: r.audit_tally(agency, empty)) == (0, 0)
 
 
 # -- lease -----------------------------------------------------------------------------------
@@ -622,13 +624,12 @@ async def test_update_and_phase_of_audit_job(database: Database, agency: str) ->
         database, lambda r: r.update_audit_job(agency, world.audit_job_id, status="running", metered=True)
     )
     assert (job.status, job.metered) == ("running", True)
-    job = await tx(database, lambda r: r.set_audit_phase(agency, world.audit_job_id, "map_urls", "complete"))
-    job = await tx(
-        database, lambda r: r.set_audit_phase(agency, world.audit_job_id, "filter_urls", "running")
-    )
-    assert [p["status"] for p in job.phases] == ["complete", "running", "pending", "pending"]
+    await tx(database, lambda r: r.set_audit_phase(agency, world.audit_job_id, "map_urls", "complete"))
+    await tx(database, lambda r: r.set_audit_phase(agency, world.audit_job_id, "filter_urls", "running"))
     stored = await read(database, lambda r: r.get_audit_job(agency, world.audit_job_id))
-    assert stored is not None and stored.phases == job.phases
+    assert stored is not None
+    assert [p["status"] for p in stored.phases] == ["complete", "running", "pending", "pending"]
+    assert (stored.status, stored.metered) == ("running", True)  # other fields untouched
     with pytest.raises(ValueError):
         await tx(database, lambda r: r.set_audit_phase(agency, world.audit_job_id, "bogus", "running"))
     with pytest.raises(ValueError):
@@ -897,6 +898,7 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         "set_phase": lambda r: r.set_phase(x, w.flow_id, "source", status="running", message="hijack"),
         "flow_progress": lambda r: r.flow_progress(x, w.flow_id),
         "flow_counts": lambda r: r.flow_counts(x, w.flow_id),
+        "audit_tally": lambda r: r.audit_tally(x, w.flow_id),
         "acquire_lease": lambda r: r.acquire_lease(x, w.flow_id, "intruder:1:x", 30),
         "renew_lease": lambda r: r.renew_lease(x, w.flow_id, "intruder:1:x", 30),
         "release_lease": lambda r: r.release_lease(x, w.flow_id, "intruder:1:x"),
@@ -952,18 +954,28 @@ async def test_set_audit_phases_changes_several_phases_and_fields_at_once(
     database: Database, agency: str
 ) -> None:
     world = await make_world(database, agency)
-    job = await tx(
+    await tx(
         database,
         lambda r: r.set_audit_phases(
             agency, world.audit_job_id, {"map_urls": "complete", "filter_urls": "running"}, status="running"
         ),
     )
+    job = await read(database, lambda r: r.get_audit_job(agency, world.audit_job_id))
+    assert job is not None
     assert [p["status"] for p in job.phases] == ["complete", "running", "pending", "pending"]
+    assert [p["name"] for p in job.phases] == [
+        "map_urls",
+        "filter_urls",
+        "scrape_content",
+        "generate_dossier",
+    ]
     assert job.status == "running"
     with pytest.raises(ValueError):
         await tx(database, lambda r: r.set_audit_phases(agency, world.audit_job_id, {"bogus": "running"}))
     with pytest.raises(ValueError):
         await tx(database, lambda r: r.set_audit_phases(agency, world.audit_job_id, {}, agency_id="other"))
+    with pytest.raises(ValueError):
+        await tx(database, lambda r: r.set_audit_phases(agency, world.audit_job_id, {}, no_such_column=1))
     with pytest.raises(NotFound):
         await tx(
             database, lambda r: r.set_audit_phases("other-agency", world.audit_job_id, {"map_urls": "error"})

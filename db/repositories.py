@@ -32,7 +32,7 @@ import copy
 import os
 import socket
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -911,6 +911,25 @@ class Repository:
         self.session.add(call)
         await self.session.flush()
         return call
+
+    async def active_call(
+        self, agency_id: str, opportunity_id: str, *, statuses: Collection[str], since: datetime
+    ) -> Call | None:
+        """The lead's newest call in one of `statuses` created after `since`. Locks the lead's row
+        first, so two placements for one lead serialise here (SQLite's writer lock does it there)."""
+        await self._require(ClientOpportunity, agency_id, opportunity_id, lock=True)
+        stmt = (
+            select(Call)
+            .where(
+                Call.agency_id == agency_id,
+                Call.opportunity_id == opportunity_id,
+                Call.status.in_(tuple(statuses)),
+                Call.created_at >= since,
+            )
+            .order_by(Call.created_at.desc(), Call.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalars().first()
 
     async def get_call(self, agency_id: str, call_id: str) -> Call | None:
         return await self._one(Call, agency_id, call_id)

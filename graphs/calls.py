@@ -32,7 +32,8 @@ Errors::
     ├── CallRefused              nothing was placed, and nothing was written
     │   ├── Unauthenticated          no user behind the request
     │   ├── InsufficientCallCredits  fewer than 1 credit (faces show the paywall)
-    │   └── CreditCheckUnavailable   the billing provider could not answer
+    │   ├── CreditCheckUnavailable   the billing provider could not answer
+    │   └── CallInProgress           the lead already has a call that has not ended
     ├── CallFailed               Vapi refused or failed; the call row is `failed`
     └── MalformedWebhook         a webhook body we cannot accept (the server answers 400)
 """
@@ -98,6 +99,9 @@ NOT_CONNECTED_REASONS = frozenset(
 )
 NOT_CONNECTED_PREFIXES = ("call.start.error",)
 TERMINAL_STATUSES = frozenset({"ended", "failed"})
+LIVE_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding"})
+# A call still "live" after this long lost its end-of-call report: it no longer blocks the lead.
+LIVE_CALL_WINDOW = timedelta(minutes=30)
 VAPI_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"})
 # Variables sent with each call so a report that overtakes our own bookkeeping still finds its row.
 CALL_ID_VARIABLE = "leadgen_call_id"
@@ -153,6 +157,17 @@ class InsufficientCallCredits(CallRefused):
 class CreditCheckUnavailable(CallRefused):
     def __init__(self) -> None:
         super().__init__("Could not verify your credits right now, so no call was placed. Try again shortly.")
+
+
+class CallInProgress(CallRefused):
+    """A second Call click (or a retried request) while the first call is still live."""
+
+    def __init__(self, call: Call, lead: str) -> None:
+        self.call = call
+        super().__init__(
+            f"A call to {lead} is already {call.status} (call {call.id}); "
+            "wait for it to end before calling again."
+        )
 
 
 class CallFailed(CallError):
@@ -557,10 +572,16 @@ class CallService:
         balance = await self._preflight(customer_id)
 
         async with self.db.transaction() as repo:
-            call = await repo.create_call(agency_id, opportunity_id, to_number=number, user_id=user_id)
-            call = await repo.merge_call_metadata(
-                agency_id, call.id, {"billing_customer_id": customer_id, "preflight_balance": balance}
+            live = await repo.active_call(
+                agency_id, opportunity_id, statuses=LIVE_STATUSES, since=utcnow() - LIVE_CALL_WINDOW
             )
+            if live is None:
+                call = await repo.create_call(agency_id, opportunity_id, to_number=number, user_id=user_id)
+                call = await repo.merge_call_metadata(
+                    agency_id, call.id, {"billing_customer_id": customer_id, "preflight_balance": balance}
+                )
+        if live is not None:  # raised after the commit, so the live call stays readable
+            raise CallInProgress(live, opportunity.name)
         server_url, server_headers = self._server()
         values: dict[str, Any] = {"business": opportunity.name, **(variables or {})}
         values |= {CALL_ID_VARIABLE: call.id, AGENCY_ID_VARIABLE: agency_id}
@@ -832,6 +853,7 @@ PlaceCallOutcome = Literal[
     "not_found",
     "invalid_phone",
     "not_configured",
+    "in_progress",
     "failed",
 ]
 
@@ -865,6 +887,8 @@ async def place_call(
         outcome, message = "invalid_phone", str(exc)
     except CallsNotConfigured as exc:
         outcome, message = "not_configured", str(exc)
+    except CallInProgress as exc:
+        outcome, message, call = "in_progress", str(exc), exc.call
     except CallFailed as exc:
         outcome, message, call = "failed", str(exc), exc.call
     return {
@@ -880,6 +904,7 @@ __all__ = [
     "VAPI_WEBHOOK_PATH",
     "CallError",
     "CallFailed",
+    "CallInProgress",
     "CallMetering",
     "CallNotFound",
     "CallOutcome",

@@ -3,12 +3,20 @@ posted to the real server: the seed's cases, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from graphs.calls import CallFailed, InsufficientCallCredits, InvalidCallTarget, Unauthenticated
+from graphs.calls import (
+    CallFailed,
+    CallInProgress,
+    InsufficientCallCredits,
+    InvalidCallTarget,
+    Unauthenticated,
+    place_call,
+)
 
 
 def vapi_creates(world: Any) -> int:
@@ -142,3 +150,46 @@ async def test_vapi_refusal_marks_the_call_failed_and_bills_nothing(world: Any) 
     assert await world.service.meter_call(world.agency, row.id) is None  # nothing to bill
     assert await world.charges() == []
     assert await world.ledger.balance(world.customer) == 5
+
+
+async def test_a_second_call_to_a_lead_on_the_phone_is_refused_and_places_nothing(world: Any) -> None:
+    await world.fund(5)
+    thirty = {"sandbox_call_seconds": 30}
+    first = await world.service.start_call(world.agency, world.opportunity_id, user_id="u1", variables=thirty)
+    before = vapi_creates(world)
+    with pytest.raises(CallInProgress) as refused:
+        await world.service.start_call(world.agency, world.opportunity_id, user_id="u1", variables=thirty)
+    assert refused.value.call.id == first.id and first.id in str(refused.value)
+    assert vapi_creates(world) == before
+    assert [c.id for c in await world.service.list_calls(world.agency)] == [first.id]
+
+    await world.wait_for(first.id)  # ended and metered: the lead may be called again
+    second = await world.service.start_call(
+        world.agency, world.opportunity_id, user_id="u1", variables=thirty
+    )
+    await world.wait_for(second.id)
+    assert vapi_creates(world) == before + 1
+    assert await world.billed() == 2  # one credit per call, each under its own key
+    assert {c.idempotency_key for c in await world.charges()} == {f"call:{first.id}", f"call:{second.id}"}
+
+
+async def test_a_call_that_never_reported_its_end_stops_blocking_the_lead(world: Any) -> None:
+    await world.fund(5)
+    async with world.service.db.transaction() as repo:
+        stale = await repo.create_call(world.agency, world.opportunity_id, to_number="+15125550100")
+        await repo.update_call(world.agency, stale.id, created_at=datetime.now(UTC) - timedelta(minutes=31))
+    call = await world.service.start_call(world.agency, world.opportunity_id, user_id="u1")
+    assert call.id != stale.id
+
+
+async def test_concurrent_clicks_on_call_place_one_call(world: Any) -> None:
+    await world.fund(5)
+    before = vapi_creates(world)
+    results = await asyncio.gather(
+        *(place_call(world.service, world.agency, world.opportunity_id, user_id="u1") for _ in range(6))
+    )
+    assert sorted(r["outcome"] for r in results) == ["in_progress"] * 5 + ["placed"]
+    placed = next(r for r in results if r["outcome"] == "placed")
+    assert all(r["call"]["id"] == placed["call"]["id"] for r in results)
+    assert vapi_creates(world) == before + 1
+    assert len(await world.service.list_calls(world.agency)) == 1

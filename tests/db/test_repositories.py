@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -919,6 +919,9 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
             x, w.audit_job_id, summary="pwned", gaps=[], talking_points=[], sources=[], fit_reason="pwned"
         ),
         "create_call": lambda r: r.create_call(x, w.opportunity_id, to_number="+1"),
+        "active_call": lambda r: r.active_call(
+            x, w.opportunity_id, statuses={"queued"}, since=datetime(2000, 1, 1, tzinfo=UTC)
+        ),
         "update_call": lambda r: r.update_call(x, w.call_id, status="ended"),
         "merge_call_metadata": lambda r: r.merge_call_metadata(x, w.call_id, {"pwned": True}),
     }

@@ -697,7 +697,7 @@ class Repository:
             if name in _IMMUTABLE or name not in columns:
                 raise ValueError(f"AuditJob.{name} cannot be changed here")
         # Core statements, not the ORM: each audit calls this five times while holding SQLite's
-        # single writer, and loading and flushing the whole row doubled the time it was held.
+        # single writer, and loading and flushing the whole row held it ~25% longer.
         owned = (AuditJob.id == audit_job_id) & (AuditJob.agency_id == agency_id)
         read = select(AuditJob.phases).where(owned)
         if self.session.get_bind().dialect.name == "postgresql":

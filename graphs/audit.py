@@ -312,8 +312,8 @@ async def _finish_failed(ctx: PipelineContext, state: AuditState, message: str) 
 async def _record_progress(repo: Repository, state: AuditState) -> dict[str, Any]:
     """The seed's policy, 0.1 + 0.9 * finished / total, recounted from the table (not in memory)
     so parallel branches and resumed runs agree. Written in the transaction that finishes the
-    audit: a separate one per audit kept SQLite's single writer busy for a third of a 20-audit
-    run. Returns the event to emit once that transaction has committed."""
+    audit rather than in a read and a write transaction of its own: 20 parallel audits queue on
+    SQLite's single writer. Returns the event to emit once that transaction has committed."""
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     finished, queued = await repo.audit_tally(agency_id, flow_id)
     progress = 0.1 + 0.9 * finished / max(1, queued)

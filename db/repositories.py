@@ -174,13 +174,21 @@ class Repository:
         return row
 
     @staticmethod
-    def _apply(row: Base, fields: dict[str, Any], *, also_forbidden: frozenset[str] = frozenset()) -> None:
-        columns = set(row.__mapper__.column_attrs.keys())
+    def _check_fields(
+        model: type[Base], fields: Mapping[str, Any], *, also_forbidden: frozenset[str] = frozenset()
+    ) -> None:
+        columns = set(model.__mapper__.column_attrs.keys())
         for name in fields:
             if name in _IMMUTABLE or name in also_forbidden:
-                raise ValueError(f"{type(row).__name__}.{name} cannot be changed here")
+                raise ValueError(f"{model.__name__}.{name} cannot be changed here")
             if name not in columns:
-                raise ValueError(f"{type(row).__name__} has no field {name!r}")
+                raise ValueError(f"{model.__name__} has no field {name!r}")
+
+    @classmethod
+    def _apply(
+        cls, row: Base, fields: dict[str, Any], *, also_forbidden: frozenset[str] = frozenset()
+    ) -> None:
+        cls._check_fields(type(row), fields, also_forbidden=also_forbidden)
         for name, value in fields.items():
             setattr(row, name, value)
 
@@ -692,10 +700,7 @@ class Repository:
                 raise ValueError(f"unknown audit phase {phase!r}; phases: {', '.join(AUDIT_PHASES)}")
             if status not in PHASE_STATUSES:
                 raise ValueError(f"unknown phase status {status!r}; statuses: {', '.join(PHASE_STATUSES)}")
-        columns = set(AuditJob.__mapper__.column_attrs.keys())
-        for name in fields:
-            if name in _IMMUTABLE or name not in columns:
-                raise ValueError(f"AuditJob.{name} cannot be changed here")
+        self._check_fields(AuditJob, fields)
         # Core statements, not the ORM: each audit calls this five times while holding SQLite's
         # single writer, and loading and flushing the whole row held it ~25% longer.
         owned = (AuditJob.id == audit_job_id) & (AuditJob.agency_id == agency_id)

@@ -99,10 +99,10 @@ NOT_CONNECTED_REASONS = frozenset(
 )
 NOT_CONNECTED_PREFIXES = ("call.start.error",)
 TERMINAL_STATUSES = frozenset({"ended", "failed"})
-LIVE_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding"})
+VAPI_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"})
+LIVE_STATUSES = VAPI_STATUSES - {"ended"}
 # A call still "live" after this long lost its end-of-call report: it no longer blocks the lead.
 LIVE_CALL_WINDOW = timedelta(minutes=30)
-VAPI_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"})
 # Variables sent with each call so a report that overtakes our own bookkeeping still finds its row.
 CALL_ID_VARIABLE = "leadgen_call_id"
 AGENCY_ID_VARIABLE = "leadgen_agency_id"
@@ -606,7 +606,7 @@ class CallService:
             call = await _lock_call(repo, agency_id, call.id)
             fields: dict[str, Any] = {"provider_call_id": placed.id}
             # A fast report may already have ended the call: never move it back.
-            if call.status == "queued" and placed.status in VAPI_STATUSES - {"ended"}:
+            if call.status == "queued" and placed.status in LIVE_STATUSES:
                 fields["status"] = placed.status
             call = await repo.update_call(agency_id, call.id, **fields)
         log.info("call %s placed for %s (vapi %s)", call.id, agency_id, placed.id)
@@ -696,7 +696,7 @@ class CallService:
         return call
 
     async def handle_status_update(self, message: StatusUpdate) -> Call | None:
-        if message.status not in VAPI_STATUSES - {"ended"}:
+        if message.status not in LIVE_STATUSES:
             return None  # `ended` comes with the end-of-call report, which carries the details
         async with self.db.reader() as repo:
             call = await self.locate_call(repo, message.call)

@@ -14,6 +14,8 @@ per process per URL and remembers that it did.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +36,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x4C454144_47454E31
 
 _ensured: set[str] = set()
+_ALEMBIC_TURN = threading.Lock()
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -75,16 +78,31 @@ def _run(connection: Connection, cfg: Config, action: str, revision: str) -> Non
         command.downgrade(cfg, revision)
 
 
+async def _migrate(url: str, action: str, revision: str) -> None:
+    """Alembic keeps the running migration in one module-global proxy (`alembic.context`), so two
+    runs overlapping in one process (two databases, or two event loops) tear each other's state
+    down. Each run therefore happens on a thread of its own, one at a time, and never blocks the
+    caller's event loop while it waits its turn."""
+
+    async def locked_run() -> None:
+        async with _locked_connection(url) as conn:
+            await conn.run_sync(_run, alembic_config(url), action, revision)
+
+    def in_turn() -> None:
+        with _ALEMBIC_TURN:
+            asyncio.run(locked_run())
+
+    await asyncio.to_thread(in_turn)
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at `url` up to `revision` (default: the newest)."""
-    async with _locked_connection(url) as conn:
-        await conn.run_sync(_run, alembic_config(url), "upgrade", revision)
+    await _migrate(url, "upgrade", revision)
 
 
 async def downgrade(url: str, revision: str) -> None:
     """Migrate down to `revision` ("base" removes every table we created)."""
-    async with _locked_connection(url) as conn:
-        await conn.run_sync(_run, alembic_config(url), "downgrade", revision)
+    await _migrate(url, "downgrade", revision)
     _ensured.discard(normalise_url(url))
 
 

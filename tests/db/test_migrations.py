@@ -127,6 +127,18 @@ async def test_ensure_schema_migrates_once_and_survives_a_race(empty_db_url: str
     assert await migrate.current(url) is None
 
 
+async def test_migrations_of_several_databases_may_overlap_in_one_process(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    # Alembic's running context is one module-global: overlapping runs used to tear it down
+    # under each other (KeyError: 'config').
+    urls = [empty_db_url, *(f"sqlite+aiosqlite:///{tmp_path / f'other{i}.db'}" for i in range(3))]
+    await asyncio.gather(*(migrate.upgrade(url) for url in urls))
+    assert [await migrate.current(url) for url in urls] == [migrate.head_revision()] * 4
+    await asyncio.gather(*(migrate.downgrade(url, "base") for url in urls))
+    assert [await migrate.current(url) for url in urls] == [None] * 4
+
+
 async def test_cli_db_upgrade(tmp_path: Path) -> None:
     db_file = tmp_path / "cli" / "leadgen.db"
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_file}", "LEADGEN_DATA_DIR": str(tmp_path)}

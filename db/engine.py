@@ -54,7 +54,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # pysqlite's own transaction handling would defer BEGIN; we issue BEGIN ourselves below.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cur)
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
@@ -66,6 +66,23 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _use_wal(cur: Any, attempts: int = 20) -> None:
+    """Switch the file to WAL (a property of the file, kept once set). Connections switching a
+    fresh file at the same moment deadlock on the lock upgrade, and SQLite fails all but one of
+    them at once instead of waiting: those try again, and soon find the file in WAL already."""
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+        cur.execute("PRAGMA journal_mode")
+        row = cur.fetchone()
+        if row and str(row[0]).lower() == "wal":
+            return
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

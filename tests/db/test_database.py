@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
 from db import Database, FileContentStore, open_database
+from db.engine import create_engine
 from db.migrate import current, head_revision
 from leadgen.settings import reset_settings
 
@@ -40,3 +44,20 @@ async def test_transaction_commits_on_success_and_rolls_back_on_error(database: 
     async with database.reader() as repo:
         assert await repo.get_agency("committed-agency") is not None
         assert await repo.get_agency("rolled-back-agency") is None
+
+
+async def test_connections_racing_to_open_a_fresh_sqlite_file_all_get_wal(tmp_path: Path) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite fails (rather than waits
+    # for) all but one of several connections doing it at once; the losers must not error.
+    async def journal_mode(url: str) -> str:
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return str((await conn.execute(text("PRAGMA journal_mode"))).scalar())
+        finally:
+            await engine.dispose()
+
+    for trial in range(30):
+        url = f"sqlite+aiosqlite:///{tmp_path / f'fresh{trial}.db'}"
+        modes = await asyncio.gather(*(journal_mode(url) for _ in range(12)))
+        assert modes == ["wal"] * 12

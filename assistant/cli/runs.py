@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -105,6 +106,21 @@ def _not_found(message: str) -> NoReturn:
 # ---- run / resume -------------------------------------------------------------------------------
 
 
+def _interrupted(flow_id: str | None, agency_id: str) -> str:
+    """What Ctrl-C left behind, and the command that carries on from there."""
+    if flow_id is None:
+        return f"interrupted before the run started (`leadgen runs{agency_flag(agency_id)}` lists runs)"
+    flag = agency_flag(agency_id)
+    if get_settings().leadgen_executor == "queue":
+        # This process only waited: the run is a queue job, and a worker carries it on.
+        return (
+            f"stopped waiting; run {flow_id} stays queued for `leadgen worker` processes, "
+            f"which carry it on (follow it with `leadgen status {flow_id}{flag}`)"
+        )
+    # The lease is released on the way out; the checkpoint keeps every finished step.
+    return f"interrupted; continue with `leadgen resume {flow_id}{flag}`"
+
+
 def _execute(
     agency_id: str,
     json_output: bool,
@@ -125,7 +141,13 @@ def _execute(
         return outcome, await load_snapshot(runs, agency_id, flow_id)
 
     try:
-        outcome, snapshot = _with_service(work)
+        with warnings.catch_warnings():
+            # Ctrl-C cancels LangGraph's task set mid-step; its unstarted retries then warn that
+            # they were "never awaited", which is noise to the person who pressed Ctrl-C.
+            warnings.filterwarnings(
+                "ignore", "coroutine .* was never awaited", RuntimeWarning, r"langgraph\."
+            )
+            outcome, snapshot = _with_service(work)
     except AlreadyRunning:
         fail(
             f"run {flow_id_seen[0]} is already running (watch it with "
@@ -133,13 +155,11 @@ def _execute(
             ExitCode.FAILED,
         )
     except KeyboardInterrupt:
-        # The lease is released on the way out; the checkpoint keeps every finished step.
-        where = (
-            f"; continue with `leadgen resume {flow_id_seen[0]}{agency_flag(agency_id)}`"
-            if flow_id_seen
-            else ""
+        err.print(
+            _interrupted(flow_id_seen[0] if flow_id_seen else None, agency_id),
+            highlight=False,
+            soft_wrap=True,
         )
-        err.print(f"interrupted{where}", highlight=False)
         raise typer.Exit(130) from None
 
     if json_output:

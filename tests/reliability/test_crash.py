@@ -159,3 +159,40 @@ def test_kill_mid_audits_then_resume(tmp_path: Path, sandbox_config: Any) -> Non
         assert runs[f"generate_dossier:{job}"] == 1, job  # finished audits are never redone
         assert runs[f"map_urls:{job}"] == 1
     assert runs[f"source:{flow_id}"] == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_audits_says_how_to_resume_and_resume_finishes(
+    tmp_path: Path, sandbox_config: Any
+) -> None:
+    sandbox_config.configure(latency_scale=0.15)
+    env = env_for(tmp_path, sandbox_config.url, LEADGEN_AUDIT_CONCURRENCY="2")
+    proc = start_run(env)
+    deadline = time.monotonic() + 240
+    while not _completed_audits(tmp_path):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "no audit finished within 240 s"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+
+    [(flow_id,)] = query(tmp_path, "SELECT id FROM lead_gen_flows")
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "never awaited" not in stderr
+    assert f"interrupted; continue with `leadgen resume {flow_id} --agency {AGENCY}`" in stderr
+    finished_before = _completed_audits(tmp_path)
+    assert query(tmp_path, "SELECT COUNT(*) FROM audit_jobs WHERE status != 'completed'")[0][0] > 0
+
+    flow = resume(env, flow_id)
+
+    assert_consistent(tmp_path, flow)
+    runs = node_runs(tmp_path)
+    assert all(runs[f"generate_dossier:{job}"] == 1 for job in finished_before)
+    assert runs[f"source:{flow_id}"] == 1
+
+
+def _completed_audits(tmp_path: Path) -> set[str]:
+    try:
+        return {job for (job,) in query(tmp_path, "SELECT id FROM audit_jobs WHERE status = 'completed'")}
+    except sqlite3.OperationalError:  # the file exists before its tables do
+        return set()

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+LEADGEN = str(Path(sys.executable).with_name("leadgen"))
 
 
 def flows_leased_by(cluster: Any, pid: int) -> list[tuple[str, str]]:
@@ -196,3 +199,47 @@ def test_queue_executor_refuses_sqlite(tmp_path: Path) -> None:
         assert "LEADGEN_EXECUTOR=queue needs a PostgreSQL DATABASE_URL" in done.stderr
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "l.db").exists()
+
+
+def test_ctrl_c_on_a_queued_run_leaves_it_to_the_workers(cluster: Any) -> None:
+    """`leadgen run` with the queue executor only waits: Ctrl-C stops the waiting, says the run
+    stays queued (not "resume"), and a worker started afterwards finishes it."""
+    agency = "queued-ctrl-c"
+    run = subprocess.Popen(
+        [
+            LEADGEN,
+            "run",
+            "-n",
+            "3",
+            "--vertical",
+            "dentists",
+            "--geography",
+            "Austin, TX",
+            "--agency",
+            agency,
+        ],
+        env=cluster.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def queued() -> bool:
+        assert run.poll() is None, run.communicate()[1][-3000:]
+        try:
+            return bool(cluster.q("SELECT id FROM procrastinate_jobs WHERE status = 'todo'"))
+        except Exception:  # the queue's tables do not exist yet
+            return False
+
+    cluster.wait_until("the run to be queued", queued, 120, alive=[])
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    [(flow_id,)] = cluster.q("SELECT id FROM lead_gen_flows")
+    assert run.returncode == 130, stderr[-3000:]
+    assert f"run {flow_id} stays queued for `leadgen worker` processes" in stderr
+    assert f"`leadgen status {flow_id} --agency {agency}`" in stderr
+    assert "leadgen resume" not in stderr
+
+    worker = cluster.start_worker("w1")
+    cluster.wait_all_completed({flow_id: agency}, 120, alive=[worker])
+    cluster.assert_consistent({flow_id: agency})

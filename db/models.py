@@ -87,8 +87,13 @@ class AgencyProfile(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+ROLES = ("admin", "member")
+
+
 class AgencyUser(Base):
-    """A person who signs in (web UI, Slack) and acts for one agency."""
+    """A person who signs in (web UI, Slack) and acts for one agency, as `admin` or `member`
+    (graphs/accounts.py says what each may do). `slack_user` links the person's Slack identity
+    (`TEAM_ID:USER_ID`), so their Slack clicks carry their role."""
 
     __tablename__ = "agency_users"
 
@@ -97,6 +102,28 @@ class AgencyUser(Base):
     username: Mapped[str] = mapped_column(String(200), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The least privilege by default; migration 0005 made the users that existed before roles admins.
+    role: Mapped[str] = mapped_column(String(16), default="member", server_default="member")
+    slack_user: Mapped[str | None] = mapped_column(String(100), index=True, unique=True)
+
+
+class SignInFailure(Base):
+    """A failed password sign-in, kept for the throttle's window (assistant/identity.py), in the
+    database so every process of the web UI counts the same attempts. `username` is lower-cased;
+    the password is never stored."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_sign_in_failures_by_username", "username", "failed_at"),
+        Index("ix_sign_in_failures_by_address", "address", "failed_at"),
+        Index("ix_sign_in_failures_by_time", "failed_at"),
+    )
 
 
 class LeadGenFlow(Base):

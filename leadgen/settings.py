@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     leadgen_sandbox_url: str = ""
     leadgen_public_url: str = ""
     leadgen_lease_seconds: float = Field(default=15.0, gt=0)
+    # Who may add credits without paying (graphs/accounts.py): unset = only in development or
+    # test against the sandbox; true/false decides explicitly. The local ledger only.
+    leadgen_self_serve_credits: bool | None = None
+    # Password sign-in throttle (assistant/identity.py): failures counted in a sliding window.
+    leadgen_signin_window_seconds: float = Field(default=900.0, gt=0)
+    leadgen_signin_max_failures_per_user: int = Field(default=5, ge=1)
+    leadgen_signin_max_failures_per_address: int = Field(default=20, ge=1)
 
     google_places_api_key: str = ""
     firecrawl_api_key: str = ""

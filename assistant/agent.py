@@ -51,8 +51,21 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, ToolRuntime, tools_condition
 from langgraph.runtime import Runtime
 
+from assistant.cli.parsing import (
+    InvalidInput,
+    parse_criteria,
+    parse_geography,
+    parse_services,
+    parse_vertical,
+)
 from db import Database, open_database
 from db.models import OPPORTUNITY_STATUSES, SIGNALS, AuditJob, ClientOpportunity, LeadGenFlow
+from graphs import accounts
+
+# The plans live with the upgrade policy; the faces import them from here as before.
+from graphs.accounts import PLAN_IDS, AccountError, Plan, plans_json
+from graphs.accounts import PLANS as PLANS
+from graphs.accounts import plan_by_id as plan_by_id
 from graphs.calls import CallService
 from graphs.calls import place_call as place_call_for
 from graphs.checkpoints import open_checkpointer
@@ -60,7 +73,7 @@ from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
 from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json
 from leadgen.settings import Settings, get_settings
-from tools.billing import LocalLedger, billing_for
+from tools.billing import billing_for
 from tools.billing.port import BillingError
 from tools.providers import Providers
 
@@ -82,38 +95,12 @@ Rules:
   with a question, ask the user that question. Never guess a vertical or a city.
 - Starting a run returns at once; the run works in the background and its progress is shown live.
 - When a run is paused for credits, explain the balance, what is required and the shortfall, and
-  offer start_upgrade (plans: starter, pro, agency) and resume_run.
+  offer start_upgrade (plans: starter, pro, agency) and resume_run. Whether an upgrade is
+  possible here, and for whom, is the tools' to say: when one answers that an administrator adds
+  the credits, tell the user exactly that.
+- Changing the agency profile and connecting Slack workspaces are for agency admins; a refusal
+  from a tool means nothing was changed.
 - Ids are opaque; use the ones the tools returned."""
-
-# --------------------------------------------------------------------------------------------
-# Plans
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A credits plan. With the local ledger, choosing one grants its credits (no payment is
-    taken: it is a self-hosted admin grant); with Autumn, it is the product id to check out."""
-
-    id: str
-    name: str
-    credits: int
-
-
-PLANS: tuple[Plan, ...] = (
-    Plan("starter", "Starter", 100),
-    Plan("pro", "Pro", 500),
-    Plan("agency", "Agency", 2000),
-)
-PLAN_IDS = tuple(p.id for p in PLANS)
-
-
-def plan_by_id(plan_id: str) -> Plan | None:
-    return next((p for p in PLANS if p.id == plan_id.strip().lower()), None)
-
-
-def plans_json() -> list[dict[str, Any]]:
-    return [{"id": p.id, "name": p.name, "credits": p.credits} for p in PLANS]
-
 
 # --------------------------------------------------------------------------------------------
 # Background runs
@@ -503,37 +490,29 @@ async def get_credits(runtime: Runtime_) -> str:
     ctx = runtime.context
     customer = await ctx.runs.ensure_agency(ctx.agency_id)
     balance = await ctx.runs.billing.balance(customer)
-    return _json({"customer_id": customer, "balance": balance, "plans": plans_json()})
+    return _json(
+        {
+            "customer_id": customer,
+            "balance": balance,
+            "plans": plans_json(),
+            "how_to_add_credits": (await upgrade_offer(ctx)).as_dict(),
+        }
+    )
+
+
+async def upgrade_offer(ctx: ChatContext) -> accounts.UpgradeOffer:
+    """What the paywall offers the person behind `ctx` (graphs/accounts.py decides)."""
+    role = await accounts.role_of(ctx.runs.db, ctx.agency_id, ctx.user_id)
+    return accounts.upgrade_offer(ctx.runs.settings, ctx.agency_id, role)
 
 
 async def upgrade(ctx: ChatContext, plan: Plan, key: str) -> dict[str, Any]:
-    """Apply a plan: a local-ledger grant (once per `key`) or an Autumn checkout. Shared by the
-    tool and the paywall's Upgrade button."""
-    customer = await ctx.runs.ensure_agency(ctx.agency_id)
-    billing = ctx.runs.billing
-    if isinstance(billing, LocalLedger):
-        result = await billing.grant(customer, plan.credits, key=key)
-        return {
-            "plan": plan.id,
-            "credits_granted": plan.credits if result.recorded else 0,
-            "already_applied": not result.recorded,
-            "balance": await billing.balance(customer),
-            "checkout_url": None,
-            "message": f"{plan.name} plan applied: {plan.credits} credits added (local ledger, no payment taken)."
-            if result.recorded
-            else f"The {plan.name} plan was already applied for this request.",
-        }
-    attach = await ctx.runs.providers.autumn.attach(customer, plan.id, success_url=ctx.success_url)
-    return {
-        "plan": plan.id,
-        "credits_granted": None,
-        "balance": await billing.balance(customer),
-        "checkout_url": attach.checkout_url,
-        "code": attach.code,
-        "message": "Open the checkout link to pay; the balance updates when it completes."
-        if attach.checkout_url
-        else (attach.message or f"{plan.name} plan attached."),
-    }
+    """Apply a plan for the person behind `ctx` (`graphs.accounts.upgrade`: a self-service grant
+    once per `key`, or a checkout; NotAllowed when credits come from the administrator or the
+    person is not an admin). Shared by the tool and the paywall's Upgrade buttons."""
+    return await accounts.upgrade(
+        ctx.runs, ctx.agency_id, ctx.user_id, plan, key, success_url=ctx.success_url
+    )
 
 
 @tool(parse_docstring=True)
@@ -548,11 +527,82 @@ async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agen
     if chosen is None:
         return _error("bad_plan", f"Unknown plan {plan!r}; choose one of {', '.join(PLAN_IDS)}.")
     # One grant per tool call: a retried call reuses its id and grants nothing more.
-    key = f"upgrade:{ctx.agency_id}:{chosen.id}:{runtime.tool_call_id}"
+    key = accounts.upgrade_key(ctx.agency_id, chosen.id, tool_call_id=runtime.tool_call_id or "none")
     try:
         return _json(await upgrade(ctx, chosen, key))
+    except accounts.NotAllowed as exc:
+        return _error("not_allowed", str(exc), plan=chosen.id, credits_granted=0)
     except BillingError as exc:
         return _error("billing_unavailable", f"The upgrade could not be applied: {exc}")
+
+
+@tool(parse_docstring=True)
+async def update_agency_profile(
+    runtime: Runtime_,
+    vertical: str | None = None,
+    geography: str | None = None,
+    criteria: str | None = None,
+    services: str | None = None,
+) -> str:
+    """Change the agency profile: its target vertical and geography (used when a request names none), the signals it sells against (criteria) and the services it offers. Agency admins only.
+
+    Args:
+        vertical: The kind of business the agency targets, e.g. "dentists".
+        geography: Where the agency looks, e.g. "Austin, TX".
+        criteria: Comma-separated signals: MISSING_WEBSITE, WEAK_WEB_PRESENCE, LOW_GOOGLE_RATING, FEW_GOOGLE_REVIEWS.
+        services: Comma-separated services the agency sells, e.g. "web design, SEO".
+    """
+    ctx = runtime.context
+    try:
+        # Who asks comes first: a member learns it is not theirs to change, whatever they typed.
+        await accounts.require_admin(ctx.runs.db, ctx.agency_id, ctx.user_id, "change the agency profile")
+        profile = await accounts.update_profile(
+            ctx.runs.db,
+            ctx.agency_id,
+            ctx.user_id,
+            target_vertical=parse_vertical(vertical) if vertical else None,
+            target_geography=parse_geography(geography) if geography else None,
+            criteria=parse_criteria(criteria) if criteria else None,
+            services_offered=parse_services(services) if services else None,
+        )
+    except accounts.NotAllowed as exc:
+        return _error("not_allowed", str(exc))
+    except (InvalidInput, AccountError) as exc:
+        return _error("bad_input", f"Nothing was changed: {exc}")
+    return _json(
+        {
+            "profile": {
+                "target_vertical": profile.target_vertical,
+                "target_geography": profile.target_geography,
+                "criteria": list(profile.criteria),
+                "services_offered": list(profile.services_offered),
+            },
+            "message": "The agency profile was updated.",
+        }
+    )
+
+
+@tool(parse_docstring=True)
+async def connect_slack_workspace(runtime: Runtime_, team_id: str) -> str:
+    """Connect a Slack workspace (its team id, like T0123ABCD) to this agency, so people there can use the assistant in Slack. Agency admins only.
+
+    Args:
+        team_id: The Slack workspace's team id, e.g. T0123ABCD.
+    """
+    ctx = runtime.context
+    try:
+        install = await accounts.connect_slack_workspace(ctx.runs.db, ctx.agency_id, ctx.user_id, team_id)
+    except accounts.NotAllowed as exc:
+        return _error("not_allowed", str(exc))
+    except AccountError as exc:
+        return _error("bad_input", str(exc))
+    return _json(
+        {
+            "team_id": install.team_id,
+            "message": f"Slack workspace {install.team_id} is connected to this agency. Its members "
+            "run campaigns and calls; they upgrade or change the profile only when linked to an admin.",
+        }
+    )
 
 
 async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
@@ -624,6 +674,8 @@ TOOLS: list[BaseTool] = [
     start_upgrade,
     resume_run,
     place_call,
+    update_agency_profile,
+    connect_slack_workspace,
 ]
 
 # --------------------------------------------------------------------------------------------

@@ -18,15 +18,21 @@ never stops them. Reopening a thread (`on_chat_resume`) reattaches a live view t
 still running or paused (so the paywall and its buttons come back).
 
 Sign-in: with `CHAINLIT_AUTH_SECRET` set, password login against `agency_users`
-(`leadgen user add`). Without it, no login: Chainlit's header-auth callback hands every visitor
-the single local user of the default agency (history needs an authenticated user), with a JWT
-secret generated once and kept in the data folder. Only expose that mode on localhost.
+(`leadgen user add`), throttled per user and per client address (assistant/identity.py: a
+throttled attempt answers 429 with the reason). Without it, no login: Chainlit's header-auth
+callback hands every visitor the single local user of the default agency (history needs an
+authenticated user), with a JWT secret generated once and kept in the data folder. That mode
+listens on loopback only: another address is refused in production and warned about elsewhere
+(assistant/exposure.py), whether started by `leadgen chat` or by `chainlit run`.
+
+Who may upgrade, and what the paywall offers, is graphs/accounts.py's to say (`upgrade_offer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import csv
 import io
 import logging
@@ -38,7 +44,9 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.types import ThreadDict
+from fastapi import HTTPException
 from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from assistant.agent import (
     PLANS,
@@ -50,13 +58,16 @@ from assistant.agent import (
     plan_by_id,
     resume_flow,
     upgrade,
+    upgrade_offer,
 )
 from assistant.chat_data import make_data_layer
-from assistant.identity import LOCAL_USERNAME, agency_of, authenticate
+from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from db.models import PHASES
+from graphs import accounts
 from graphs.service import RunNotFound
 from graphs.views import dossier_json, flow_json, leads_json, page_json
 from leadgen.settings import get_settings, reset_settings
+from tools.billing.port import BillingError
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +123,51 @@ def _local_jwt_secret() -> str:
     return path.read_text().strip()
 
 
+def _refuse_open_door() -> None:
+    """No sign-in and listening beyond loopback: exit in production, warn elsewhere. (Chainlit
+    sets the host before it loads this file; `leadgen chat` has checked already.)"""
+    from chainlit.config import config
+
+    from assistant.exposure import ExposureRefused, check_exposure
+
+    try:
+        check = check_exposure("chat", config.run.host, get_settings())
+    except ExposureRefused as exc:
+        raise SystemExit(f"error: {exc} (refused: LEADGEN_ENV=production)") from None
+    if check.open_door:
+        log.warning("%s", check.message())
+
+
+class _ClientAddress:
+    """Pure ASGI middleware: remembers the client's address for the request being served, so
+    the password callback (which Chainlit hands only the username and password) can throttle
+    per address. Behind a proxy on this host, uvicorn has already put X-Forwarded-For here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CLIENT_ADDRESS.reset(token)
+
+
+CLIENT_ADDRESS: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_address", default=None)
+
 PASSWORD_LOGIN = _password_login()
+if not PASSWORD_LOGIN:
+    _refuse_open_door()
 if PASSWORD_LOGIN:
+    from chainlit.server import app as _chainlit_server
+
+    with contextlib.suppress(RuntimeError):  # a reload after start-up keeps the first one
+        _chainlit_server.add_middleware(_ClientAddress)
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", get_settings().chainlit_auth_secret)
 else:
     # Chainlit checks the secret right after importing this module (ensure_jwt_secret).
@@ -160,7 +214,12 @@ if PASSWORD_LOGIN:
 
     @cl.password_auth_callback
     async def password_login(username: str, password: str) -> cl.User | None:
-        who = await authenticate(STATE.chat.database, username, password)
+        try:
+            who = await authenticate(STATE.chat.database, username, password, address=CLIENT_ADDRESS.get())
+        except SignInThrottled as exc:
+            raise HTTPException(
+                status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
+            ) from exc
         if who is None:
             return None
         return cl.User(identifier=who.username, metadata={"agency_id": who.agency_id, "auth": "password"})
@@ -467,6 +526,7 @@ class RunView:
         self.paywall_key = key
         flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
         gap = await credit_gap(STATE.chat.runs, flow)
+        offer = await upgrade_offer(self.context())
         info = block.get("credit_info") or {}
         plans = " · ".join(f"**{p.name}** (+{p.credits} credits)" for p in PLANS)
         content = "\n".join(
@@ -475,19 +535,21 @@ class RunView:
                 f"Phase **{block.get('phase', '?')}** needs **{block.get('feature_id', '?')}**.",
                 f"Balance: **{gap.balance}** · required: **{gap.required}** · short by: **{gap.deficit}**"
                 + (f" (at pause: balance {info.get('balance')})" if info.get("balance") is not None else ""),
-                f"Plans: {plans}",
+                *([f"Plans: {plans}"] if offer.allowed else []),
+                offer.message,
                 "",
                 "Nothing is charged twice: when your balance covers the next step the run resumes by "
                 "itself after a short countdown, or press *I've upgraded — resume*.",
             ]
         )
+        # Upgrade buttons only where they can do something for this person.
         actions = [
             cl.Action(
                 name="upgrade",
                 payload={"run_id": self.run_id, "plan": p.id, "pause": key},
                 label=f"Upgrade: {p.name} (+{p.credits})",
             )
-            for p in PLANS
+            for p in (PLANS if offer.allowed else ())
         ]
         actions.append(
             cl.Action(name="resume_paused", payload={"run_id": self.run_id}, label="I've upgraded — resume")
@@ -715,9 +777,21 @@ async def on_upgrade(action: cl.Action) -> None:
     if plan is None:
         await cl.Message(content="Unknown plan.").send()
         return
-    # One grant per paywall and plan: a double click (or a second tab) adds nothing more.
-    key = f"upgrade:{_agency()}:{run_id}:{action.payload.get('pause', '')}:{plan.id}"
-    result = await upgrade(_context(), plan, key)
+    try:
+        await STATE.chat.runs.get(_agency(), run_id)
+    except RunNotFound:
+        await cl.Message(content="That run is not available.").send()
+        return
+    # One grant per paywall and plan: a double click (or a second tab, or Slack) adds nothing more.
+    key = accounts.upgrade_key(_agency(), plan.id, run_id=run_id, pause=str(action.payload.get("pause", "")))
+    try:
+        result = await upgrade(_context(), plan, key)
+    except accounts.NotAllowed as exc:
+        await cl.Message(content=str(exc)).send()
+        return
+    except BillingError as exc:
+        await cl.Message(content=f"The upgrade could not be applied: {exc}").send()
+        return
     text = result["message"]
     if result.get("checkout_url"):
         text += f"\n\n[Open the checkout]({result['checkout_url']})"

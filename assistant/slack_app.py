@@ -16,15 +16,23 @@ What it does:
   thread is one conversation (`slack:{team}:{channel}:{thread_ts}`), answered in the thread, and
   the rich results of its tools (a started run, leads, a dossier, a checkout) are drawn as blocks.
 * A run paused for credits gets a paywall reply (phase, feature, balance, required, deficit) with
-  an Upgrade button per plan (local ledger: grants through `assistant.agent.upgrade`, with the
-  same idempotency key as the web UI's plan choice; Autumn: a checkout link) and Resume. Resume
+  an Upgrade button per plan where upgrading is possible (self-service grants through
+  `assistant.agent.upgrade`, with the same idempotency key as the web UI's plan choice; Autumn:
+  a checkout link; otherwise no buttons, and the reply says to ask the administrator) and Resume. Resume
   goes through `assistant.agent.resume_flow` -> `RunService.resume` and the flow's lease, so a
   run started in the web UI or the CLI resumes from Slack and the reverse. Like the web UI, a
   watched paused run resumes by itself once the balance covers its next step.
 
 Tenancy. A workspace (team id) maps to one agency through `slack_installs`. Single-workspace
-set-up: while NO workspace is installed, the first team that contacts us is connected to the
-default agency (LEADGEN_AGENCY) and recorded; every other unknown team is refused from then on.
+set-up outside production: while NO workspace is installed, the first team that contacts us is
+connected to the default agency (LEADGEN_AGENCY) and recorded; every other unknown team is
+refused from then on. In production nothing connects itself: an operator (`leadgen slack
+install`) or an agency admin does.
+
+Roles (graphs/accounts.py): a Slack user is a member of the workspace's agency unless linked to
+an admin user (`leadgen user link-slack`). The paywall shows Upgrade buttons only where this
+installation lets anyone upgrade (a checkout, or free self-service credits), and a member's
+click on one is refused in an ephemeral reply that says to ask the administrator.
 Button values carry ids only, and every id is looked up within the clicking team's agency, so a
 forged value reads as "not available".
 
@@ -75,6 +83,7 @@ from assistant.agent import (
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
 from db.models import LeadGenFlow
+from graphs import accounts
 from graphs.calls import CallService, place_call
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.service import BadRunInput, RunNotFound, RunService
@@ -178,8 +187,9 @@ class Place:
 
 
 def slack_user(team_id: str, user_id: str) -> str:
-    """The user id our rows carry (flows, calls) for a Slack user."""
-    return f"slack:{team_id}:{user_id}"
+    """The user id our rows carry (flows, calls) for a Slack user; its role comes from
+    graphs/accounts.py (a member unless linked to an admin user)."""
+    return accounts.slack_actor_id(team_id, user_id)
 
 
 def conversation_id(team_id: str, channel: str, thread_ts: str | None) -> str:
@@ -327,7 +337,8 @@ class RunWatcher:
         if key == self.paywall_key:
             return
         await self.close_paywall(None)
-        blocks = kit.run_paywall_blocks(self.run_id, block, gap.as_dict(), plans_json(), key)
+        plans, note = self.adapter.paywall_offer(self.ws)
+        blocks = kit.run_paywall_blocks(self.run_id, block, gap.as_dict(), plans, key, note)
         self.paywall_text = blocks[0]["text"]["text"]
         posted = await self.adapter.post(
             self.ws, Place(self.place.channel, self.place.thread_ts or self.ts), self.paywall_text, blocks
@@ -427,6 +438,13 @@ class SlackAdapter:
         async with database.reader() as repo:
             install = await repo.get_slack_install(team_id)
         if install is None:
+            if not accounts.may_claim_first_slack_workspace(self.services.settings):
+                log.warning(
+                    "Slack team %s is not connected; refused (connect it: leadgen slack install %s)",
+                    team_id,
+                    team_id,
+                )
+                return None
             async with database.transaction() as repo:
                 install = await repo.claim_first_slack_install(team_id, self.default_agency)
             if install is None:
@@ -460,6 +478,13 @@ class SlackAdapter:
             return None
         ts = response.get("ts")
         return str(ts) if ts else None
+
+    def paywall_offer(self, ws: Workspace) -> tuple[list[dict[str, Any]], str]:
+        """The plans a paywall shows (none when credits come from the administrator) and the
+        sentence saying how credits are added. A channel's paywall is seen by admins and members
+        alike: a member's click is refused then (`upgrade_plan`)."""
+        offer = accounts.upgrade_offer(self.services.settings, ws.agency_id, None)
+        return (plans_json() if offer.allowed else []), offer.message
 
     async def tell(self, ws: Workspace, place: Place, user: str, text: str) -> None:
         """An ephemeral message: only `user` sees it."""
@@ -600,8 +625,9 @@ class SlackAdapter:
                     kit.checkout_blocks(result["message"], result["checkout_url"]),
                 )
             elif name == "place_call" and result.get("paywall"):
+                plans, note = self.paywall_offer(ws)
                 blocks = kit.call_paywall_blocks(
-                    result.get("lead_name"), result["paywall"], plans_json(), uuid.uuid4().hex[:12]
+                    result.get("lead_name"), result["paywall"], plans, uuid.uuid4().hex[:12], note
                 )
                 await self.post(ws, place, result["message"], blocks)
 
@@ -648,7 +674,8 @@ class SlackAdapter:
         if result["ok"]:
             await self.post(ws, place, f"<@{user}> {result['message']} (lead: {opp.name})")
         elif result["outcome"] == "insufficient_credits" and result.get("paywall"):
-            blocks = kit.call_paywall_blocks(opp.name, result["paywall"], plans_json(), uuid.uuid4().hex[:12])
+            plans, note = self.paywall_offer(ws)
+            blocks = kit.call_paywall_blocks(opp.name, result["paywall"], plans, uuid.uuid4().hex[:12], note)
             await self.post(ws, place, result["message"], blocks)
         else:
             await self.tell(ws, place, user, result["message"])
@@ -670,11 +697,14 @@ class SlackAdapter:
             except RunNotFound:
                 await self.tell(ws, place, user, "That run is not available.")
                 return
-            key = f"upgrade:{ws.agency_id}:{run_id}:{nonce}:{plan.id}"
+            key = accounts.upgrade_key(ws.agency_id, plan.id, run_id=run_id, pause=nonce)
         else:
-            key = f"upgrade:{ws.agency_id}:call:{nonce}:{plan.id}"
+            key = accounts.upgrade_key(ws.agency_id, plan.id, call_nonce=nonce or "none")
         try:
             result = await upgrade(self.context(ws, user, place), plan, key)
+        except accounts.NotAllowed as exc:
+            await self.tell(ws, place, user, str(exc))
+            return
         except BillingError as exc:
             await self.tell(ws, place, user, f"The upgrade could not be applied: {exc}")
             return

@@ -236,16 +236,24 @@ def plan_buttons(plans: list[dict[str, Any]], value: dict[str, Any]) -> list[Blo
 
 
 def run_paywall_blocks(
-    run_id: str, block: dict[str, Any], gap: dict[str, int], plans: list[dict[str, Any]], pause_key: str
+    run_id: str,
+    block: dict[str, Any],
+    gap: dict[str, int],
+    plans: list[dict[str, Any]],
+    pause_key: str,
+    note: str | None = None,
 ) -> list[Block]:
-    """Why the run paused (phase, feature, balance, required, deficit), the plans, and Resume."""
+    """Why the run paused (phase, feature, balance, required, deficit), the plans (none when
+    this installation adds credits through its administrator), how credits are added, Resume."""
     plan_list = " · ".join(f"*{p['name']}* (+{p['credits']} credits)" for p in plans)
     text = (
         f"*Run {run_id[:8]} paused: out of credits*\n"
         f"Phase *{block.get('phase', '?')}* needs *{block.get('feature_id', '?')}*.\n"
         f"Balance: *{gap['balance']}* · required: *{gap['required_balance']}* · "
-        f"short by: *{gap['deficit']}*\nPlans: {plan_list}"
+        f"short by: *{gap['deficit']}*" + (f"\nPlans: {plan_list}" if plans else "")
     )
+    if note:
+        text += f"\n{escape(note)}"
     elements = plan_buttons(plans, {"r": run_id, "k": pause_key})
     elements.append(button("I've upgraded: resume", RESUME_RUN, {"r": run_id}, style="primary"))
     return [
@@ -259,7 +267,11 @@ def run_paywall_blocks(
 
 
 def call_paywall_blocks(
-    lead_name: str | None, paywall: dict[str, Any], plans: list[dict[str, Any]], nonce: str
+    lead_name: str | None,
+    paywall: dict[str, Any],
+    plans: list[dict[str, Any]],
+    nonce: str,
+    note: str | None = None,
 ) -> list[Block]:
     who = escape(lead_name) if lead_name else "this lead"
     text = (
@@ -267,14 +279,18 @@ def call_paywall_blocks(
         f"Balance: *{paywall.get('balance')}* · required: *{paywall.get('required_balance')}* · "
         f"short by: *{paywall.get('deficit')}* (1 credit per started minute)"
     )
-    return [
-        section(text),
-        {
-            "type": "actions",
-            "block_id": f"call-paywall:{nonce}",
-            "elements": plan_buttons(plans, {"k": nonce}),
-        },
-    ]
+    if note:
+        text += f"\n{escape(note)}"
+    blocks = [section(text)]
+    if plans:  # Slack refuses an actions block without elements
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"call-paywall:{nonce}",
+                "elements": plan_buttons(plans, {"k": nonce}),
+            }
+        )
+    return blocks
 
 
 def checkout_blocks(message: str, url: str) -> list[Block]:

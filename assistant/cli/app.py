@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import datetime
 from enum import IntEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -54,6 +54,20 @@ AgencyOption = Annotated[
     typer.Option("--agency", help="Agency id (default: $LEADGEN_AGENCY, else 'default')."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+
+
+def refuse_open_doors(face: Literal["chat", "serve"], host: str) -> None:
+    """Exit 2 (production) or warn (elsewhere) when `face` would listen beyond this machine
+    without the secrets that authenticate its requests (assistant/exposure.py)."""
+    from assistant.exposure import ExposureRefused, check_exposure
+    from leadgen.settings import get_settings
+
+    try:
+        check = check_exposure(face, host, get_settings())
+    except ExposureRefused as exc:
+        fail(f"{exc} (refused: LEADGEN_ENV=production)", ExitCode.BAD_INPUT)
+    if check.open_door:
+        err.print(f"[bold yellow]warning:[/] {check.message()}", highlight=False)
 
 
 def resolve_agency(agency: str | None) -> str:

@@ -18,7 +18,17 @@ import typer
 from rich.table import Table
 
 from assistant.cli.agency import agency_id_or_fail, open_agency, run_command
-from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
+from assistant.cli.app import (
+    AgencyOption,
+    ExitCode,
+    JsonOption,
+    app,
+    emit_json,
+    err,
+    fail,
+    out,
+    refuse_open_doors,
+)
 from db.models import Call
 from graphs.calls import (
     LOCAL_USER,
@@ -162,6 +172,7 @@ def serve(
     from assistant.server import serve as run_server
 
     settings = get_settings()
+    refuse_open_doors("serve", host)
     if not settings.leadgen_public_url:
         err.print(
             "[yellow]LEADGEN_PUBLIC_URL is not set: calls will not tell Vapi where to send reports "

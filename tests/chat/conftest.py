@@ -1,8 +1,8 @@
 """Fixtures for the chat agent tests: the real agent, run service and ledger on a fresh SQLite
 file, talking to the session sandbox's scripted model over HTTP.
 
-`chat` is an open `assistant.agent.ChatServices`; `say(text, agency=..., thread=...)` runs one
-user turn and returns the `AgentTurn`.
+`chat` is an open `assistant.agent.ChatServices`; `say(text, agency=..., thread=..., user=...)`
+runs one user turn (as the local admin unless `user` names another) and returns the `AgentTurn`.
 """
 
 from __future__ import annotations
@@ -66,8 +66,11 @@ async def chat(chat_env: dict[str, str]) -> AsyncIterator[ChatServices]:
 
 @pytest.fixture
 def say(chat: ChatServices) -> Say:
-    async def run(text: str, *, agency: str = "acme", thread: str = "thread-acme", **extra: Any) -> AgentTurn:
-        context = chat.context(agency, user_id=f"{agency}-user", thread_id=thread)
+    async def run(
+        text: str, *, agency: str = "acme", thread: str = "thread-acme", user: str = "local", **extra: Any
+    ) -> AgentTurn:
+        # By default the web chat's no-login local user: the operator at the machine, an admin.
+        context = chat.context(agency, user_id=user, thread_id=thread)
         return await chat.agent.reply(text, thread_id=thread, context=context, **extra)
 
     return run

@@ -40,7 +40,8 @@ async def test_users_sign_in_to_their_agency(chat: ChatServices) -> None:
 @pytest.mark.parametrize(
     ("username", "password", "message"),
     [
-        ("ana", "short", "at least 8"),
+        ("ana", "short", "at least 10"),
+        ("ana", "nine-char", "at least 10"),
         ("", "long-enough", "username"),
         ("has space", "long-enough", "username"),
         ("local", "long-enough", "reserved"),

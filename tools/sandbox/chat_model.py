@@ -54,6 +54,8 @@ NUMBER_WORDS = {
 }
 # Intent -> words that signal it in a message, and words that signal it in a tool's name/description.
 INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # Before "find": "update the profile to find plumbers in Denver" is about the profile.
+    "profile": (("profile",), ("profile", "target", "criteria")),
     "find": (
         ("find", "search", "source", "get me", "look for", "generate", "discover", "prospect", "start"),
         ("find", "search", "source", "start", "run", "generate", "discover", "new", "campaign"),
@@ -72,10 +74,13 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "resume": (("resume", "continue", "unpause", "pick up"), ("resume", "continue")),
     "call": (("call", "phone", "ring", "dial"), ("call", "phone")),
+    "workspace": (("slack", "workspace"), ("slack", "workspace")),
 }
 ID_PATTERN = re.compile(
     r"\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z]{1,8}_[A-Za-z0-9]{2,}|[0-9a-f]{12,})\b"
 )
+# Slack's team and user ids (T0123ABCD, U0123ABCD): capitals with at least one digit.
+SLACK_ID_PATTERN = re.compile(r"\b([TEUW](?=[A-Z]*[0-9])[A-Z0-9]{6,14})\b")
 PLANS = ("starter", "pro", "agency")
 
 
@@ -123,6 +128,7 @@ def parse_slots(text: str) -> dict[str, Any]:
         if counted:
             slots["count"] = int(counted[1]) if counted[1].isdigit() else NUMBER_WORDS[counted[1]]
     ids = [m for m in ID_PATTERN.findall(text) if not m.isalpha()]
+    ids += SLACK_ID_PATTERN.findall(text)
     if ids:
         slots["ids"] = ids
     quoted = re.search(r"[\"“']([^\"”']{3,60})[\"”']", text)

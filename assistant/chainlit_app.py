@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import csv
 import io
+import json
 import logging
 import os
 import secrets
@@ -44,9 +45,8 @@ from typing import Any
 
 import chainlit as cl
 from chainlit.types import ThreadDict
-from fastapi import HTTPException
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.agent import (
     PLANS,
@@ -138,27 +138,62 @@ def _refuse_open_door() -> None:
         log.warning("%s", check.message())
 
 
-class _ClientAddress:
-    """Pure ASGI middleware: remembers the client's address for the request being served, so
-    the password callback (which Chainlit hands only the username and password) can throttle
-    per address. Behind a proxy on this host, uvicorn has already put X-Forwarded-For here."""
+class SignInAttempt:
+    """What the password callback needs beyond the username and password Chainlit hands it
+    (the client's address), and what it tells the response (a throttle)."""
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+        self.throttled: SignInThrottled | None = None
+
+
+class _SignInGuard:
+    """Pure ASGI middleware on `POST /login`: gives the password callback the client's address
+    (behind a proxy on this host, uvicorn has put X-Forwarded-For there), and turns the answer
+    to a throttled attempt into 429 with the reason and Retry-After. (Chainlit's wrapper
+    swallows whatever the callback raises, answering 401 "credentialssignin".)"""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not str(scope.get("path", "")).endswith("/login"):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        attempt = SignInAttempt(str(client[0]) if client else None)
+        token = SIGN_IN.set(attempt)
+        replaced = False
+
+        async def send_or_replace(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and attempt.throttled is not None:
+                replaced = True
+                body = json.dumps({"detail": str(attempt.throttled)}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 429,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", str(attempt.throttled.retry_after).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+            if replaced:
+                return  # the body of the 401 we replaced
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_or_replace)
         finally:
-            CLIENT_ADDRESS.reset(token)
+            SIGN_IN.reset(token)
 
 
-CLIENT_ADDRESS: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_address", default=None)
+SIGN_IN: contextvars.ContextVar[SignInAttempt | None] = contextvars.ContextVar("sign_in", default=None)
 
 PASSWORD_LOGIN = _password_login()
 if not PASSWORD_LOGIN:
@@ -167,7 +202,7 @@ if PASSWORD_LOGIN:
     from chainlit.server import app as _chainlit_server
 
     with contextlib.suppress(RuntimeError):  # a reload after start-up keeps the first one
-        _chainlit_server.add_middleware(_ClientAddress)
+        _chainlit_server.add_middleware(_SignInGuard)
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", get_settings().chainlit_auth_secret)
 else:
     # Chainlit checks the secret right after importing this module (ensure_jwt_secret).
@@ -214,12 +249,12 @@ if PASSWORD_LOGIN:
 
     @cl.password_auth_callback
     async def password_login(username: str, password: str) -> cl.User | None:
+        attempt = SIGN_IN.get() or SignInAttempt(None)
         try:
-            who = await authenticate(STATE.chat.database, username, password, address=CLIENT_ADDRESS.get())
+            who = await authenticate(STATE.chat.database, username, password, address=attempt.address)
         except SignInThrottled as exc:
-            raise HTTPException(
-                status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after)}
-            ) from exc
+            attempt.throttled = exc  # _SignInGuard answers 429 with the reason
+            return None
         if who is None:
             return None
         return cl.User(identifier=who.username, metadata={"agency_id": who.agency_id, "auth": "password"})

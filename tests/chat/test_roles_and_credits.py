@@ -53,7 +53,9 @@ async def _ledger_of(chat: ChatServices) -> LocalLedger:
 
 
 async def _grants(ledger: LocalLedger, customer: str = "acme") -> list[tuple[str, int, str]]:
-    return [(e.kind, e.credits, e.idempotency_key) for e in await ledger.history(customer) if e.kind != "charge"]
+    return [
+        (e.kind, e.credits, e.idempotency_key) for e in await ledger.history(customer) if e.kind != "charge"
+    ]
 
 
 async def _users(chat: ChatServices) -> None:
@@ -177,7 +179,9 @@ async def test_only_admins_change_the_agency_profile(chat: ChatServices, say: Sa
     turn = await say("update the agency profile to find roofers in Phoenix, AZ", user="max", thread="t-max")
     refused = only_result(turn, "update_agency_profile")
     assert refused["error"] == "not_allowed"
-    assert "Only an admin of agency acme" in refused["message"] and "Nothing was changed" in refused["message"]
+    assert (
+        "Only an admin of agency acme" in refused["message"] and "Nothing was changed" in refused["message"]
+    )
     assert await _profile(chat) == before
 
     # A Slack user is a member too, unless linked to an admin (below).

@@ -5,7 +5,8 @@ bot's posts (`/_sandbox/slack/messages`, `/_sandbox/requests?service=slack`).
 
 `slack` is a `SlackHarness`: `.command(...)`, `.action(...)`, `.event(...)` send signed requests;
 `.messages(channel)`, `.requests(method)` read what the bot did; `.wait_for(...)` polls;
-`.adapter` is the running `SlackAdapter` (its services: runs, calls, agent, database).
+`.adapter` is the running `SlackAdapter` (its services: runs, calls, agent, database);
+`.link_admin(team, user, agency)` makes a Slack user an admin (Slack users are members).
 """
 
 from __future__ import annotations
@@ -233,6 +234,18 @@ class SlackHarness:
         from assistant.slack_app import install_workspace
 
         await install_workspace(self.adapter.services, team, agency)
+
+    async def link_admin(self, team: str, user: str, agency: str) -> None:
+        """Make Slack user `user` of `team` an admin of `agency`: an admin user linked to that
+        Slack identity (`leadgen user add --role admin` + `leadgen user link-slack`). Unlinked
+        Slack users are members."""
+        from assistant.identity import add_user
+        from graphs.accounts import link_slack_user
+
+        database = self.adapter.services.database
+        username = f"{user.lower()}-{team.lower()}"
+        await add_user(database, username, agency, "a-long-enough-password", role="admin")
+        await link_slack_user(database, username, team, user)
 
     async def aclose(self) -> None:
         await self._sandbox_http.aclose()

@@ -31,6 +31,7 @@ async def test_slack_run_pauses_shows_paywall_and_upgrade_grants_once_then_compl
 ) -> None:
     runs = slack.adapter.services.runs
     await runs.ensure_agency("acme")
+    await slack.link_admin("TALPHA", "UANA", "acme")  # upgrading is for admins
     await runs.billing.set_balance("acme", 3)  # 1 for the search, one dossier (2), then short
     assert (await slack.command("3 dentists in Austin, TX", channel=channel)).status_code == 200
 
@@ -134,6 +135,7 @@ async def test_resume_refused_while_another_holder_runs_it(slack: Any, channel: 
 
 async def test_call_button_places_a_call_or_shows_the_paywall(slack: Any, channel: str) -> None:
     await slack.install("TALPHA", "acme")
+    await slack.link_admin("TALPHA", "UANA", "acme")  # upgrading is for admins
     runs = slack.adapter.services.runs
     flow = await runs.start("acme", num_leads=2, vertical="dentists", geography="Austin, TX")
     assert (await runs.execute("acme", flow.id)).status == "completed"

@@ -618,12 +618,14 @@ async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
     if flow.status == "paused_for_upgrade":
         gap = await credit_gap(ctx.runs, flow)
         if not gap.enough:
+            offer = await upgrade_offer(ctx)
             return (
                 base
                 | {"status": "paused_for_upgrade", **gap.as_dict(), "plans": plans_json()}
                 | {
+                    "how_to_add_credits": offer.as_dict(),
                     "message": f"Still paused: {gap.balance} credits available, {gap.required} needed "
-                    f"(short by {gap.deficit}). Upgrade first."
+                    f"(short by {gap.deficit}). {offer.message}",
                 }
             )
     ctx.background.launch(ctx.agency_id, flow.id, resume=True)

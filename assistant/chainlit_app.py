@@ -196,8 +196,6 @@ class _SignInGuard:
 SIGN_IN: contextvars.ContextVar[SignInAttempt | None] = contextvars.ContextVar("sign_in", default=None)
 
 PASSWORD_LOGIN = _password_login()
-if not PASSWORD_LOGIN:
-    _refuse_open_door()
 if PASSWORD_LOGIN:
     from chainlit.server import app as _chainlit_server
 
@@ -205,6 +203,7 @@ if PASSWORD_LOGIN:
         _chainlit_server.add_middleware(_SignInGuard)
     os.environ.setdefault("CHAINLIT_AUTH_SECRET", get_settings().chainlit_auth_secret)
 else:
+    _refuse_open_door()
     # Chainlit checks the secret right after importing this module (ensure_jwt_secret).
     os.environ["CHAINLIT_AUTH_SECRET"] = _local_jwt_secret()
 

@@ -158,3 +158,28 @@ async def test_in_production_an_unknown_workspace_does_not_connect_itself(
     await slack.adapter.drain()
     async with slack.adapter.services.database.reader() as repo:
         assert len(await repo.list_flows("acme")) == 1
+
+
+async def test_production_call_paywall_has_no_upgrade_buttons(
+    production: None, slack: Any, channel: str
+) -> None:
+    from assistant.slack_blocks import CALL_LEAD
+
+    await slack.install("TALPHA", "acme")
+    runs = slack.adapter.services.runs
+    flow = await runs.start("acme", num_leads=2, vertical="dentists", geography="Austin, TX")
+    assert (await runs.execute("acme", flow.id)).status == "completed"
+    opp = next(o for o in await runs.opportunities("acme", flow.id) if o.phone)
+    await runs.billing.set_balance("acme", 0)
+
+    assert (await slack.action(CALL_LEAD, {"o": opp.id}, channel=channel)).status_code == 200
+    await slack.adapter.drain()
+    wall = [
+        m
+        for m in await slack.bot_messages(channel)
+        if "Not enough credits to call" in json.dumps(m["blocks"])
+    ]
+    assert len(wall) == 1
+    assert "Credits are added by your administrator" in json.dumps(wall[0]["blocks"])
+    assert _actions(wall[0]) == []
+    assert await _upgrade_entries(slack) == []

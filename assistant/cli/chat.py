@@ -1,13 +1,16 @@
-"""`leadgen chat` (the Chainlit web UI) and `leadgen user add` (password logins for it).
+"""`leadgen chat` (the Chainlit web UI) and `leadgen user add|role|link-slack|unlink-slack|list`
+(the people who sign in to it, their roles and their Slack identities).
 
 `leadgen chat` writes Chainlit's config (`.chainlit/config.toml`, gitignored) into the app root -
-the project folder that holds `chainlit.md`, the welcome page - then replaces itself with
-`chainlit run assistant/chainlit_app.py --headless`. With no provider keys and no
-LEADGEN_SANDBOX_URL the app starts the sandbox in-process and says so in the chat.
+the project folder that holds `chainlit.md`, the welcome page - and the login page's message for
+a throttled sign-in, then replaces itself with `chainlit run assistant/chainlit_app.py
+--headless`. With no provider keys and no LEADGEN_SANDBOX_URL the app starts the sandbox
+in-process and says so in the chat.
 
 Sign-in: set CHAINLIT_AUTH_SECRET (e.g. `openssl rand -hex 32`) for password login with users
-made by `leadgen user add`; without it there is no login and everyone is the local user of the
-default agency (keep it on localhost).
+made by `leadgen user add` (admin or member, graphs/accounts.py); without it there is no login,
+everyone is the local user of the default agency, and the chat may listen on loopback only
+(another --host is refused in production, warned about elsewhere: assistant/exposure.py).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ import firecrawl as sdk
 import httpx
 from firecrawl.v2.types import ScrapeOptions
 
+from leadgen.settings import KEY_VARIABLES
 from tools.http import (
     RETRY_STATUSES,
     AuthError,
@@ -103,6 +104,8 @@ FIRECRAWL_ERRORS = ErrorFamily(
     rate_limited=FirecrawlRateLimitedError,
     down=FirecrawlDownError,
     bad_response=FirecrawlBadResponseError,
+    name="Firecrawl",
+    key_variable=KEY_VARIABLES["firecrawl"],
 )
 
 

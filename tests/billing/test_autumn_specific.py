@@ -202,8 +202,9 @@ async def test_outage_refuses_everything_that_needs_autumn_and_leaves_no_hold(
     with pytest.raises(BillingUnavailable):  # a customer first seen now cannot be created
         await autumn.check(f"{customer}-new", "lead_discovery")
 
-    # Nothing was held or charged locally; the earlier hold is still open, to settle later.
-    assert await holds_of(engine, customer) == [(settled_later, "open")]
+    # Nothing was held or charged locally. The earlier hold stays reserved as `settling` (its
+    # charge was sent, and an unanswered track may have reached Autumn), to settle later.
+    assert await holds_of(engine, customer) == [(settled_later, "settling")]
     assert await charge_rows(engine, customer) == []
     # Releasing needs only our database, so a failed audit still gives its credits back.
     release_me = f"audit:{customer}:released-in-outage"

@@ -49,6 +49,9 @@ class SandboxConfig:
     vapi_webhook_auth: str = "none"
     vapi_webhook_secret: str = ""
     slack_rate_limit_per_minute: int = 0  # per method and channel; 0 = no limit
+    # Keys every provider refuses as it refuses a wrong or revoked key (each in its own shape).
+    revoked_keys: list[str] = field(default_factory=list)
+    firecrawl_rate_limit_per_minute: int = 0  # requests per minute per endpoint group; 0 = no limit
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply `changes`, refusing unknown knobs and bad values (ValueError)."""

@@ -74,7 +74,8 @@ def _fc_error(status: int, message: str, code: str | None = None) -> JSONRespons
 
 def _unauthorized(request: Request) -> JSONResponse | None:
     auth = request.headers.get("authorization", "")
-    if not auth.startswith("Bearer fc-"):
+    revoked = auth.removeprefix("Bearer ") in request.app.state.sandbox.config.revoked_keys
+    if not auth.startswith("Bearer fc-") or revoked:
         return _fc_error(401, "Unauthorized: Invalid token")
     return None
 

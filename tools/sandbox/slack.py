@@ -206,6 +206,8 @@ async def web_api(request: Request) -> Response:
         return fail("not_authed")
     if not token.startswith(("xoxb-", "xoxp-", "xapp-")):
         return fail("invalid_auth")
+    if token in request.app.state.sandbox.config.revoked_keys:
+        return fail("token_revoked")
     handler = METHODS.get(method)
     if handler is None:
         return fail("unknown_method")

@@ -62,7 +62,8 @@ def _store(request: Request) -> VapiStore:
 
 def _denied(request: Request) -> JSONResponse | None:
     auth = request.headers.get("authorization", "")
-    if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
+    revoked = auth.removeprefix("Bearer ") in request.app.state.sandbox.config.revoked_keys
+    if not auth.startswith("Bearer ") or len(auth) <= len("Bearer ") or revoked:
         return vapi_error(401, "Invalid Key. Hot tip, make sure you're using the private key.")
     return None
 

@@ -55,6 +55,7 @@ from tools.http import (
     RetryableStatus,
     RetryingCaller,
     RetryPolicy,
+    key_rejected,
 )
 
 T = TypeVar("T")
@@ -271,6 +272,10 @@ class FirecrawlClient:
             found = FIRECRAWL_ERRORS.for_status(status)
             assert issubclass(found, FirecrawlError)
             cls = found
+        if cls is FirecrawlAuthError:
+            return cls(
+                key_rejected(FIRECRAWL_ERRORS, status, _answer_text(exc)), status_code=status, code=exc.code
+            )
         return cls(str(exc), status_code=status, code=exc.code)
 
     async def map_site(self, url: str, *, limit: int = 100, search: str | None = None) -> list[MappedLink]:
@@ -375,6 +380,19 @@ class FirecrawlClient:
                 ranked[key] = (priority, position, link)
         ordered = sorted(ranked.values(), key=lambda entry: (entry[0], entry[1]))
         return [link for _, _, link in ordered[:limit]]
+
+
+def _answer_text(exc: sdk.FirecrawlError) -> str:
+    """Firecrawl's own `error` sentence from the failed answer, else the SDK's message."""
+    response = exc.response
+    if isinstance(response, httpx.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            return str(body["error"])
+    return str(exc)
 
 
 def _key(url: str) -> str:

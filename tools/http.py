@@ -193,9 +193,14 @@ class CallLog:
         self.records.clear()
 
 
+def first_sentence(text: str) -> str:
+    """The provider's first sentence, without its full stop (to quote inside one of ours)."""
+    return text.strip().split(". ", 1)[0].rstrip(". ")
+
+
 def key_rejected(family: ErrorFamily, status: int | None, detail: str) -> str:
     """The one sentence a refused key gets: who refused it, and which variable to fix."""
-    answer = f"HTTP {status}: {detail}" if status is not None else detail
+    answer = f"HTTP {status}: {first_sentence(detail)}" if status is not None else first_sentence(detail)
     if family.key_variable is None:
         return f"{family.name} refused our credentials ({answer})."
     return (

@@ -21,6 +21,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr
 
 from leadgen.settings import KEY_VARIABLES, Settings
+from tools.http import first_sentence
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,7 +85,7 @@ def key_rejected_message(exc: BaseException) -> str | None:
     if not isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
         return None
     body = exc.body if isinstance(exc.body, dict) else {}
-    detail = str(body.get("message") or exc.message)
+    detail = first_sentence(str(body.get("message") or exc.message))
     variable = KEY_VARIABLES["openai"]
     return (
         f"OpenAI refused the key in {variable} (HTTP {exc.status_code}: {detail}); "

@@ -55,11 +55,19 @@ def test_autumn_check_track_and_idempotency(sandbox_url: str) -> None:
     assert HTTP.post(f"{sandbox_url}/autumn/v1/track", json=body, headers=AUTUMN).status_code == 200
     duplicate = HTTP.post(f"{sandbox_url}/autumn/v1/track", json=body, headers=AUTUMN)
     assert duplicate.status_code == 409 and duplicate.json()["code"] == "duplicate_idempotency_key"
-    again = {**body, "idempotency_key": "audit:2"}
+    # Beyond the balance: `reject` refuses the whole charge...
+    again = {**body, "idempotency_key": "audit:2", "overage_behavior": "reject"}
     short = HTTP.post(f"{sandbox_url}/autumn/v1/track", json=again, headers=AUTUMN)
     assert short.status_code == 400 and short.json()["code"] == "insufficient_balance"
     state = HTTP.get(f"{sandbox_url}/autumn/v1/customers/{customer}", headers=AUTUMN).json()
     assert state["features"]["atlas_credits"]["balance"] == 1
+    # ...while Autumn's default, `cap`, answers 200 and takes only what fits.
+    capped = HTTP.post(
+        f"{sandbox_url}/autumn/v1/track", json={**body, "idempotency_key": "audit:3"}, headers=AUTUMN
+    )
+    assert capped.status_code == 200
+    state = HTTP.get(f"{sandbox_url}/autumn/v1/customers/{customer}", headers=AUTUMN).json()
+    assert state["features"]["atlas_credits"]["balance"] == 0
     blocked = HTTP.post(
         f"{sandbox_url}/autumn/v1/check",
         json={"customer_id": customer, "feature_id": "dossier_research", "with_preview": True},

@@ -51,7 +51,10 @@ class SandboxConfig:
     slack_rate_limit_per_minute: int = 0  # per method and channel; 0 = no limit
     # Keys every provider refuses as it refuses a wrong or revoked key (each in its own shape).
     revoked_keys: list[str] = field(default_factory=list)
-    firecrawl_rate_limit_per_minute: int = 0  # requests per minute per endpoint group; 0 = no limit
+    # Firecrawl's plan limit: requests per window per endpoint group (0 = none); its window is a
+    # minute, shorter only so tests can wait one out.
+    firecrawl_rate_limit: int = 0
+    firecrawl_rate_window_seconds: float = 60.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply `changes`, refusing unknown knobs and bad values (ValueError)."""

@@ -179,7 +179,7 @@ async def test_vapi_unanswered_call_and_request_server_url(sandbox_config: Any, 
                 "phoneNumberId": "pn-1",
                 "customer": {"number": "+15125550124"},
                 "assistantOverrides": {
-                    "server": {"url": receiver.url},
+                    "server": {"url": receiver.url, "headers": {"X-Vapi-Secret": "from-the-call"}},
                     "variableValues": {"sandbox_ended_reason": "customer-did-not-answer"},
                 },
             },
@@ -191,7 +191,8 @@ async def test_vapi_unanswered_call_and_request_server_url(sandbox_config: Any, 
         )
     headers, raw = receiver.received[0]
     message = json.loads(raw)["message"]
-    assert headers["x-vapi-secret"] == "shh"
+    # A URL given in the request gets that request's own headers; the org's credential is withheld.
+    assert headers["x-vapi-secret"] == "from-the-call"
     assert message["endedReason"] == "customer-did-not-answer"
     assert "startedAt" not in message and message["durationSeconds"] == 0
     assert bad.status_code == 400

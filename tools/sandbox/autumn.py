@@ -226,8 +226,11 @@ def _product_json(plan: str) -> dict[str, Any]:
         "env": "sandbox",
         "is_add_on": False,
         "is_default": False,
+        "archived": False,
         "version": 1,
         "created_at": PRODUCTS_CREATED_AT,
+        "free_trial": None,
+        "base_variant_id": None,
         "items": [
             {"type": "feature", "feature_id": BALANCE_FEATURE, "included_usage": credits, "interval": None}
         ],

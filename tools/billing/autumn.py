@@ -279,10 +279,8 @@ class AutumnBilling:
                 raise UnknownHold(f"no open or settled hold with key {key!r}")
             intent_at = await self._settling_since(session, key)
             try:
-                if retry and not await self._may_trust_409(intent_at):
-                    recorded = not await self._charged_at_autumn(hold, intent_at) and (
-                        await self._track_at_autumn(session, hold, key)
-                    )
+                if retry and not _may_trust_409(intent_at) and await self._charged_at_autumn(hold, intent_at):
+                    recorded = False  # Autumn has the charge, under a key it may have forgotten
                 else:
                     recorded = await self._track_at_autumn(session, hold, key)
             except InsufficientCredits as exc:
@@ -487,10 +485,6 @@ class AutumnBilling:
             raise InsufficientCredits(replace(check, allowed=False, deficit=max(check.deficit, 1))) from exc
         return True
 
-    async def _may_trust_409(self, intent_at: datetime | None) -> bool:
-        """Whether Autumn still holds the key of a charge intended at `intent_at`."""
-        return intent_at is not None and utcnow() - intent_at < TRUST_409_FOR
-
     async def _charged_at_autumn(self, hold: Hold, intent_at: datetime | None) -> bool:
         """Whether Autumn recorded the hold's charge: an event of its feature carrying its key,
         at or after the intent (less some clock skew). Used once Autumn may have forgotten the key."""
@@ -611,6 +605,11 @@ class AutumnBilling:
             .returning(LEDGER.c.id)
         )
         return inserted.first() is not None
+
+
+def _may_trust_409(intent_at: datetime | None) -> bool:
+    """Whether Autumn still holds the key of a charge intended at `intent_at`."""
+    return intent_at is not None and utcnow() - intent_at < TRUST_409_FOR
 
 
 def _autumn_balance(answer: AutumnCheck) -> int:

@@ -149,17 +149,26 @@ class BackgroundRuns:
         self.runs = runs
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._subscribers: dict[str, list[EventSink]] = {}
+        self._resuming: set[str] = set()  # flows whose live execution here is a resume
         self.outcomes: dict[str, str] = {}  # flow id -> last outcome status (for tests and views)
 
     def active(self, flow_id: str) -> bool:
         task = self._tasks.get(flow_id)
         return task is not None and not task.done()
 
+    def resuming(self, flow_id: str) -> bool:
+        """The flow executes here because somebody resumed it (a paywall watcher or a click)."""
+        return self.active(flow_id) and flow_id in self._resuming
+
     def launch(self, agency_id: str, flow_id: str, *, resume: bool = False) -> bool:
         """Start executing (or resuming) the flow in the background; False when this process is
         already running it."""
         if self.active(flow_id):
             return False
+        if resume:
+            self._resuming.add(flow_id)
+        else:
+            self._resuming.discard(flow_id)
         self._tasks[flow_id] = asyncio.create_task(
             self._drive(agency_id, flow_id, resume), name=f"leadgen-run-{flow_id}"
         )
@@ -613,6 +622,10 @@ async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
         return base | {"status": "completed", "message": "This run has already finished."}
     if flow.status == "cancelled":
         return base | {"status": "cancelled", "message": "This run was cancelled."}
+    if ctx.background.resuming(flow.id):
+        # Several views may answer one pause (a paywall watcher that saw the credits arrive, a
+        # click): the first resumes, and every later one is told the same true thing.
+        return base | {"status": "resuming", "message": "The run is resuming in the background."}
     if ctx.background.active(flow.id):
         return base | {"status": "running", "message": "This run is already running."}
     if flow.status == "paused_for_upgrade":

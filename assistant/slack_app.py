@@ -90,7 +90,7 @@ from graphs.service import BadRunInput, RunNotFound, RunService
 from graphs.views import dossier_json, flow_json, lead_json, leads_json
 from leadgen.settings import MissingProviderKey, Settings
 from tools.billing.port import BillingError
-from tools.slack import slack_web_client
+from tools.slack import respond, slack_web_client
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,10 @@ TERMINAL = ("completed", "error", "cancelled")
 NOT_CONNECTED = (
     "This Slack workspace is not connected to an Atlas agency, so I can't act here. "
     "Ask your Atlas admin to connect it."
+)
+CANNOT_POST = (
+    "I'm not in this channel, so I can't post the run here. Invite me (`/invite @Atlas`) or use "
+    "`/leads` in a channel I'm in. Nothing was started."
 )
 USAGE = (
     f"Usage: `{LEADS_COMMAND} [N] VERTICAL in GEOGRAPHY`, for example "
@@ -495,6 +499,20 @@ class SlackAdapter:
         except SlackClientError as exc:
             log.warning("could not tell %s in %s: %s", user, place.channel, exc)
 
+    async def answer_command(
+        self, ws: Workspace, place: Place, user: str, text: str, response_url: str | None
+    ) -> None:
+        """Tell a command's user something only they see: through the command's response URL,
+        which works in any channel, else as an ephemeral message."""
+        if response_url:
+            try:
+                if await respond(response_url, text, web_api_base=ws.client.base_url):
+                    return
+                log.warning("the response URL of a command in %s was refused or not Slack's", place.channel)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("could not answer through the response URL: %s", exc)
+        await self.tell(ws, place, user, text)
+
     async def first_delivery(self, body: dict[str, Any]) -> bool:
         """Record the event in the webhook inbox; False for a redelivery (processed before)."""
         event = body.get("event") or {}
@@ -546,17 +564,20 @@ class SlackAdapter:
         watcher.start()
         return watcher
 
-    async def start_run(self, ws: Workspace, place: Place, user: str, request: LeadsRequest) -> None:
+    async def start_run(
+        self, ws: Workspace, place: Place, user: str, request: LeadsRequest, response_url: str | None = None
+    ) -> None:
         """`/leads`: post the message first (a channel we cannot post in gets an explanation and
-        no run), then create the flow, launch it and keep the message in step."""
+        no run), then create the flow, launch it and keep the message in step.
+
+        Where the bot is not a member Slack refuses the ephemeral as well (`not_in_channel`,
+        `channel_not_found`), so the explanation goes through the command's `response_url`."""
         announce = (
             f"<@{user}> asked for {request.num_leads} {request.vertical} in {request.geography}: starting…"
         )
         ts = await self.post(ws, place, announce)
         if ts is None:
-            await self.tell(
-                ws, place, user, "I can't post in this channel; invite me (`/invite @Atlas`) and try again."
-            )
+            await self.answer_command(ws, place, user, CANNOT_POST, response_url)
             return
         try:
             flow = await self.services.runs.start(
@@ -751,7 +772,10 @@ class SlackAdapter:
                 return
             await ack()
             place = Place(str(command["channel_id"]))
-            self.spawn(self.start_run(ws, place, str(command["user_id"]), request), name="slack-leads")
+            response_url = str(command.get("response_url") or "") or None
+            self.spawn(
+                self.start_run(ws, place, str(command["user_id"]), request, response_url), name="slack-leads"
+            )
 
         @app.action(kit.OPEN_DOSSIER)
         async def on_open_dossier(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -3,7 +3,12 @@
 With `VAPI_WEBHOOK_SECRET` set, a request is accepted when ANY of Vapi's credential schemes
 carries that secret (reference §4, "Webhook authenticity"):
 
-* `X-Vapi-Secret: <secret>`                       (legacy shared secret; what `start_call` sends)
+* `X-Vapi-Secret: <secret>`                       (legacy shared secret; what `start_call` puts in
+                                                  each call's `server.headers`, which is all Vapi
+                                                  sends when the URL comes with the call; the
+                                                  report echoes those headers back, so
+                                                  `graphs.calls.parse_vapi_webhook` redacts them
+                                                  before anything is stored)
 * `Authorization: Bearer <secret>`                (Bearer Token credential)
 * `x-signature: hex(hmac_sha256(secret, f"{x-timestamp}.{raw body}"))`, optionally prefixed
   `sha256=`, with `x-timestamp` (seconds or milliseconds since the epoch) within ±300 s of now

@@ -38,7 +38,7 @@ from graphs.prompts import (
 from graphs.site_checks import PageText, find_gaps, merge_gaps
 from graphs.url_selection import keep_model_choice
 from tools.billing.port import InsufficientCredits
-from tools.http import ProviderError
+from tools.http import AuthError, ProviderError
 from tools.llm import structured_reply
 
 DOSSIER_FEATURE = "dossier_research"
@@ -48,6 +48,9 @@ MAX_PAGES = 6
 # What may go wrong in an audit without being a bug: providers failing after their retries, the
 # model answering something that does not fit the schema.
 AUDIT_FAILURES = (ProviderError, openai.OpenAIError, ValidationError, ValueError)
+# A provider refusing our key is no failure of one site: every audit would meet it. It stops the
+# run (RunService reports the sentence naming the variable) instead of failing audits one by one.
+KEY_REJECTED = (AuthError, openai.AuthenticationError, openai.PermissionDeniedError)
 
 
 class AuditInput(TypedDict):
@@ -153,6 +156,8 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     assert job is not None
     try:
         links = await ctx.providers.firecrawl.discover(job.target_url, limit=MAX_CANDIDATES)
+    except KEY_REJECTED:
+        raise
     except AUDIT_FAILURES as exc:
         return await _fail(ctx, state, "map_urls", f"could not map {job.target_url}: {exc}")
     async with ctx.repo() as repo:
@@ -176,6 +181,8 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             [("system", URL_SELECTION_SYSTEM), ("user", url_selection_prompt(home, others, MAX_PAGES))],
         )
         chosen = answer.urls
+    except KEY_REJECTED:
+        raise
     except AUDIT_FAILURES:
         chosen = []  # the rules below choose instead
     selected = keep_model_choice(home, others, chosen, limit=MAX_PAGES)
@@ -194,6 +201,8 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     ctx.counter.record("scrape_content", job_id)
     try:
         docs = await ctx.providers.firecrawl.batch_scrape(state["selected"])
+    except KEY_REJECTED:
+        raise
     except AUDIT_FAILURES as exc:
         return await _fail(ctx, state, "scrape_content", f"scrape failed: {exc}")
     good = [d for d in docs if d.ok and d.markdown]
@@ -248,6 +257,8 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         draft = await structured_reply(
             ctx.providers.llm(), DossierDraft, [("system", DOSSIER_SYSTEM), ("user", prompt)]
         )
+    except KEY_REJECTED:
+        raise
     except AUDIT_FAILURES as exc:
         return await _finish_failed(ctx, state, f"dossier generation failed: {exc}")
 

@@ -16,7 +16,9 @@ How a call is billed:
    credits once, with idempotency key `call:{call_id}`, and writes
    `metadata.ai_call_metering = {requested_minutes, billed_minutes, balance_at_check, tracked_at}`.
    A call that never connected (`customer-did-not-answer`, `customer-busy`, zero seconds) is
-   recorded with 0 billed minutes.
+   recorded with 0 billed minutes. So is a call that reached voicemail, although it has talk
+   time (recorded in `billing_seconds` as reported): the agency did not reach the lead, so its
+   minutes are not billed. Both say why in `ai_call_metering.not_billed_reason`.
 
 Race safety of metering: a claim (`metadata.ai_call_metering_claim`) is taken under the call's
 row lock, so concurrent deliveries of one report meter it once; a claim older than
@@ -98,6 +100,13 @@ NOT_CONNECTED_REASONS = frozenset(
     }
 )
 NOT_CONNECTED_PREFIXES = ("call.start.error",)
+# Connected calls whose minutes are not billed, and the reason the call's metering gives.
+VOICEMAIL_REASON = "voicemail"
+NOT_BILLED_VOICEMAIL = "the call reached voicemail; voicemail minutes are not billed"
+NOT_BILLED_NOT_CONNECTED = "the call never connected"
+# Header values a call's `server.headers` carries are credentials (our webhook secret among
+# them): never stored. Vapi echoes the call, overrides included, in its reports.
+REDACTED = "[REDACTED]"
 TERMINAL_STATUSES = frozenset({"ended", "failed"})
 VAPI_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"})
 LIVE_STATUSES = VAPI_STATUSES - {"ended"}
@@ -345,7 +354,7 @@ def parse_vapi_webhook(raw: bytes) -> VapiMessage:
         raise MalformedWebhook(f"body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
         raise MalformedWebhook('body must be a JSON object {"message": {...}}')
-    message = scrub(body["message"])
+    message = redact_server_headers(scrub(body["message"]))
     kind = message.get("type")
     if not isinstance(kind, str) or not kind:
         raise MalformedWebhook("message.type must be a non-empty string")
@@ -367,6 +376,25 @@ def parse_vapi_webhook(raw: bytes) -> VapiMessage:
         raise MalformedWebhook(f"bad {kind}: nested too deeply") from None
     parsed._raw = message
     return parsed
+
+
+def redact_server_headers(value: Any) -> Any:
+    """`value` with the values of every `server.headers` (and legacy `server.secret`) replaced:
+    the report echoes the call, and the call carries the credential our webhook checks."""
+    if isinstance(value, list):
+        return [redact_server_headers(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    cleaned = {key: redact_server_headers(item) for key, item in value.items()}
+    server = cleaned.get("server")
+    if isinstance(server, dict):
+        server = dict(server)
+        if isinstance(server.get("headers"), dict):
+            server["headers"] = dict.fromkeys(server["headers"], REDACTED)
+        if "secret" in server:
+            server["secret"] = REDACTED
+        cleaned["server"] = server
+    return cleaned
 
 
 def event_id(message: EndOfCallReport | StatusUpdate) -> str:
@@ -425,9 +453,18 @@ def billing_seconds(
     return None
 
 
+def not_billed_reason(ended_reason: str | None) -> str | None:
+    """Why a call's minutes are not billed whatever its duration; None when they are."""
+    if never_connected(ended_reason):
+        return NOT_BILLED_NOT_CONNECTED
+    if ended_reason == VOICEMAIL_REASON:
+        return NOT_BILLED_VOICEMAIL
+    return None
+
+
 def requested_minutes(seconds: float, ended_reason: str | None = None) -> int:
-    """Started minutes: ceil(seconds / 60); 0 for a call that never connected."""
-    if never_connected(ended_reason) or seconds <= 0:
+    """Started minutes: ceil(seconds / 60); 0 for a call that never connected or reached voicemail."""
+    if not_billed_reason(ended_reason) is not None or seconds <= 0:
         return 0
     return math.ceil(seconds / 60)
 
@@ -451,14 +488,18 @@ class CallMetering:
     billed_minutes: int
     balance_at_check: int | None
     tracked_at: str
+    not_billed_reason: str | None = None  # set when the call's minutes are not billed at all
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        metering: dict[str, Any] = {
             "requested_minutes": self.requested_minutes,
             "billed_minutes": self.billed_minutes,
             "balance_at_check": self.balance_at_check,
             "tracked_at": self.tracked_at,
         }
+        if self.not_billed_reason is not None:
+            metering["not_billed_reason"] = self.not_billed_reason
+        return metering
 
 
 @dataclass(frozen=True)
@@ -790,7 +831,7 @@ class CallService:
     ) -> CallMetering:
         requested = requested_minutes(seconds, ended_reason)
         if requested == 0:
-            return CallMetering(0, 0, None, iso(utcnow()) or "")
+            return CallMetering(0, 0, None, iso(utcnow()) or "", not_billed_reason(ended_reason))
         for _ in range(METERING_TRACK_ATTEMPTS):
             balance = max(0, await self.billing.balance(customer_id))
             billed = min(requested, balance)
@@ -920,6 +961,7 @@ __all__ = [
     "Unauthenticated",
     "WebhookReceipt",
     "billing_seconds",
+    "not_billed_reason",
     "parse_vapi_webhook",
     "place_call",
     "requested_minutes",

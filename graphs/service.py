@@ -22,7 +22,9 @@ Errors::
 
     RunError
     ├── BadRunInput        bad count, empty campaign ... (nothing was written)
-    │   └── QueueRequiresPostgres   LEADGEN_EXECUTOR=queue on a database that is not PostgreSQL
+    │   ├── QueueRequiresPostgres   LEADGEN_EXECUTOR=queue on a database that is not PostgreSQL
+    │   └── ProviderKeyRejected     the billing provider refused its key (the message names the
+    │                               variable; checked before the flow is written)
     ├── RunNotFound        unknown id or another agency's
     └── AlreadyRunning     someone else holds the flow's lease (or, queued, has a job for it)
 """
@@ -45,7 +47,8 @@ from db.repositories import NotFound, new_lease_owner, parse_lease_owner
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
-from tools.billing.port import BillingProvider, UnknownHold
+from tools.billing.port import BillingAuthFailed, BillingProvider, UnknownHold
+from tools.http import AuthError
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -79,6 +82,19 @@ class AlreadyRunning(RunError):
 
 class QueueRequiresPostgres(BadRunInput):
     """LEADGEN_EXECUTOR=queue with a database that cannot hold the queue."""
+
+
+class ProviderKeyRejected(BadRunInput):
+    """A provider refused the key we hold for it: a setting to fix, not a run to retry."""
+
+
+def key_problem(exc: BaseException) -> str | None:
+    """The one sentence naming the variable to fix when `exc` is a provider refusing our key."""
+    if isinstance(exc, AuthError | BillingAuthFailed):
+        return str(exc)
+    from tools.llm import key_rejected_message
+
+    return key_rejected_message(exc)
 
 
 def _check_executor(settings: Settings, database_url: str) -> None:
@@ -214,6 +230,7 @@ class RunService:
             geography = clean_campaign_text(geography, "geography")
         except ValueError as exc:
             raise BadRunInput(str(exc)) from exc
+        await self._verify_billing_key(agency_id)
         customer = await self.ensure_agency(agency_id)
         async with self.db.transaction() as repo:
             return await repo.create_flow(
@@ -224,6 +241,21 @@ class RunService:
                 user_id=user_id,
                 billing_customer_id=customer,
             )
+
+    async def _verify_billing_key(self, agency_id: str) -> None:
+        """A billing provider that refuses our key fails the start before anything is written
+        (ProviderKeyRejected), instead of a run that fails at its first billing gate."""
+        verify = getattr(self.billing, "verify_credentials", None)
+        if verify is None:
+            return
+        async with self.db.reader() as repo:
+            agency = await repo.get_agency(agency_id)
+        # A new agency's billing customer is its own id (Repository.ensure_agency).
+        customer = agency.billing_customer_id if agency is not None else agency_id
+        try:
+            await verify(customer)
+        except BillingAuthFailed as exc:
+            raise ProviderKeyRejected(str(exc)) from None
 
     async def execute(
         self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None, wait: bool = True
@@ -500,11 +532,14 @@ class RunService:
                     return Outcome("cancelled", flow)
                 raise
             except Exception as exc:
-                log.exception("run %s failed", flow_id)
+                problem = key_problem(exc)
+                if problem is not None:  # a setting to fix: the sentence says which; no traceback
+                    log.error("run %s stopped: %s", flow_id, problem)
+                else:
+                    log.exception("run %s failed", flow_id)
+                error = problem or f"{type(exc).__name__}: {exc}"
                 async with self.db.transaction() as repo:
-                    flow = await repo.update_flow(
-                        agency_id, flow_id, status="error", error=f"{type(exc).__name__}: {exc}"[:2000]
-                    )
+                    flow = await repo.update_flow(agency_id, flow_id, status="error", error=error[:2000])
                 return Outcome("error", flow)
             finally:
                 keeper.cancel()

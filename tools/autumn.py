@@ -9,8 +9,10 @@ Errors (each also subclasses the common kind from `tools.http`)::
     ├── AutumnAuthError(AuthError)                 401/403
     ├── AutumnNotFoundError(NotFoundError)         404, e.g. customer_not_found
     ├── AutumnBadRequestError(BadRequestError)     other 4xx
-    │   ├── DuplicateIdempotencyKey                409 duplicate_idempotency_key: already recorded
-    │   └── AutumnInsufficientBalance              400 insufficient_balance on track
+    │   ├── DuplicateIdempotencyKey                409 duplicate_idempotency_key: recorded in the
+    │   │                                          last 24 h (Autumn forgets keys after that)
+    │   └── AutumnInsufficientBalance              400 insufficient_balance on a track sent with
+    │                                              `overage_behavior="reject"`
     ├── AutumnRateLimitedError(RateLimitedError)   429 after retries
     ├── AutumnDownError(ProviderDownError)         5xx, timeouts, connection errors after retries
     └── AutumnBadResponseError(BadResponseError)   a body we cannot read
@@ -19,10 +21,11 @@ Errors (each also subclasses the common kind from `tools.http`)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
+from leadgen.settings import KEY_VARIABLES
 from tools.http import (
     AuthError,
     BadRequestError,
@@ -85,6 +88,8 @@ AUTUMN_ERRORS = ErrorFamily(
     rate_limited=AutumnRateLimitedError,
     down=AutumnDownError,
     bad_response=AutumnBadResponseError,
+    name="Autumn",
+    key_variable=KEY_VARIABLES["autumn"],
 )
 _CODE_ERRORS: dict[str, type[AutumnError]] = {
     "duplicate_idempotency_key": DuplicateIdempotencyKey,
@@ -124,6 +129,18 @@ class AutumnTrack:
     customer_id: str | None
     feature_id: str | None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class AutumnEvent:
+    """One tracked event, as `POST /v1/events/list` lists it."""
+
+    id: str
+    timestamp: int  # epoch milliseconds
+    feature_id: str
+    customer_id: str
+    value: float
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,16 +256,22 @@ class AutumnClient:
         *,
         idempotency_key: str | None = None,
         properties: dict[str, Any] | None = None,
+        overage_behavior: Literal["cap", "reject", "overflow"] | None = None,
     ) -> AutumnTrack:
-        """Record usage. Raises DuplicateIdempotencyKey when the key was recorded before.
+        """Record usage. Raises DuplicateIdempotencyKey when the key was recorded in the last 24 h.
 
-        Retrying a track is safe only with a key: a retry after a lost answer then comes back 409.
+        Retrying a track is safe only with a key: a retry after a lost answer then comes back 409
+        (for a day: Autumn forgets the key after that). Beyond the balance Autumn's default
+        `overage_behavior` is `cap`: it answers 200 and deducts only what fits, without saying
+        how much; `reject` makes it refuse with AutumnInsufficientBalance instead.
         """
         body: dict[str, Any] = {"customer_id": customer_id, "feature_id": feature_id, "value": value}
         if idempotency_key is not None:
             body["idempotency_key"] = idempotency_key
         if properties:
             body["properties"] = properties
+        if overage_behavior is not None:
+            body["overage_behavior"] = overage_behavior
         _, data = await self._call("POST", "/track", "track", body)
         return AutumnTrack(
             id=data.get("id"),
@@ -257,6 +280,47 @@ class AutumnClient:
             feature_id=data.get("feature_id"),
             raw=data,
         )
+
+    async def list_events(
+        self,
+        customer_id: str,
+        feature_id: str,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[AutumnEvent], bool]:
+        """`POST /v1/events/list`: one page of the customer's events of `feature_id` in the time
+        range, and whether more follow."""
+        body: dict[str, Any] = {
+            "customer_id": customer_id,
+            "feature_id": feature_id,
+            "limit": limit,
+            "offset": offset,
+        }
+        window = {k: v for k, v in (("start", start_ms), ("end", end_ms)) if v is not None}
+        if window:
+            body["custom_range"] = window
+        response, data = await self._call("POST", "/events/list", "list_events", body)
+        items = data.get("list")
+        if not isinstance(items, list):
+            raise self.caller.bad_response("events answer without `list`", response)
+        try:
+            events = [
+                AutumnEvent(
+                    id=str(item["id"]),
+                    timestamp=int(item["timestamp"]),
+                    feature_id=str(item["feature_id"]),
+                    customer_id=str(item["customer_id"]),
+                    value=float(item["value"]),
+                    properties=dict(item.get("properties") or {}),
+                )
+                for item in items
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self.caller.bad_response(f"malformed event: {exc!r}", response) from exc
+        return events, bool(data.get("has_more"))
 
     async def attach(self, customer_id: str, product_id: str, success_url: str | None = None) -> AutumnAttach:
         body: dict[str, Any] = {"customer_id": customer_id, "product_id": product_id}

@@ -2,8 +2,20 @@
 
 The SDK (`firecrawl.AsyncFirecrawl`) retries only 502 and connection errors and raises its own
 exceptions (with `.status_code` and the httpx `.response`). We build it with `max_retries=1` so
-it never retries on its own, run every SDK call through `tools.http.RetryingCaller` (429 with
-`Retry-After`, 5xx, timeouts) and translate what is left into the tree below.
+it never retries on its own, run every SDK call through `tools.http.RetryingCaller` (429, 5xx,
+timeouts) and translate what is left into the tree below.
+
+Firecrawl's 429 carries no `Retry-After`: its body says "...please retry after Ns, resets at
+<date>", and its plan limits are per minute, so a wait can approach 60 s. We read the wait from
+the body (`retry_after_hint`) and, by default, allow waits that long (`FIRECRAWL_POLICY`).
+
+A batch start is not idempotent by itself: a retry after a timeout or a 5xx could start (and
+bill) a second batch. Each start carries an `x-idempotency-key` (a UUID, as Firecrawl requires)
+kept across its retries. The async SDK drops `idempotency_key` (only its sync client sends it),
+so the start goes through the SDK's own request builder and HTTP client with the header added.
+A retry answered 409 "Idempotency key already used" means an earlier attempt got through;
+Firecrawl does not say which batch it started, so none is started again and the call fails
+with FirecrawlStartUnknown.
 
 Injection (tests, fault injection, shared pools): `AsyncFirecrawl` creates a private
 `httpx.AsyncClient` in `sdk._v2_client.async_http_client._client`; we replace it with the
@@ -21,6 +33,7 @@ Errors (each also subclasses the common kind from `tools.http`)::
     │   └── FirecrawlWebsiteNotSupported               403: the site is not scrapable by Firecrawl
     ├── FirecrawlRateLimitedError(RateLimitedError)    429 after retries
     ├── FirecrawlDownError(ProviderDownError)          5xx, timeouts, connection errors after retries
+    │   └── FirecrawlStartUnknown                      a retried batch start met its own key (409)
     └── FirecrawlBadResponseError(BadResponseError)    `success: false` or an unreadable body
 
 The discovery rules of the original specification (which pages of a small-business site are worth
@@ -31,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,8 +52,11 @@ from urllib.parse import urlsplit
 
 import firecrawl as sdk
 import httpx
-from firecrawl.v2.types import ScrapeOptions
+from firecrawl.v2.methods.batch import prepare_batch_scrape_request
+from firecrawl.v2.types import BatchScrapeResponse, ScrapeOptions
+from firecrawl.v2.utils.error_handler import handle_response_error
 
+from leadgen.settings import KEY_VARIABLES
 from tools.http import (
     RETRY_STATUSES,
     AuthError,
@@ -54,6 +71,7 @@ from tools.http import (
     RetryableStatus,
     RetryingCaller,
     RetryPolicy,
+    key_rejected,
 )
 
 T = TypeVar("T")
@@ -95,6 +113,23 @@ class FirecrawlBadResponseError(FirecrawlError, BadResponseError):
     pass
 
 
+class FirecrawlStartUnknown(FirecrawlDownError):
+    """An earlier attempt of this batch start may have started the batch, whose id was lost."""
+
+
+# Per-minute plan limits: a 429 may ask for most of a minute, and several in a row are normal
+# when parallel audits share one plan.
+FIRECRAWL_POLICY = RetryPolicy(attempts=6, max_retry_after=65.0, max_total_wait=180.0)
+_RETRY_HINT = re.compile(r"retry after (\d+(?:\.\d+)?)\s*s\b", re.IGNORECASE)
+_KEY_USED = "idempotency key already used"
+
+
+def retry_after_hint(text: str) -> float | None:
+    """The wait Firecrawl states in a 429's body ("... please retry after 12s, resets at ...")."""
+    found = _RETRY_HINT.search(text)
+    return float(found.group(1)) if found else None
+
+
 FIRECRAWL_ERRORS = ErrorFamily(
     root=FirecrawlError,
     auth=FirecrawlAuthError,
@@ -103,6 +138,8 @@ FIRECRAWL_ERRORS = ErrorFamily(
     rate_limited=FirecrawlRateLimitedError,
     down=FirecrawlDownError,
     bad_response=FirecrawlBadResponseError,
+    name="Firecrawl",
+    key_variable=KEY_VARIABLES["firecrawl"],
 )
 
 
@@ -231,7 +268,11 @@ class FirecrawlClient:
         http.headers["Authorization"] = f"Bearer {api_key}"
         self.sdk._v2_client.async_http_client._client = http
         self.caller = RetryingCaller(
-            "firecrawl", FIRECRAWL_ERRORS, policy=policy, concurrency=concurrency, observer=observer
+            "firecrawl",
+            FIRECRAWL_ERRORS,
+            policy=policy or FIRECRAWL_POLICY,
+            concurrency=concurrency,
+            observer=observer,
         )
         self._poll_interval = poll_interval
         self._batch_wait_timeout = batch_wait_timeout
@@ -245,7 +286,8 @@ class FirecrawlClient:
                 if status in RETRY_STATUSES:
                     response = exc.response
                     headers = response.headers if isinstance(response, httpx.Response) else {}
-                    raise RetryableStatus(status, headers, str(exc)) from exc
+                    hint = retry_after_hint(_answer_text(exc)) if status == 429 else None
+                    raise RetryableStatus(status, headers, str(exc), retry_after=hint) from exc
                 raise
 
         try:
@@ -268,6 +310,10 @@ class FirecrawlClient:
             found = FIRECRAWL_ERRORS.for_status(status)
             assert issubclass(found, FirecrawlError)
             cls = found
+        if cls is FirecrawlAuthError:
+            return cls(
+                key_rejected(FIRECRAWL_ERRORS, status, _answer_text(exc)), status_code=status, code=exc.code
+            )
         return cls(str(exc), status_code=status, code=exc.code)
 
     async def map_site(self, url: str, *, limit: int = 100, search: str | None = None) -> list[MappedLink]:
@@ -309,16 +355,22 @@ class FirecrawlClient:
             return []
         for url in wanted:
             _check_url(url)
-        started = await self._run(
-            "batch_scrape",
-            lambda: self.sdk.start_batch_scrape(
-                wanted,
-                options=ScrapeOptions(
-                    formats=list(formats), only_main_content=only_main_content, timeout=timeout_ms
-                ),
-                ignore_invalid_urls=True,
-            ),
+        options = ScrapeOptions(
+            formats=list(formats), only_main_content=only_main_content, timeout=timeout_ms
         )
+        # One key per logical start, kept across its retries. Not derived from the audit: a run
+        # re-executed after a crash must be able to start its batch again (Firecrawl keeps keys).
+        key = str(uuid.uuid4())
+        try:
+            started = await self._run("batch_scrape", lambda: self._start_batch(wanted, options, key))
+        except FirecrawlBadRequestError as exc:
+            if exc.status_code == 409 and _KEY_USED in str(exc).lower():
+                raise FirecrawlStartUnknown(
+                    "Firecrawl had already received this batch start (409 to its idempotency key): an "
+                    "earlier attempt may have started the batch, whose id was lost; none is started again",
+                    status_code=409,
+                ) from exc
+            raise
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._batch_wait_timeout
         while True:
@@ -331,6 +383,20 @@ class FirecrawlClient:
                 )
             await asyncio.sleep(self._poll_interval)
         return self._match_batch(wanted, job.data, set(started.invalid_urls or ()), job.status)
+
+    async def _start_batch(self, urls: list[str], options: ScrapeOptions, key: str) -> BatchScrapeResponse:
+        """`POST /v2/batch/scrape` as the SDK builds it, plus the `x-idempotency-key` header."""
+        payload = prepare_batch_scrape_request(urls, options=options, ignore_invalid_urls=True)
+        client = self.sdk._v2_client.async_http_client
+        response = await client.post("/v2/batch/scrape", payload, headers={"x-idempotency-key": key})
+        if response.status_code >= 400:
+            handle_response_error(response, "start batch scrape")
+        body = response.json()
+        if not body.get("success"):
+            raise sdk.FirecrawlError(body.get("error", "Unknown error occurred"))
+        return BatchScrapeResponse(
+            id=body.get("id"), url=body.get("url"), invalid_urls=body.get("invalidURLs")
+        )
 
     @staticmethod
     def _match_batch(
@@ -372,6 +438,19 @@ class FirecrawlClient:
                 ranked[key] = (priority, position, link)
         ordered = sorted(ranked.values(), key=lambda entry: (entry[0], entry[1]))
         return [link for _, _, link in ordered[:limit]]
+
+
+def _answer_text(exc: sdk.FirecrawlError) -> str:
+    """Firecrawl's own `error` sentence from the failed answer, else the SDK's message."""
+    response = exc.response
+    if isinstance(response, httpx.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            return str(body["error"])
+    return str(exc)
 
 
 def _key(url: str) -> str:

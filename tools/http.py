@@ -2,9 +2,11 @@
 
 Every provider client owns a `RetryingCaller` built over its own `httpx.AsyncClient`. The caller
 
-* retries 429 (honouring `Retry-After` in seconds or as an HTTP date, and `retry-after-ms`),
-  408, 500/502/503/504, timeouts and connection errors, with exponential backoff plus jitter,
-  a bounded number of attempts and a cap on the total time spent waiting;
+* retries 429 (honouring `Retry-After` in seconds or as an HTTP date, `retry-after-ms`, the
+  draft-6 `RateLimit-Reset` Autumn sends, or a wait the provider only states in its body, as
+  Firecrawl does: see `RetryableStatus`), 408, 500/502/503/504, timeouts and connection errors,
+  with exponential backoff plus jitter, a bounded number of attempts and a cap on the total
+  time spent waiting;
 * never retries any other 4xx: the same request would fail the same way;
 * lets at most `concurrency` calls of one client instance be in flight at once;
 * reports every finished call (attempts, statuses, outcome) to an optional observer.
@@ -14,7 +16,8 @@ Errors (every client module subclasses each of these under its own root, e.g.
 one provider's errors or one kind of error across providers)::
 
     ProviderError                 status_code, code, provider, retry_after
-    ├── AuthError                 401/403, or a provider's "bad key" code
+    ├── AuthError                 401/403, or a provider's "bad key" code; its message is one
+    │                             sentence naming the variable that holds the key (`key_rejected`)
     ├── NotFoundError             404
     ├── BadRequestError           any other 4xx (never retried)
     ├── RateLimitedError          429 still answered after the retry budget
@@ -112,7 +115,10 @@ class BadResponseError(ProviderError):
 
 @dataclass(frozen=True)
 class ErrorFamily:
-    """One provider's subclasses of the common errors, so the core can raise the right one."""
+    """One provider's subclasses of the common errors, so the core can raise the right one.
+
+    `name` is how the provider is called in messages and `key_variable` the setting that holds
+    its key, so a refused key can be reported as the one thing to fix."""
 
     root: type[ProviderError]
     auth: type[AuthError]
@@ -121,6 +127,8 @@ class ErrorFamily:
     rate_limited: type[RateLimitedError]
     down: type[ProviderDownError]
     bad_response: type[BadResponseError]
+    name: str = "the provider"
+    key_variable: str | None = None
 
     def for_status(self, status: int) -> type[ProviderError]:
         if status in (401, 403):
@@ -185,13 +193,40 @@ class CallLog:
         self.records.clear()
 
 
-class RetryableStatus(Exception):
-    """Raised by an attempt whose answer was a retryable status (see `RETRY_STATUSES`)."""
+def first_sentence(text: str) -> str:
+    """The provider's first sentence, without its full stop (to quote inside one of ours)."""
+    return text.strip().split(". ", 1)[0].rstrip(". ")
 
-    def __init__(self, status: int, headers: Mapping[str, str], detail: str = "", body: Any = None) -> None:
+
+def key_rejected(family: ErrorFamily, status: int | None, detail: str) -> str:
+    """The one sentence a refused key gets: who refused it, and which variable to fix."""
+    answer = f"HTTP {status}: {first_sentence(detail)}" if status is not None else first_sentence(detail)
+    if family.key_variable is None:
+        return f"{family.name} refused our credentials ({answer})."
+    return (
+        f"{family.name} refused the key in {family.key_variable} ({answer}); "
+        f"set {family.key_variable} to a valid key."
+    )
+
+
+class RetryableStatus(Exception):
+    """Raised by an attempt whose answer was a retryable status (see `RETRY_STATUSES`).
+
+    The wait comes from the headers unless the caller passes `retry_after` (a wait the provider
+    states elsewhere, e.g. in its error body)."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        detail: str = "",
+        body: Any = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"HTTP {status}: {detail}" if detail else f"HTTP {status}")
         self.status = status
-        self.retry_after = parse_retry_after(headers)
+        self.retry_after = retry_after if retry_after is not None else parse_retry_after(headers)
         self.detail = detail
         self.body = body
 
@@ -219,7 +254,8 @@ def _safe_to_repeat(exc: BaseException) -> bool:
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    """Seconds to wait from `retry-after-ms`, `Retry-After` as seconds or an HTTP date, or else
+    the IETF draft-6 `RateLimit-Reset` (seconds until the window resets)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if (ms := lowered.get("retry-after-ms")) is not None:
         try:
@@ -228,7 +264,11 @@ def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None
             pass
     value = lowered.get("retry-after")
     if value is None:
-        return None
+        reset = lowered.get("ratelimit-reset")
+        try:
+            return max(0.0, float(reset)) if reset is not None else None
+        except ValueError:
+            return None
     value = value.strip()
     try:
         return max(0.0, float(value))
@@ -424,8 +464,11 @@ class RetryingCaller:
         """The family's error for a final non-2xx response (default class chosen by status)."""
         message, code, body = error_message(response)
         error_cls = cls or self.family.for_status(response.status_code)
+        text = f"{self.provider} answered HTTP {response.status_code}: {message}"
+        if issubclass(error_cls, AuthError):
+            text = key_rejected(self.family, response.status_code, message)
         return error_cls(
-            f"{self.provider} answered HTTP {response.status_code}: {message}",
+            text,
             status_code=response.status_code,
             code=code,
             body=body,

@@ -20,7 +20,8 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, SecretStr
 
-from leadgen.settings import Settings
+from leadgen.settings import KEY_VARIABLES, Settings
+from tools.http import first_sentence
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,3 +75,19 @@ async def structured_reply(llm: ChatOpenAI, schema: type[M], messages: LanguageM
     if not isinstance(reply.content, str) or not reply.content.strip():
         raise ValueError("the model returned no content")
     return schema.model_validate_json(reply.content)
+
+
+def key_rejected_message(exc: BaseException) -> str | None:
+    """The one sentence naming OPENAI_API_KEY when `exc` is the endpoint refusing our key
+    (401, or 403 for a key without access); None for any other error."""
+    import openai
+
+    if not isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+        return None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = first_sentence(str(body.get("message") or exc.message))
+    variable = KEY_VARIABLES["openai"]
+    return (
+        f"OpenAI refused the key in {variable} (HTTP {exc.status_code}: {detail}); "
+        f"set {variable} to a valid key."
+    )

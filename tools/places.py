@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from leadgen.settings import KEY_VARIABLES
 from tools.http import (
     AuthError,
     BadRequestError,
@@ -73,6 +74,8 @@ PLACES_ERRORS = ErrorFamily(
     rate_limited=PlacesRateLimitedError,
     down=PlacesDownError,
     bad_response=PlacesBadResponseError,
+    name="Google Places",
+    key_variable=KEY_VARIABLES["places"],
 )
 
 # Billing is by the priciest masked field (website/phone/rating = Text Search Enterprise), per

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import phonenumbers
 
+from leadgen.settings import KEY_VARIABLES
 from tools.http import (
     AuthError,
     BadRequestError,
@@ -78,6 +79,8 @@ VAPI_ERRORS = ErrorFamily(
     rate_limited=VapiRateLimitedError,
     down=VapiDownError,
     bad_response=VapiBadResponseError,
+    name="Vapi",
+    key_variable=KEY_VARIABLES["vapi"],
 )
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")

@@ -30,7 +30,7 @@ from db import Database, open_database
 from db.models import SIGNALS, Agency, AgencyProfile
 from leadgen.settings import get_settings
 from tools.billing import BillingNotConfigured, LocalLedger, billing_for
-from tools.billing.port import BillingError, BillingProvider
+from tools.billing.port import BillingAuthFailed, BillingError, BillingProvider
 
 agency_app = typer.Typer(
     help="The agency's profile: target vertical, geography and criteria.", no_args_is_help=True
@@ -87,6 +87,8 @@ def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(work())
     except BillingNotConfigured as exc:
+        fail(str(exc), ExitCode.FAILED)
+    except BillingAuthFailed as exc:  # its message is the sentence naming the variable to fix
         fail(str(exc), ExitCode.FAILED)
     except BillingError as exc:
         fail(f"billing failed: {exc}", ExitCode.FAILED)

@@ -74,6 +74,8 @@ def _billed(call: Call) -> str:
     if not isinstance(metering, dict):
         return "not metered yet"
     billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
+    if metering.get("not_billed_reason"):
+        return f"not billed: {metering['not_billed_reason']}"
     shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
     if billed != requested:
         shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"

@@ -36,7 +36,14 @@ from assistant.cli.live import (
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
 from graphs.leads import MAX_LEADS, MIN_LEADS
-from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
+from graphs.service import (
+    AlreadyRunning,
+    BadRunInput,
+    Outcome,
+    ProviderKeyRejected,
+    RunNotFound,
+    RunService,
+)
 from graphs.views import audit_json, dossier_json, leads_json, page_json
 from leadgen.settings import MissingProviderKey, ProviderName, get_settings
 
@@ -91,6 +98,8 @@ def _with_service(work: Callable[[RunService], Awaitable[T]]) -> T:
 
     try:
         return run_command(body)
+    except ProviderKeyRejected as exc:  # a setting to fix, not bad input: nothing was written
+        fail(str(exc), ExitCode.FAILED)
     except BadRunInput as exc:
         fail(str(exc), ExitCode.BAD_INPUT)
     except RunNotFound as exc:

@@ -90,7 +90,9 @@ async def autumn_harness(database_url: str, request: pytest.FixtureRequest) -> A
             async def fund(customer_id: str, credits: int) -> None:
                 # Get-or-create at Autumn, raise its balance by `credits`, record the grant.
                 customer = await admin.post("/autumn/v1/customers", json={"id": customer_id}, headers=headers)
-                balance = customer.raise_for_status().json()["features"]["atlas_credits"]["balance"]
+                # A customer with no grant yet has no `atlas_credits` feature at all (as at Autumn).
+                feature = customer.raise_for_status().json()["features"].get("atlas_credits") or {}
+                balance = feature.get("balance", 0)
                 raised = await admin.post(
                     "/_sandbox/autumn/balance",
                     json={"customer_id": customer_id, "balance": balance + credits},

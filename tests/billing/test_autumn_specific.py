@@ -11,11 +11,12 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engine import create_engine
@@ -24,7 +25,13 @@ from db.models import CreditHold, CreditLedgerEntry
 from leadgen.settings import Settings
 from tools.billing import billing_for
 from tools.billing.autumn import DEFAULT_PLAN, AutumnBilling
-from tools.billing.port import BillingUnavailable, InsufficientCredits, TrackResult, UnknownHold
+from tools.billing.port import (
+    BillingAuthFailed,
+    BillingUnavailable,
+    InsufficientCredits,
+    TrackResult,
+    UnknownHold,
+)
 from tools.http import RetryPolicy
 from tools.providers import Providers
 from tools.sandbox.server import SandboxHandle
@@ -202,8 +209,9 @@ async def test_outage_refuses_everything_that_needs_autumn_and_leaves_no_hold(
     with pytest.raises(BillingUnavailable):  # a customer first seen now cannot be created
         await autumn.check(f"{customer}-new", "lead_discovery")
 
-    # Nothing was held or charged locally; the earlier hold is still open, to settle later.
-    assert await holds_of(engine, customer) == [(settled_later, "open")]
+    # Nothing was held or charged locally. The earlier hold stays reserved as `settling` (its
+    # charge was sent, and an unanswered track may have reached Autumn), to settle later.
+    assert await holds_of(engine, customer) == [(settled_later, "settling")]
     assert await charge_rows(engine, customer) == []
     # Releasing needs only our database, so a failed audit still gives its credits back.
     release_me = f"audit:{customer}:released-in-outage"
@@ -361,3 +369,142 @@ async def test_autumn_refusing_the_track_gives_the_reservation_back(
         assert await billing.balance(customer) == 10  # nothing left reserved
     finally:
         await providers.aclose()
+
+
+# ---- Autumn as its own definitions say (issue 20) ------------------------------------------------
+
+
+async def backdate_intent(engine: AsyncEngine, key: str, by: timedelta) -> None:
+    """Make the settling hold's intent (its `closed_at`) `by` older, as if that time had passed."""
+    async with engine.begin() as conn:
+        since = (
+            await conn.execute(select(CreditHold.closed_at).where(CreditHold.hold_key == key))
+        ).scalar_one()
+        assert since is not None, "the hold has no recorded intent"
+        await conn.execute(update(CreditHold).where(CreditHold.hold_key == key).values(closed_at=since - by))
+
+
+class LosingAnswers(httpx.AsyncBaseTransport):
+    """Sends every request to the sandbox, but loses the answer of each `track`: the connection
+    drops after Autumn acted, as a crash or a network cut between its answer and our commit."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/v1/track"):
+            await response.aread()
+            raise httpx.ReadError("connection lost after the request was sent", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_resettle_after_autumns_key_expired_does_not_charge_twice(
+    sandbox: SandboxHandle, engine: AsyncEngine, customer: str
+) -> None:
+    """Autumn keeps an idempotency key 24 hours. A settle whose charge reached Autumn but whose
+    answer was lost is retried more than a day later: Autumn would take the same key again, so
+    the retry must recognise the earlier charge itself (its event carries the key)."""
+    set_autumn_balance(sandbox, customer, 10)
+    key = f"audit:{customer}:lost-answer"
+    settings = autumn_settings(sandbox.url)
+    providers = Providers(settings, policy=FAST, transport=LosingAnswers())
+    lossy = AutumnBilling(settings=settings, engine=engine, providers=providers)
+    try:
+        await lossy.hold(customer, "dossier_research", key)
+        with pytest.raises(BillingUnavailable):
+            await lossy.settle(key)  # charged at Autumn; the answer (and the retry's 409) lost
+    finally:
+        await providers.aclose()
+    assert autumn_balance(sandbox, customer) == 8
+
+    # A day and an hour pass, at Autumn and here (the intent was recorded that long ago).
+    httpx.post(f"{sandbox.url}/_sandbox/autumn/clock", json={"advance_seconds": 25 * 3600}).raise_for_status()
+    await backdate_intent(engine, key, timedelta(hours=25))
+
+    fresh = AutumnBilling(settings=settings, engine=engine, policy=FAST)
+    try:
+        assert await fresh.settle(key) == TrackResult(key, 2, recorded=False)
+        assert await fresh.settle(key) == TrackResult(key, 2, recorded=False)
+    finally:
+        await fresh.aclose()
+    assert autumn_balance(sandbox, customer) == 8  # charged once
+    assert await holds_of(engine, customer) == [(key, "settled")]
+    assert await charge_rows(engine, customer) == [(key, 2)]
+    tracks = autumn_requests(sandbox, customer, "/autumn/v1/track")
+    assert [r["status"] for r in tracks] == [200, 409]  # only the lost attempts: no track after
+
+
+async def test_a_resettle_after_the_ttl_charges_when_the_first_attempt_never_reached_autumn(
+    autumn: AutumnBilling, sandbox_config: SandboxHandle, engine: AsyncEngine, customer: str
+) -> None:
+    """The other side of the same window: the intent was recorded, but Autumn was down and never
+    saw the charge. A day later no event carries the key, so the retry charges it, once."""
+    sandbox = sandbox_config
+    set_autumn_balance(sandbox, customer, 10)
+    key = f"audit:{customer}:never-sent"
+    await autumn.hold(customer, "dossier_research", key)
+    sandbox.configure(outages=["autumn"])
+    with pytest.raises(BillingUnavailable):
+        await autumn.settle(key)
+    sandbox.reset_config()
+    await backdate_intent(engine, key, timedelta(hours=25))
+
+    assert await autumn.settle(key) == TrackResult(key, 2, recorded=True)
+    assert autumn_balance(sandbox, customer) == 8
+    assert await charge_rows(engine, customer) == [(key, 2)]
+    assert [r["status"] for r in autumn_requests(sandbox, customer, "/autumn/v1/events/list")] == [200]
+
+
+async def test_a_track_beyond_autumns_balance_is_refused_so_the_ledger_equals_what_autumn_took(
+    autumn: AutumnBilling, sandbox: SandboxHandle, engine: AsyncEngine, customer: str
+) -> None:
+    """Autumn's default `overage_behavior` is `cap`: a charge beyond the balance answers 200 and
+    takes only what fits. We send `reject`, so a charge that no longer fits is refused whole."""
+    set_autumn_balance(sandbox, customer, 4)
+    key = f"audit:{customer}:overdrawn"
+    await autumn.hold(customer, "dossier_research", key)  # 2 of 4, as Autumn saw it then
+    set_autumn_balance(sandbox, customer, 1)  # spent outside Atlas meanwhile
+
+    with pytest.raises(InsufficientCredits):
+        await autumn.settle(key)
+    (track,) = autumn_requests(sandbox, customer, "/autumn/v1/track")
+    assert track["body"]["overage_behavior"] == "reject" and track["status"] == 400
+    assert autumn_balance(sandbox, customer) == 1  # Autumn took nothing...
+    assert await charge_rows(engine, customer) == []  # ...and our ledger says so
+    assert await holds_of(engine, customer) == [(key, "open")]  # still reserved, for a retry
+    await autumn.release(key)
+    assert await holds_of(engine, customer) == [(key, "released")]
+
+
+async def test_a_customer_without_a_grant_has_a_balance_of_zero_not_an_outage(
+    autumn: AutumnBilling, sandbox_config: SandboxHandle, customer: str
+) -> None:
+    """Autumn's check for a customer with no grant of the feature carries no `balance` at all."""
+    sandbox_config.configure(autumn_starting_balance=0)
+    check = await autumn.check(customer, "lead_discovery", with_preview=True)
+    assert (check.allowed, check.balance, check.required_balance, check.deficit) == (False, 0, 1, 1)
+    assert await autumn.balance(customer) == 0
+    with pytest.raises(InsufficientCredits) as refused:
+        await autumn.hold(customer, "lead_discovery", f"flow:{customer}:source")
+    assert refused.value.check.balance == 0
+    (answer,) = [r for r in autumn_requests(sandbox_config, customer, "/autumn/v1/check")][:1]
+    assert answer["status"] == 200
+
+
+async def test_a_refused_secret_key_is_one_sentence_naming_the_variable(
+    sandbox_config: SandboxHandle, engine: AsyncEngine, customer: str
+) -> None:
+    sandbox_config.configure(revoked_keys=[SECRET])
+    billing = AutumnBilling(settings=autumn_settings(sandbox_config.url), engine=engine, policy=FAST)
+    try:
+        with pytest.raises(BillingAuthFailed) as refused:
+            await billing.check(customer, "lead_discovery")
+    finally:
+        await billing.aclose()
+    message = str(refused.value)
+    assert "AUTUMN_SECRET_KEY" in message and "401" in message and SECRET not in message
+    assert message.count(". ") == 0 and message.endswith("valid key.")

@@ -109,6 +109,26 @@ async def test_unanswered_call_bills_nothing(world: Any, reason: str) -> None:
     assert await world.ledger.balance(world.customer) == 3
 
 
+async def test_voicemail_has_talk_time_but_is_not_billed_and_says_why(world: Any) -> None:
+    """A call that reaches voicemail connects and lasts (greeting, message); we record its real
+    duration but bill nothing: the agency did not reach the lead (README, "AI calls")."""
+    await world.fund(3)
+    call = await world.service.start_call(
+        world.agency,
+        world.opportunity_id,
+        user_id="u1",
+        variables={"sandbox_ended_reason": "voicemail", "sandbox_call_seconds": 40},
+    )
+    done = await world.wait_for(call.id)
+    assert done.ended_reason == "voicemail"
+    assert done.billing_seconds == 40 and done.started_at is not None
+    metering = done.metadata_["ai_call_metering"]
+    assert (metering["requested_minutes"], metering["billed_minutes"]) == (0, 0)
+    assert "voicemail" in metering["not_billed_reason"] and metering["tracked_at"]
+    assert await world.charges() == []
+    assert await world.ledger.balance(world.customer) == 3
+
+
 async def test_a_61_second_call_is_two_started_minutes(world: Any) -> None:
     await world.fund(10)
     call = await world.service.start_call(

@@ -43,14 +43,42 @@ async def inbox_rows(world: Any, event_id: str) -> int:
 
 @pytest.mark.parametrize("scheme", ["x-vapi-secret", "bearer", "hmac"])
 async def test_sandbox_reports_signed_each_way_are_accepted(world: Any, scheme: str) -> None:
-    world.sandbox.configure(vapi_webhook_auth=scheme)
+    """The org's saved server URL (no URL in the request): Vapi signs with the org's credential."""
+    world.sandbox.configure(vapi_webhook_auth=scheme, vapi_server_url=world.webhook_url)
+    world.service.settings = world.settings.model_copy(update={"leadgen_public_url": ""})
+    await world.fund(4)
+    call = await world.service.start_call(
+        world.agency, world.opportunity_id, user_id="u1", variables={"sandbox_call_seconds": 45}
+    )
+    done = await world.wait_for(call.id)
+    world.service.settings = world.settings
+    assert done.metadata_["ai_call_metering"]["billed_minutes"] == 1
+    assert await world.billed() == 1
+
+
+async def test_a_report_authenticated_only_by_the_calls_own_headers_is_accepted_and_stores_no_secret(
+    world: Any,
+) -> None:
+    """Production's set-up: the server URL travels with the call, so Vapi withholds the org's
+    credential and authenticates the report with the call's own `server.headers` alone. The
+    report echoes the call (overrides included): the secret must not reach the inbox."""
+    world.sandbox.configure(vapi_webhook_auth="none")  # no org credential at all
     await world.fund(4)
     call = await world.service.start_call(
         world.agency, world.opportunity_id, user_id="u1", variables={"sandbox_call_seconds": 45}
     )
     done = await world.wait_for(call.id)
     assert done.metadata_["ai_call_metering"]["billed_minutes"] == 1
-    assert await world.billed() == 1
+    created = next(
+        r for r in world.sandbox.requests("vapi") if r["method"] == "POST" and r["path"] == "/vapi/call"
+    )
+    sent = created["body"]["assistantOverrides"]["server"]
+    assert sent["headers"] == {"X-Vapi-Secret": world.settings.vapi_webhook_secret}
+    async with world.service.db.reader() as repo:
+        rows = (await repo.session.execute(select(WebhookInbox.payload))).scalars().all()
+    stored = json.dumps(list(rows))
+    assert rows and world.settings.vapi_webhook_secret not in stored
+    assert '"X-Vapi-Secret": "[REDACTED]"' in stored  # the report did carry it, in the echoed call
 
 
 async def test_same_report_ten_times_concurrently_then_sequentially_bills_once(

@@ -55,11 +55,19 @@ def test_autumn_check_track_and_idempotency(sandbox_url: str) -> None:
     assert HTTP.post(f"{sandbox_url}/autumn/v1/track", json=body, headers=AUTUMN).status_code == 200
     duplicate = HTTP.post(f"{sandbox_url}/autumn/v1/track", json=body, headers=AUTUMN)
     assert duplicate.status_code == 409 and duplicate.json()["code"] == "duplicate_idempotency_key"
-    again = {**body, "idempotency_key": "audit:2"}
+    # Beyond the balance: `reject` refuses the whole charge...
+    again = {**body, "idempotency_key": "audit:2", "overage_behavior": "reject"}
     short = HTTP.post(f"{sandbox_url}/autumn/v1/track", json=again, headers=AUTUMN)
     assert short.status_code == 400 and short.json()["code"] == "insufficient_balance"
     state = HTTP.get(f"{sandbox_url}/autumn/v1/customers/{customer}", headers=AUTUMN).json()
     assert state["features"]["atlas_credits"]["balance"] == 1
+    # ...while Autumn's default, `cap`, answers 200 and takes only what fits.
+    capped = HTTP.post(
+        f"{sandbox_url}/autumn/v1/track", json={**body, "idempotency_key": "audit:3"}, headers=AUTUMN
+    )
+    assert capped.status_code == 200
+    state = HTTP.get(f"{sandbox_url}/autumn/v1/customers/{customer}", headers=AUTUMN).json()
+    assert state["features"]["atlas_credits"]["balance"] == 0
     blocked = HTTP.post(
         f"{sandbox_url}/autumn/v1/check",
         json={"customer_id": customer, "feature_id": "dossier_research", "with_preview": True},
@@ -171,7 +179,7 @@ async def test_vapi_unanswered_call_and_request_server_url(sandbox_config: Any, 
                 "phoneNumberId": "pn-1",
                 "customer": {"number": "+15125550124"},
                 "assistantOverrides": {
-                    "server": {"url": receiver.url},
+                    "server": {"url": receiver.url, "headers": {"X-Vapi-Secret": "from-the-call"}},
                     "variableValues": {"sandbox_ended_reason": "customer-did-not-answer"},
                 },
             },
@@ -183,17 +191,21 @@ async def test_vapi_unanswered_call_and_request_server_url(sandbox_config: Any, 
         )
     headers, raw = receiver.received[0]
     message = json.loads(raw)["message"]
-    assert headers["x-vapi-secret"] == "shh"
+    # A URL given in the request gets that request's own headers; the org's credential is withheld.
+    assert headers["x-vapi-secret"] == "from-the-call"
     assert message["endedReason"] == "customer-did-not-answer"
     assert "startedAt" not in message and message["durationSeconds"] == 0
     assert bad.status_code == 400
 
 
 async def test_slack_sdk_post_update_auth(sandbox_url: str) -> None:
-    channel = f"C{uuid.uuid4().hex[:8].upper()}"  # the sandbox is shared by the whole session
     client = AsyncWebClient(token="xoxb-x", base_url=sandbox_url + "/slack/api/")
     auth = await client.auth_test()
     assert auth["ok"] and auth["bot_id"]
+    # The sandbox is shared by the whole session: a channel of this test's own, the bot its creator.
+    created = await client.conversations_create(name=f"runs-{uuid.uuid4().hex[:8]}")
+    channel = created["channel"]["id"]
+    assert created["channel"]["is_member"] is True
     posted = await client.chat_postMessage(channel=channel, text="Run started", blocks=[{"type": "divider"}])
     await client.chat_update(channel=channel, ts=posted["ts"], text="Run finished")
     reply = await client.chat_postMessage(channel=channel, text="details", thread_ts=posted["ts"])
@@ -210,8 +222,9 @@ async def test_slack_errors_are_200_ok_false(sandbox_url: str) -> None:
     from slack_sdk.errors import SlackApiError
 
     client = AsyncWebClient(token="xoxb-x", base_url=sandbox_url + "/slack/api/")
+    channel = (await client.conversations_create(name=f"errs-{uuid.uuid4().hex[:8]}"))["channel"]["id"]
     with pytest.raises(SlackApiError) as caught:
-        await client.chat_update(channel="C1", ts="1.2", text="x")
+        await client.chat_update(channel=channel, ts="1.2", text="x")
     assert caught.value.response.status_code == 200 and caught.value.response["error"] == "message_not_found"
 
 
@@ -220,12 +233,54 @@ async def test_slack_rate_limit(sandbox_config: Any) -> None:
 
     sandbox_config.configure(slack_rate_limit_per_minute=1)
     client = AsyncWebClient(token="xoxb-x", base_url=sandbox_config.url + "/slack/api/")
-    await client.chat_postMessage(channel="CRATE", text="one")
+    channel = (await client.conversations_create(name=f"rate-{uuid.uuid4().hex[:8]}"))["channel"]["id"]
+    await client.chat_postMessage(channel=channel, text="one")
     with pytest.raises(SlackApiError) as caught:
-        await client.chat_postMessage(channel="CRATE", text="two")
+        await client.chat_postMessage(channel=channel, text="two")
     assert caught.value.response.status_code == 429 and int(caught.value.response.headers["Retry-After"]) >= 1
 
 
 def test_start_sandbox_context_manager() -> None:
     with start_sandbox(latency_scale=0) as handle:
         assert HTTP.get(f"{handle.url}/_sandbox/health").json()["ok"] is True
+
+
+async def test_slack_refuses_channels_the_bot_is_not_in_as_slack_does(sandbox_url: str) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    bot = AsyncWebClient(token="xoxb-x", base_url=sandbox_url + "/slack/api/")
+    person = AsyncWebClient(token="xoxp-a-person", base_url=sandbox_url + "/slack/api/")
+    public = (await person.conversations_create(name=f"pub-{uuid.uuid4().hex[:8]}"))["channel"]["id"]
+    private = (await person.conversations_create(name=f"priv-{uuid.uuid4().hex[:8]}", is_private=True))[
+        "channel"
+    ]["id"]
+
+    async def refusal(call: Any) -> str:
+        with pytest.raises(SlackApiError) as caught:
+            await call
+        assert caught.value.response.status_code == 200
+        return str(caught.value.response["error"])
+
+    assert await refusal(bot.chat_postMessage(channel=public, text="hi")) == "not_in_channel"
+    assert await refusal(bot.chat_postEphemeral(channel=public, user="UANA", text="hi")) == "not_in_channel"
+    assert await refusal(bot.chat_postMessage(channel=private, text="hi")) == "channel_not_found"
+    assert await refusal(bot.chat_postMessage(channel="CNOSUCHONE", text="hi")) == "channel_not_found"
+    assert await refusal(bot.conversations_join(channel=private)) == "method_not_supported_for_channel_type"
+    assert (await person.chat_postMessage(channel=public, text="people may post"))["ok"]
+    assert (await bot.conversations_join(channel=public))["channel"]["is_member"] is True
+    assert (await bot.chat_postMessage(channel=public, text="now I may"))["ok"]
+
+
+async def test_a_command_response_url_answers_anywhere_five_times(sandbox_url: str) -> None:
+    from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+    channel = f"C{uuid.uuid4().hex[:8].upper()}"  # not even a channel the sandbox knows
+    issued = HTTP.post(
+        f"{sandbox_url}/_sandbox/slack/response_urls", json={"channel": channel, "user": "UANA"}
+    )
+    hook = AsyncWebhookClient(issued.json()["url"])
+    answers = [await hook.send(text=f"answer {n}", response_type="ephemeral") for n in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [404] and answers[-1].body == "used_url"
+    shown = HTTP.get(f"{sandbox_url}/_sandbox/slack/messages", params={"channel": channel}).json()
+    assert [m["text"] for m in shown] == [f"answer {n}" for n in range(5)]
+    assert {m["ephemeral_user"] for m in shown} == {"UANA"} and {m["via"] for m in shown} == {"response_url"}

@@ -3,8 +3,9 @@ Starlette app (assistant.server.create_app), driven over HTTP (httpx's ASGI tran
 requests signed the way Slack signs them, and the session sandbox's Slack Web API receiving the
 bot's posts (`/_sandbox/slack/messages`, `/_sandbox/requests?service=slack`).
 
-`slack` is a `SlackHarness`: `.command(...)`, `.action(...)`, `.event(...)` send signed requests;
-`.messages(channel)`, `.requests(method)` read what the bot did; `.wait_for(...)` polls;
+`slack` is a `SlackHarness`: `.command(...)`, `.action(...)`, `.event(...)` send signed requests
+(a command with a `response_url` the sandbox's Slack issued); `.create_channel(...)` makes a
+conversation exist; `.messages(channel)`, `.requests(method)` read what the bot did; `.wait_for(...)` polls;
 `.adapter` is the running `SlackAdapter` (its services: runs, calls, agent, database);
 `.link_admin(team, user, agency)` makes a Slack user an admin (Slack users are members).
 """
@@ -103,7 +104,7 @@ class SlackHarness:
             "text": text,
             "api_app_id": "A0ATLAS",
             "is_enterprise_install": "false",
-            "response_url": "https://hooks.slack.com/commands/T/1/x",
+            "response_url": await self.response_url(channel, user),
             "trigger_id": f"{uuid.uuid4().int % 10**8}.1.{uuid.uuid4().hex[:8]}",
         }
         return await self.post(urlencode(form).encode(), "application/x-www-form-urlencoded", **kw)
@@ -176,6 +177,19 @@ class SlackHarness:
         if retry_num is not None:
             headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"})
         return await self.post(json.dumps(envelope).encode(), "application/json", headers=headers, **kw)
+
+    async def response_url(self, channel: str, user: str) -> str:
+        """The `response_url` Slack sends with a command (issued by the sandbox's Slack)."""
+        issued = await self._sandbox_http.post(
+            "/_sandbox/slack/response_urls", json={"channel": channel, "user": user}
+        )
+        url: str = issued.raise_for_status().json()["url"]
+        return url
+
+    async def create_channel(self, channel: str, *, im: bool = False, bot_member: bool = True) -> None:
+        """Make a conversation exist in the sandbox's Slack (with the bot in it, by default)."""
+        body = {"id": channel, "im": im, "bot_member": bot_member, "members": ["UANA", "UBOB"]}
+        (await self._sandbox_http.post("/_sandbox/slack/channels", json=body)).raise_for_status()
 
     async def user_message(self, channel: str, text: str, thread_ts: str | None = None) -> str:
         """Put a person's message into the sandbox's Slack (it refuses replies to a thread whose
@@ -306,6 +320,10 @@ async def slack(
 
 
 @pytest.fixture
-def channel() -> str:
-    """A channel id of this test's own (the sandbox's Slack store is shared by the session)."""
-    return new_channel()
+def channel(sandbox: SandboxHandle) -> str:
+    """A channel of this test's own, the bot a member (the sandbox's Slack store is shared by the
+    session, and its Slack refuses channels that do not exist or the bot is not in, as Slack does)."""
+    created = new_channel()
+    body = {"id": created, "name": created.lower(), "members": ["UANA", "UBOB"]}
+    httpx.post(f"{sandbox.url}/_sandbox/slack/channels", json=body, timeout=10).raise_for_status()
+    return created

@@ -95,6 +95,7 @@ async def test_mention_that_starts_a_run_gets_a_live_run_message_in_the_thread(
 
 async def test_direct_messages_go_to_the_agent_and_bot_messages_are_ignored(slack: Any, channel: str) -> None:
     dm = "D" + channel[1:]
+    await slack.create_channel(dm, im=True)  # the person's DM with the bot
     event = {
         "type": "message",
         "channel_type": "im",

@@ -112,3 +112,27 @@ async def test_count_defaults_to_ten_and_geography_after_the_last_in(slack: Any)
     parsed = parse_leads_command("3D printers in Austin, TX")
     assert (parsed.num_leads, parsed.vertical) == (10, "3D printers")
     assert parse_leads_command("20 plumbers in Denver, CO").num_leads == 20
+
+
+async def test_leads_in_a_channel_the_bot_is_not_in_answers_through_the_response_url(slack: Any) -> None:
+    """Slack refuses the bot's posts there (`not_in_channel`), ephemeral ones too: the user is
+    answered through the command's `response_url`, and no run is started."""
+    import uuid
+
+    channel = "C" + uuid.uuid4().hex[:10].upper()
+    await slack.create_channel(channel, bot_member=False)
+    response = await slack.command("3 dentists in Austin, TX", channel=channel)
+    assert response.status_code == 200 and response.text == ""
+
+    async def answered() -> list[dict[str, Any]]:
+        return [m for m in await slack.messages(channel) if m.get("via") == "response_url"]
+
+    (answer,) = await slack.wait_for(answered, timeout=30, what="the answer through the response URL")
+    assert answer["ephemeral_user"] == "UANA" and "/invite @Atlas" in answer["text"]
+    assert "Nothing was started" in answer["text"]
+    posts = await slack.requests("chat.postMessage", channel)
+    assert posts and all(p["status"] == 200 for p in posts)  # tried, refused with ok:false
+    assert [m for m in await slack.messages(channel) if m.get("via") != "response_url"] == []
+    await slack.adapter.drain()
+    async with slack.adapter.services.database.reader() as repo:
+        assert await repo.list_flows("acme") == []

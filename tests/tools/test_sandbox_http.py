@@ -1,6 +1,6 @@
 """The real clients over real HTTP against the sandbox (tests/conftest.py `sandbox`): success,
-pagination, auth failures, no retry of 4xx (counted by the sandbox's request log), 429 with
-Retry-After honoured, 5xx storms, timeouts and outages. Official SDKs run unchanged."""
+pagination, auth failures, no retry of 4xx (counted by the sandbox's request log), 429 backed
+off, 5xx storms, timeouts and outages. Official SDKs run unchanged."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def test_places_4xx_is_not_retried(http, fresh, sandbox_url) -> None:
     assert [r["status"] for r in fresh.requests("places")] == [400]
 
 
-async def test_places_429_retry_after_is_honoured(http, fresh, sandbox_url) -> None:
+async def test_places_429_is_backed_off(http, fresh, sandbox_url) -> None:
     fresh.configure(fail_rate=1.0, fault_kinds=["429"], retry_after_seconds=0.4, latency_scale=1.0)
     log = CallLog()
     started = time.monotonic()

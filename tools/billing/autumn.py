@@ -15,22 +15,41 @@ How it stays exact when audits run in parallel, in one process or many:
   never both see the same credits as free. The row's `balance`/`held` columns are left alone:
   they belong to the local ledger; here the row is only the per-customer lock.
 * A hold's key is unique (`hold_key`): holding a key again returns the existing hold.
-* `settle` tracks the hold to Autumn with the hold key as the idempotency key, then closes the
-  hold and writes the charge row in the same transaction. A settle that crashed after Autumn
-  recorded the charge is finished by the next settle: Autumn answers 409 for the key, and we
-  still close the hold and write the row (reporting `recorded=False`: nothing charged this time).
+* `settle` first commits the hold as `settling` (the time it did so is the hold's `closed_at`):
+  from then on we know a charge may have left for Autumn. Then, under the lock again, it tracks
+  the hold with the hold key as the idempotency key and `overage_behavior="reject"` (Autumn's
+  default, `cap`, would answer 200 for a charge that does not fit and deduct only part of it,
+  without saying how much), closes the hold `settled` and writes the charge row.
+* A settle finding the hold already `settling` is a retry after a crash or a lost answer, and
+  whether Autumn charged is unknown. Autumn keeps idempotency keys for 24 hours only
+  (`DEFAULT_IDEMPOTENCY_TTL_HOURS` in its server), so the retry trusts Autumn's 409 only while
+  the intent is younger than `TRUST_409_FOR`; past that it looks for the charge itself among
+  the customer's events (every track carries the key in its properties, `EVENT_KEY_PROPERTY`)
+  and tracks only when none is there. The crash windows:
+  - before the intent commits: the hold is still `open`; nothing was sent; the retry tracks.
+  - after the intent, before the track reached Autumn: the retry tracks (within the day the key
+    is unclaimed; after it, no event has the key).
+  - after Autumn recorded the charge, before our commit: within the day the retry gets 409; after
+    it, the retry finds the event. Either way it closes the hold without charging again
+    (`recorded=False`).
+  - after our commit: the hold is `settled`; nothing is sent again.
+  A `settling` hold still reserves its credits (Autumn may not have them yet), and `release`
+  of one finishes the settlement instead: the work it paid for was delivered.
 * `track` is a hold settled at once (after a look in our ledger: a key charged before is never
-  sent again). The committed hold makes a crash between Autumn's answer and our commit safe:
-  the retry finds the hold and settles it against Autumn's 409.
+  sent again), so it gets the same crash safety.
 
 Errors (never fail open):
 
 * Autumn down, timing out, rate limiting us after retries, refusing our key, answering a body
   we cannot read, or failing open itself (HTTP 202, balance unknown) -> `BillingUnavailable`.
   Nothing is held or charged locally in that case (the transaction rolls back).
+* Autumn refusing our key (401/403) -> `BillingAuthFailed` (a `BillingUnavailable` whose message
+  is the one sentence naming AUTUMN_SECRET_KEY).
 * Too few available credits -> `InsufficientCredits` with the `CreditCheck` (available balance,
   required, deficit, and Autumn's `usage`, `included_usage`, `interval`, ...). Autumn refusing a
-  track for `insufficient_balance` (its balance fell outside our view) is reported the same way.
+  track for `insufficient_balance` (its balance fell outside our view) is reported the same way,
+  and the hold goes back to `open` (a refused track charged nothing). A customer Autumn knows no
+  grant of the feature for (its check has no `balance` at all) has a balance of 0.
 * `settle`/`release` of a key never held (or `settle` of a released one) -> `UnknownHold`.
 * An unknown feature or units below 1 -> `ValueError` (before anything is sent).
 
@@ -39,16 +58,21 @@ SQLite that lock is the whole database's write lock, so these operations queue o
 (fine for one machine; PostgreSQL locks per customer). A track or settle whose first answer was lost and
 whose retry came back 409 reports `recorded=False` although this call did charge (money exact,
 flag conservative). A track or settle that failed with `BillingUnavailable` while tracking
-leaves its hold open (Autumn may have charged): the caller's retry settles it. Credits bought at Autumn directly (checkout) move Autumn's balance but have
+leaves its hold `settling` (Autumn may have charged): the caller's retry settles it. A retry
+after 24 hours relies on Autumn's events list being complete for the intent's time window.
+Credits bought at Autumn directly (checkout) move Autumn's balance but have
 no grant row in our history unless recorded with `record_grant`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Insert, Table, func, select, update
@@ -57,6 +81,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from db.base import utcnow
 from db.engine import session_factory, write_session
 from tools.autumn import (
+    AutumnAuthError,
     AutumnCheck,
     AutumnClient,
     AutumnCustomer,
@@ -76,6 +101,7 @@ from tools.billing.ledger_sql import (
 )
 from tools.billing.port import (
     BALANCE_FEATURE,
+    BillingAuthFailed,
     BillingUnavailable,
     CreditCheck,
     Hold,
@@ -91,9 +117,25 @@ if TYPE_CHECKING:
     from leadgen.settings import Settings
     from tools.http import RetryPolicy
 
+log = logging.getLogger(__name__)
+
 # The plan a customer is on when Autumn shows no active product for them.
 DEFAULT_PLAN = "autumn"
 _ACTIVE_PRODUCT_STATUSES = ("active", "trialing")
+
+SETTLING = "settling"
+# Holds whose credits are still reserved: not charged, or charged at Autumn without our knowing.
+_RESERVING = ("open", SETTLING)
+# Autumn keeps an idempotency key this long (DEFAULT_IDEMPOTENCY_TTL_HOURS = 24 in its server)...
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# ...so a re-settle trusts its 409 only while the intent is clearly younger than that.
+TRUST_409_FOR = IDEMPOTENCY_TTL - timedelta(hours=1)
+# Every charge carries its key in the event's properties, so it can be found after the 24 hours.
+EVENT_KEY_PROPERTY = "atlas_idempotency_key"
+# Clock skew allowed between our intent time and Autumn's event timestamps.
+EVENT_WINDOW_SLACK = timedelta(minutes=10)
+EVENT_PAGE = 1000
+EVENT_MAX_PAGES = 100
 
 
 T = TypeVar("T")
@@ -211,35 +253,76 @@ class AutumnBilling:
 
         customer_id = seen.customer_id
         await self._ensure_customer(customer_id)
+        # 1. The intent, committed before anything leaves for Autumn (see the module docstring).
         async with write_session(self._engine) as session:
             await self._lock_customer(session, customer_id)
-            # Re-read under the lock: a concurrent settle or release may have closed it meanwhile.
             hold = await self._get_hold(session, key, for_update=True)
             if hold is None or hold.status == "released":
                 raise UnknownHold(f"no open or settled hold with key {key!r}")
             if hold.status == "settled":
                 return TrackResult(key, hold.credits, recorded=False)
-
-            recorded = await self._track_at_autumn(
-                session, hold.customer_id, hold.feature_id, hold.units, key
-            )
-            await session.execute(
-                update(HOLDS)
-                .where(HOLDS.c.hold_key == key, HOLDS.c.status == "open")
-                .values(status="settled", closed_at=utcnow())
-            )
-            # The row may exist already when `track` charged this key before: keep that one.
-            await self._insert_charge(
-                session, hold.customer_id, hold.feature_id, hold.units, hold.credits, key
-            )
-            return TrackResult(key, hold.credits, recorded=recorded)
+            retry = hold.status == SETTLING
+            if not retry:
+                await session.execute(
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == "open")
+                    .values(status=SETTLING, closed_at=utcnow())
+                )
+        # 2. The charge, and the hold closed with its ledger row in the same transaction.
+        refused: InsufficientCredits | None = None
+        async with write_session(self._engine) as session:
+            await self._lock_customer(session, customer_id)
+            hold = await self._get_hold(session, key, for_update=True)
+            if hold is not None and hold.status == "settled":
+                return TrackResult(key, hold.credits, recorded=False)  # a concurrent settle won
+            if hold is None or hold.status != SETTLING:
+                raise UnknownHold(f"no open or settled hold with key {key!r}")
+            intent_at = await self._settling_since(session, key)
+            try:
+                if retry and not _may_trust_409(intent_at) and await self._charged_at_autumn(hold, intent_at):
+                    recorded = False  # Autumn has the charge, under a key it may have forgotten
+                else:
+                    recorded = await self._track_at_autumn(session, hold, key)
+            except InsufficientCredits as exc:
+                # Autumn refused the charge outright: nothing was charged, so the hold is open
+                # again (committed with this transaction) for the caller to release or retry.
+                refused = exc
+                await session.execute(
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == SETTLING)
+                    .values(status="open", closed_at=None)
+                )
+            else:
+                await session.execute(
+                    update(HOLDS)
+                    .where(HOLDS.c.hold_key == key, HOLDS.c.status == SETTLING)
+                    .values(status="settled", closed_at=utcnow())
+                )
+                # The row may exist already when `track` charged this key before: keep that one.
+                await self._insert_charge(
+                    session, hold.customer_id, hold.feature_id, hold.units, hold.credits, key
+                )
+        if refused is not None:
+            raise refused
+        return TrackResult(key, hold.credits, recorded=recorded)
 
     async def release(self, key: str) -> None:
         async with self._read() as session:
             seen = await self._get_hold(session, key)
         if seen is None:
             raise UnknownHold(f"no hold with key {key!r}")
-        if seen.status != "open":
+        if seen.status == SETTLING:
+            # Its settlement began, so the work was delivered and Autumn may have charged it:
+            # finish the settlement rather than hand back credits that may be spent.
+            try:
+                await self.settle(key)
+                return
+            except InsufficientCredits:
+                pass  # Autumn refused the charge: the hold is open again, release it below
+            except BillingUnavailable as exc:
+                log.warning("hold %s stays settling (Autumn unavailable): %s", key, exc)
+                return
+        elif seen.status != "open":
             return  # already released, or settled (which stays settled)
         async with write_session(self._engine) as session:
             # Same lock order as settle (customer row, then hold row): no deadlock between them.
@@ -337,8 +420,20 @@ class AutumnBilling:
                 return  # a concurrent first call created it while we waited
             try:
                 self._customers[customer_id] = await self.client.create_customer(customer_id)
+            except AutumnAuthError as exc:
+                raise BillingAuthFailed(str(exc)) from exc
             except AutumnError as exc:
                 raise BillingUnavailable(f"Autumn could not create customer {customer_id!r}: {exc}") from exc
+
+    async def verify_credentials(self, customer_id: str) -> None:
+        """Raise BillingAuthFailed when Autumn refuses our secret key (checked by getting or
+        creating the customer, which costs nothing); other failures are left to the run."""
+        try:
+            await self._ensure_customer(customer_id)
+        except BillingAuthFailed:
+            raise
+        except BillingUnavailable as exc:
+            log.warning("could not verify the Autumn key before a run: %s", exc)
 
     async def _autumn(self, customer_id: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one Autumn call, turning every failure into BillingUnavailable (never fail open).
@@ -357,17 +452,26 @@ class AutumnBilling:
                 return await call()
         except (DuplicateIdempotencyKey, AutumnInsufficientBalance):
             raise
+        except AutumnAuthError as exc:
+            raise BillingAuthFailed(str(exc)) from exc
         except AutumnError as exc:
             raise BillingUnavailable(f"Autumn is unavailable: {exc}") from exc
 
-    async def _track_at_autumn(
-        self, session: AsyncSession, customer_id: str, feature_id: str, units: int, key: str
-    ) -> bool:
-        """Charge at Autumn once per `key`: True when charged now, False when Autumn had the key."""
+    async def _track_at_autumn(self, session: AsyncSession, hold: Hold, key: str) -> bool:
+        """Charge the hold at Autumn once per `key`: True when charged now, False when Autumn
+        had the key (within its 24 hours). Refused beyond the balance, never capped."""
+        customer_id, feature_id, units = hold.customer_id, hold.feature_id, hold.units
         try:
             await self._autumn(
                 customer_id,
-                lambda: self.client.track(customer_id, feature_id, units, idempotency_key=key),
+                lambda: self.client.track(
+                    customer_id,
+                    feature_id,
+                    units,
+                    idempotency_key=key,
+                    properties={EVENT_KEY_PROPERTY: key},
+                    overage_behavior="reject",
+                ),
             )
         except DuplicateIdempotencyKey:
             return False  # recorded before (a crashed settle or track): nothing charged now
@@ -380,6 +484,31 @@ class AutumnBilling:
             check = self._credit_check(customer_id, feature_id, credits_for(feature_id, units), answer, held)
             raise InsufficientCredits(replace(check, allowed=False, deficit=max(check.deficit, 1))) from exc
         return True
+
+    async def _charged_at_autumn(self, hold: Hold, intent_at: datetime | None) -> bool:
+        """Whether Autumn recorded the hold's charge: an event of its feature carrying its key,
+        at or after the intent (less some clock skew). Used once Autumn may have forgotten the key."""
+        start_ms = int((intent_at - EVENT_WINDOW_SLACK).timestamp() * 1000) if intent_at else None
+        for page in range(EVENT_MAX_PAGES):
+            events, more = await self._autumn(
+                hold.customer_id,
+                functools.partial(
+                    self.client.list_events,
+                    hold.customer_id,
+                    hold.feature_id,
+                    start_ms=start_ms,
+                    limit=EVENT_PAGE,
+                    offset=page * EVENT_PAGE,
+                ),
+            )
+            if any(e.properties.get(EVENT_KEY_PROPERTY) == hold.key for e in events):
+                return True
+            if not more:
+                return False
+        raise BillingUnavailable(
+            f"could not tell whether Autumn charged {hold.key!r}: more than "
+            f"{EVENT_MAX_PAGES * EVENT_PAGE} events since the charge was intended"
+        )
 
     def _credit_check(
         self, customer_id: str, feature_id: str, required: int, answer: AutumnCheck, held: int
@@ -437,14 +566,22 @@ class AutumnBilling:
         )
 
     async def _open_holds(self, session: AsyncSession, customer_id: str) -> int:
+        """Credits our holds reserve: open ones, and settling ones (Autumn may not have them yet)."""
         held = (
             await session.execute(
                 select(func.coalesce(func.sum(HOLDS.c.credits), 0)).where(
-                    HOLDS.c.customer_id == customer_id, HOLDS.c.status == "open"
+                    HOLDS.c.customer_id == customer_id, HOLDS.c.status.in_(_RESERVING)
                 )
             )
         ).scalar_one()
         return int(held)
+
+    async def _settling_since(self, session: AsyncSession, key: str) -> datetime | None:
+        """When the settling hold's intent was committed (kept in its `closed_at`)."""
+        since: datetime | None = (
+            await session.execute(select(HOLDS.c.closed_at).where(HOLDS.c.hold_key == key))
+        ).scalar_one_or_none()
+        return since
 
     async def _get_hold(self, session: AsyncSession, key: str, *, for_update: bool = False) -> Hold | None:
         return await get_hold(session, key, for_update=for_update)
@@ -470,11 +607,20 @@ class AutumnBilling:
         return inserted.first() is not None
 
 
+def _may_trust_409(intent_at: datetime | None) -> bool:
+    """Whether Autumn still holds the key of a charge intended at `intent_at`."""
+    return intent_at is not None and utcnow() - intent_at < TRUST_409_FOR
+
+
 def _autumn_balance(answer: AutumnCheck) -> int:
-    """Autumn's balance in whole credits. Unknown (Autumn failed open with a 202, or the feature
-    has no balance) is an error: we never let spending through on a balance we cannot see."""
+    """Autumn's balance in whole credits. A refusal without a balance is a customer with no grant
+    of the feature (Autumn's 1.2 check then omits every counter): 0. Unknown otherwise (Autumn
+    failed open with a 202, or allowed without a balance) is an error: we never let spending
+    through on a balance we cannot see."""
     if answer.unlimited and answer.balance is None and not answer.fail_open:
         return 0  # unlimited features may carry no counter; `allowed` comes from `unlimited`
+    if answer.balance is None and not answer.allowed and not answer.fail_open:
+        return 0
     if answer.fail_open or answer.balance is None:
         raise BillingUnavailable(
             f"Autumn did not report a balance for {answer.customer_id!r} "

@@ -13,6 +13,7 @@ Errors::
     ├── InsufficientCredits      (carries the CreditCheck that failed)
     ├── UnknownHold              (settle/release of a key that was never held)
     └── BillingUnavailable       (the provider could not be reached or answered nonsense)
+        └── BillingAuthFailed    (the provider refused our key: the message names the variable)
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class BillingUnavailable(BillingError):
     pass
 
 
+class BillingAuthFailed(BillingUnavailable):
+    """The billing provider refused our credentials; retrying cannot help, fixing the key can."""
+
+
 @dataclass(frozen=True)
 class CreditCheck:
     """The answer to "may this customer spend `required_balance` credits on `feature_id`?".
@@ -94,7 +99,9 @@ class Hold:
     feature_id: str
     units: int
     credits: int
-    status: Literal["open", "settled", "released"]
+    # "settling": a charge was sent (or is about to be) and its outcome is not recorded yet
+    # (AutumnBilling only; see tools/billing/autumn.py).
+    status: Literal["open", "settling", "settled", "released"]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,20 @@ features that belong to a credit system. Plans: `starter` 50 credits, `pro` 200,
 `POST /v1/attach` returns a `checkout_url` on the sandbox (`/autumn/checkout/{session}`); visiting
 it (GET or POST) completes the purchase once and grants the plan's credits. That is how the
 paywall's upgrade is simulated. `POST /_sandbox/autumn/balance` sets a balance directly.
+
+As Autumn does (its server source and OpenAPI 1.2.0 spec):
+
+* a customer created with a starting balance of 0 has no grant of the feature: `check` answers
+  `allowed: false` with no `balance` (nor any other counter) at all;
+* `track` beyond the balance follows `overage_behavior`: `cap` (the default) deducts only what
+  fits and answers 200, `reject` answers 400 `insufficient_balance`, `overflow` goes negative;
+* idempotency keys are kept for 24 hours (`DEFAULT_IDEMPOTENCY_TTL_HOURS`), then the same key
+  charges again; `POST /_sandbox/autumn/clock {"advance_seconds": N}` moves the sandbox's Autumn
+  clock forward so tests can cross that line;
+* `POST /v1/events/list` lists tracked events (with the properties sent along) by customer,
+  feature and time range;
+* a missing, malformed or unknown secret key answers 401 with Autumn's codes (`no_secret_key`,
+  `invalid_request`, `invalid_secret_key`).
 """
 
 from __future__ import annotations
@@ -31,6 +45,10 @@ FEATURE_NAMES = {
     BALANCE_FEATURE: "Atlas credits",
 }
 PLANS = {"starter": ("Starter", 50), "pro": ("Pro", 200), "agency": ("Agency", 1000)}
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600.0  # Autumn's DEFAULT_IDEMPOTENCY_TTL_HOURS
+OVERAGE_BEHAVIORS = ("cap", "reject", "overflow")
+# When the sandbox's plans were "created" (epoch ms): a fixed moment, so listings are stable.
+PRODUCTS_CREATED_AT = 1767225600000
 
 
 @dataclass
@@ -44,14 +62,17 @@ class Customer:
     granted: int = 0
     products: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # Whether any plan, purchase or admin grant gave this customer the feature. Without one,
+    # Autumn knows no balance for it at all (not a balance of 0).
+    has_grant: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        features = {
-            BALANCE_FEATURE: _feature_json(BALANCE_FEATURE, self.balance, self.usage, self.granted),
-        }
-        for feature, credits in FEATURE_CREDITS.items():
-            if feature != BALANCE_FEATURE:
-                features[feature] = _feature_json(feature, self.balance // credits, 0, 0)
+        features: dict[str, Any] = {}
+        if self.has_grant:
+            features[BALANCE_FEATURE] = _feature_json(BALANCE_FEATURE, self.balance, self.usage, self.granted)
+            for feature, credits in FEATURE_CREDITS.items():
+                if feature != BALANCE_FEATURE:
+                    features[feature] = _feature_json(feature, max(self.balance, 0) // credits, 0, 0)
         return {
             "id": self.id,
             "created_at": self.created_at,
@@ -93,8 +114,22 @@ class Checkout:
 class AutumnStore:
     def __init__(self) -> None:
         self.customers: dict[str, Customer] = {}
-        self.idempotency_keys: set[str] = set()
+        self.idempotency_keys: dict[str, float] = {}  # key -> when it was claimed (sandbox clock)
         self.checkouts: dict[str, Checkout] = {}
+        self.clock_offset = 0.0  # seconds added to the wall clock (POST /_sandbox/autumn/clock)
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def key_claimed(self, key: str) -> bool:
+        """Whether `key` was claimed less than Autumn's TTL ago (expired keys are forgotten)."""
+        claimed = self.idempotency_keys.get(key)
+        if claimed is None:
+            return False
+        if self.now() - claimed >= IDEMPOTENCY_TTL_SECONDS:
+            del self.idempotency_keys[key]
+            return False
+        return True
 
 
 def _store(request: Request) -> AutumnStore:
@@ -107,8 +142,17 @@ def autumn_error(status: int, code: str, message: str) -> JSONResponse:
 
 
 def _denied(request: Request) -> JSONResponse | None:
-    if not request.headers.get("authorization", "").startswith("Bearer am_sk_"):
-        return autumn_error(401, "invalid_secret_key", "Invalid secret key")
+    """Autumn's secret-key middleware: no bearer token, a token that is not a secret key, or a
+    key it does not know (the sandbox knows every `am_sk_` key but those marked revoked)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return autumn_error(401, "no_secret_key", "Secret key not found in Authorization header")
+    if not token.startswith(("am_sk_test_", "am_sk_live_", "am_sk_")):
+        return autumn_error(401, "invalid_request", "Invalid authorization token prefix")
+    if token in request.app.state.sandbox.config.revoked_keys:
+        masked = token[:11] + "*" * max(len(token) - 15, 4) + token[-4:]
+        return autumn_error(401, "invalid_secret_key", f"Invalid secret key: {masked}")
     return None
 
 
@@ -136,8 +180,9 @@ async def create_customer(request: Request) -> Response:
     store = _store(request)
     if customer_id not in store.customers:
         balance = request.app.state.sandbox.config.autumn_starting_balance
-        store.customers[customer_id] = Customer(customer_id, body.get("name"), body.get("email"), balance)
-        store.customers[customer_id].granted = balance
+        customer = Customer(customer_id, body.get("name"), body.get("email"), balance)
+        customer.granted, customer.has_grant = balance, balance > 0
+        store.customers[customer_id] = customer
     return JSONResponse(store.customers[customer_id].as_json())
 
 
@@ -181,6 +226,11 @@ def _product_json(plan: str) -> dict[str, Any]:
         "env": "sandbox",
         "is_add_on": False,
         "is_default": False,
+        "archived": False,
+        "version": 1,
+        "created_at": PRODUCTS_CREATED_AT,
+        "free_trial": None,
+        "base_variant_id": None,
         "items": [
             {"type": "feature", "feature_id": BALANCE_FEATURE, "included_usage": credits, "interval": None}
         ],
@@ -203,6 +253,19 @@ async def check(request: Request) -> Response:
     if not isinstance(units, int | float):
         return autumn_error(400, "invalid_inputs", "required_balance must be a number")
     required = int(units * FEATURE_CREDITS[feature_id])
+    if not customer.has_grant:
+        # Autumn's 1.2 answer for a customer with no grant of the feature: no balance, no
+        # counters, no preview (V1.2_CheckChange returns early when the balance is missing).
+        return JSONResponse(
+            {
+                "allowed": False,
+                "code": "feature_found",
+                "customer_id": customer.id,
+                "feature_id": BALANCE_FEATURE,
+                "entity_id": body.get("entity_id"),
+                "required_balance": required,
+            }
+        )
     allowed = customer.balance >= required
     if allowed and body.get("send_event"):
         customer.balance -= required
@@ -245,27 +308,46 @@ async def track(request: Request) -> Response:
     value = body.get("value", 1)
     if not isinstance(value, int | float):
         return autumn_error(400, "invalid_inputs", "value must be a number")
+    overage = body.get("overage_behavior", "cap")
+    if overage not in OVERAGE_BEHAVIORS:
+        return autumn_error(
+            400, "invalid_inputs", f"overage_behavior must be one of {', '.join(OVERAGE_BEHAVIORS)}"
+        )
+    properties = body.get("properties") or {}
+    if not isinstance(properties, dict):
+        return autumn_error(400, "invalid_inputs", "properties must be an object")
     key = body.get("idempotency_key") or request.headers.get("idempotency-key")
-    if key and key in store.idempotency_keys:
+    if key and store.key_claimed(key):
         return autumn_error(
             409,
             "duplicate_idempotency_key",
             f"Another request with idempotency key {key} has already been received",
         )
     credits = int(value * FEATURE_CREDITS[feature_id])
-    if credits > customer.balance:
+    available = max(customer.balance, 0)
+    if credits > available and overage == "reject":
         return autumn_error(
             400,
             "insufficient_balance",
-            f"Insufficient balance for {feature_id}: needs {credits} credits, has {customer.balance}",
+            f"Insufficient balance for feature {feature_id}: {available} available, tried to deduct {credits}",
         )
+    if credits > available and overage == "cap":
+        credits = available  # Autumn's default: deduct only what fits, still 200
     if key:
-        store.idempotency_keys.add(key)  # claimed only by a request that succeeds
+        store.idempotency_keys[key] = store.now()  # claimed only by a request that succeeds
     customer.balance -= credits
     customer.usage += credits
     event_id = f"evt_{uuid.uuid4().hex[:24]}"
     customer.events.append(
-        {"id": event_id, "feature_id": feature_id, "value": value, "credits": credits, "idempotency_key": key}
+        {
+            "id": event_id,
+            "timestamp": int(store.now() * 1000),
+            "feature_id": feature_id,
+            "value": value,
+            "credits": credits,
+            "idempotency_key": key,
+            "properties": properties,
+        }
     )
     return JSONResponse(
         {"id": event_id, "code": "event_received", "customer_id": customer.id, "feature_id": feature_id}
@@ -303,6 +385,55 @@ async def attach(request: Request) -> Response:
     )
 
 
+async def list_events(request: Request) -> Response:
+    """`POST /v1/events/list`: a customer's events of one or more features, newest first."""
+    if denied := _denied(request):
+        return denied
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    customer = _store(request).customers.get(str(body.get("customer_id")))
+    if customer is None:
+        return _customer_not_found(str(body.get("customer_id")))
+    wanted = body.get("feature_id")
+    if isinstance(wanted, str):
+        wanted = [wanted]
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(f, str) for f in wanted):
+        return autumn_error(400, "invalid_inputs", "feature_id (a string or a list of strings) is required")
+    window = body.get("custom_range") or {}
+    start, end = window.get("start"), window.get("end")
+    offset, limit = body.get("offset", 0), body.get("limit", 100)
+    if not isinstance(offset, int) or not isinstance(limit, int) or offset < 0 or not 1 <= limit <= 1000:
+        return autumn_error(400, "invalid_inputs", "offset must be >= 0 and limit 1-1000")
+    found = [
+        e
+        for e in reversed(customer.events)
+        if e["feature_id"] in wanted
+        and (start is None or e["timestamp"] >= start)
+        and (end is None or e["timestamp"] <= end)
+    ]
+    page = found[offset : offset + limit]
+    return JSONResponse(
+        {
+            "list": [
+                {
+                    "id": e["id"],
+                    "timestamp": e["timestamp"],
+                    "feature_id": e["feature_id"],
+                    "customer_id": customer.id,
+                    "value": e["value"],
+                    "properties": e["properties"],
+                }
+                for e in page
+            ],
+            "has_more": offset + limit < len(found),
+            "offset": offset,
+            "limit": limit,
+            "total": len(page),
+        }
+    )
+
+
 async def list_products(request: Request) -> Response:
     if denied := _denied(request):
         return denied
@@ -320,6 +451,7 @@ async def checkout_page(request: Request) -> Response:
         checkout.completed = True
         customer.balance += credits
         customer.granted += credits
+        customer.has_grant = True
         now = int(time.time() * 1000)
         customer.products.append(
             {
@@ -358,8 +490,22 @@ async def set_balance(request: Request) -> Response:
         return autumn_error(400, "invalid_inputs", "customer_id (string) and balance (int >= 0) are required")
     store = _store(request)
     customer = store.customers.setdefault(customer_id, Customer(customer_id, None, None, 0))
-    customer.balance = balance
+    customer.balance, customer.has_grant = balance, True
     return JSONResponse(customer.as_json())
+
+
+async def advance_clock(request: Request) -> Response:
+    """Sandbox admin: `{"advance_seconds": N}` moves the Autumn clock forward (idempotency keys
+    older than 24 h on that clock are forgotten, as Autumn forgets them)."""
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    seconds = body.get("advance_seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        return autumn_error(400, "invalid_inputs", "advance_seconds (a number >= 0) is required")
+    store = _store(request)
+    store.clock_offset += float(seconds)
+    return JSONResponse({"now": store.now(), "offset": store.clock_offset})
 
 
 routes = [
@@ -368,7 +514,9 @@ routes = [
     Route("/autumn/v1/check", check, methods=["POST"]),
     Route("/autumn/v1/track", track, methods=["POST"]),
     Route("/autumn/v1/attach", attach, methods=["POST"]),
+    Route("/autumn/v1/events/list", list_events, methods=["POST"]),
     Route("/autumn/v1/products", list_products, methods=["GET"]),
     Route("/autumn/checkout/{session}", checkout_page, methods=["GET", "POST"]),
     Route("/_sandbox/autumn/balance", set_balance, methods=["POST"]),
+    Route("/_sandbox/autumn/clock", advance_clock, methods=["POST"]),
 ]

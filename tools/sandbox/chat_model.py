@@ -627,7 +627,8 @@ def _tokens(text: str) -> int:
 
 async def chat_completions(request: Request) -> Response:
     auth = request.headers.get("authorization", "")
-    if not auth.startswith("Bearer sk-"):
+    revoked = auth.removeprefix("Bearer ") in request.app.state.sandbox.config.revoked_keys
+    if not auth.startswith("Bearer sk-") or revoked:
         shown = auth.removeprefix("Bearer ")[:4]
         return openai_error(
             401,

@@ -49,6 +49,12 @@ class SandboxConfig:
     vapi_webhook_auth: str = "none"
     vapi_webhook_secret: str = ""
     slack_rate_limit_per_minute: int = 0  # per method and channel; 0 = no limit
+    # Keys every provider refuses as it refuses a wrong or revoked key (each in its own shape).
+    revoked_keys: list[str] = field(default_factory=list)
+    # Firecrawl's plan limit: requests per window per endpoint group (0 = none); its window is a
+    # minute, shorter only so tests can wait one out.
+    firecrawl_rate_limit: int = 0
+    firecrawl_rate_window_seconds: float = 60.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply `changes`, refusing unknown knobs and bad values (ValueError)."""

@@ -1,9 +1,17 @@
 """Latency, transient faults, outages and request recording, applied in front of every provider.
 
 One ASGI middleware sees each request before the provider emulators do. It finds the provider
-from the path prefix, then (in this order) answers 503 when the provider is in an outage, draws a
-transient fault (429 with Retry-After, 500, 503, or a hang longer than clients wait), sleeps the
-endpoint's latency, runs the emulator, and records the exchange for `/_sandbox/requests`.
+from the path prefix, then (in this order) answers 503 when the provider is in an outage, applies
+Firecrawl's per-minute plan limit (`firecrawl_rate_limit` per `firecrawl_rate_window_seconds`), draws a transient fault
+(429, 500, 503, or a hang longer than clients wait), sleeps the endpoint's latency, runs the
+emulator, and records the exchange for `/_sandbox/requests`.
+
+A 429 says when to come back the way each provider says it (its own definitions):
+Google Places: `RESOURCE_EXHAUSTED` and no wait at all (back off); Firecrawl: only its body,
+"...please retry after Ns, resets at <date>" (no header); OpenAI: `retry-after`,
+`retry-after-ms` and `x-ratelimit-*`; Autumn: hono-rate-limiter's draft-6 `RateLimit-*` headers
+with `Retry-After` and a plain-text body; Vapi: NestJS's throttler body with `Retry-After`;
+Slack: `Retry-After` and `{"ok": false, "error": "ratelimited"}`.
 
 Draws are deterministic: they hash the fault seed, the request and how many times that same
 request was seen, so a retry can succeed where the first attempt failed, and a test run replays.
@@ -84,6 +92,55 @@ def latency_seconds(service: str, path: str, body: bytes, scale: float) -> float
     return scale * (low + (high - low) * draw) / 1000
 
 
+def firecrawl_rate_limit_message(consumed: int, remaining: int, wait: float) -> str:
+    """Firecrawl's own 429 sentence (apps/api/src/controllers/auth.ts): the wait is in the text."""
+    seconds = round(wait) or 1
+    resets = time.strftime(
+        "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", time.gmtime(time.time() + wait)
+    )
+    return (
+        f"Rate limit exceeded. Consumed (req/min): {consumed}, Remaining (req/min): {remaining}. "
+        f"Upgrade your plan at https://firecrawl.dev/pricing for increased rate limits or please "
+        f"retry after {seconds}s, resets at {resets}"
+    )
+
+
+def rate_limited(service: str, wait: float, *, limit: int = 60) -> Response:
+    """A 429 telling the client to wait `wait` seconds, in the provider's own way."""
+    seconds = max(1, math.ceil(wait))
+    if service == "places":  # Google gives no wait: clients back off
+        return error_response(service, 429, "Quota exceeded for quota metric 'Text Search requests'.")
+    if service == "firecrawl":
+        return error_response(service, 429, firecrawl_rate_limit_message(limit + 1, 0, wait))
+    if service == "openai":
+        headers = {
+            "retry-after": str(seconds),
+            "retry-after-ms": str(int(wait * 1000)),
+            "x-ratelimit-limit-requests": str(limit),
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": f"{wait:.3f}s",
+        }
+        return error_response(
+            service, 429, f"Rate limit reached for requests. Please try again in {wait:.3f}s.", headers
+        )
+    if service == "autumn":  # hono-rate-limiter, standardHeaders "draft-6"
+        headers = {
+            "RateLimit-Policy": f"{limit};w=1",
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(seconds),
+            "Retry-After": str(seconds),
+        }
+        return Response("Too many requests, please try again later.", 429, headers, media_type="text/plain")
+    if service == "vapi":
+        return JSONResponse(
+            {"statusCode": 429, "message": "ThrottlerException: Too Many Requests"},
+            status_code=429,
+            headers={"Retry-After": str(seconds)},
+        )
+    return error_response(service, 429, "ratelimited", {"Retry-After": str(seconds)})  # slack
+
+
 def error_response(
     service: str, status: int, message: str, headers: dict[str, str] | None = None
 ) -> Response:
@@ -158,6 +215,9 @@ class SandboxMiddleware:
         self.app = app
         self.state = state
         self.attempts: Counter[str] = Counter()
+        # Firecrawl's limiter: per endpoint group, a fixed 60 s window from its first request.
+        self.firecrawl_windows: dict[str, tuple[float, int]] = {}
+        self._windows_config: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = service_for(scope.get("path", "")) if scope["type"] == "http" else None
@@ -206,6 +266,14 @@ class SandboxMiddleware:
             return error_response(
                 service, 503, f"The service is currently unavailable (sandbox outage of {service})."
             )
+        if config is not self._windows_config:  # new knobs: the limiter starts afresh
+            self._windows_config, self.firecrawl_windows = config, {}
+        if service == "firecrawl" and config.firecrawl_rate_limit > 0:
+            limited = self._firecrawl_limit(
+                method, path, config.firecrawl_rate_limit, config.firecrawl_rate_window_seconds
+            )
+            if limited is not None:
+                return limited
         if fail_rate <= 0 or not config.fault_kinds:
             return None
         key = f"{service}|{method}|{path}|{hashlib.sha256(raw).hexdigest()}"
@@ -217,12 +285,34 @@ class SandboxMiddleware:
         kind = kinds[int(unit_draw("kind", config.fault_seed, key, attempt) * len(kinds))]
         if kind == "429":
             wait = config.retry_after_seconds * unit_draw("retry", key, attempt) * min(scale, 1.0)
-            headers = {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))}
-            return error_response(service, 429, "Rate limit exceeded (sandbox transient fault).", headers)
+            return rate_limited(service, wait)
         if kind == "timeout":
             await asyncio.sleep(config.timeout_seconds)
             return error_response(service, 504, "Deadline exceeded (sandbox timeout fault).")
         return error_response(service, int(kind), f"Transient server error {kind} (sandbox fault).")
+
+    def _firecrawl_limit(self, method: str, path: str, limit: int, window: float) -> Response | None:
+        """Firecrawl's plan limit (rate-limiter-flexible, fixed 60 s windows from the first
+        request) per endpoint group: scrape and batch starts share one, as do map, crawl
+        starts, and job status reads."""
+        if method == "GET":
+            group = "crawlStatus"
+        elif "/map" in path:
+            group = "map"
+        elif path.rstrip("/").endswith("/crawl"):
+            group = "crawl"
+        else:
+            group = "scrape"
+        now = time.monotonic()
+        started, used = self.firecrawl_windows.get(group, (now, 0))
+        if now - started >= window:
+            started, used = now, 0
+        used += 1
+        self.firecrawl_windows[group] = (started, used)
+        if used <= limit:
+            return None
+        wait = window - (now - started)
+        return error_response("firecrawl", 429, firecrawl_rate_limit_message(used, 0, wait))
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -58,11 +58,12 @@ class Job:
 
 
 class FirecrawlStore:
-    """Jobs and per-page attempt counts (for flaky sites) of one sandbox."""
+    """Jobs, per-page attempt counts (for flaky sites) and idempotency keys of one sandbox."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.attempts: Counter[str] = Counter()
+        self.idempotency_keys: set[str] = set()
 
 
 def _fc_error(status: int, message: str, code: str | None = None) -> JSONResponse:
@@ -74,7 +75,8 @@ def _fc_error(status: int, message: str, code: str | None = None) -> JSONRespons
 
 def _unauthorized(request: Request) -> JSONResponse | None:
     auth = request.headers.get("authorization", "")
-    if not auth.startswith("Bearer fc-"):
+    revoked = auth.removeprefix("Bearer ") in request.app.state.sandbox.config.revoked_keys
+    if not auth.startswith("Bearer fc-") or revoked:
         return _fc_error(401, "Unauthorized: Invalid token")
     return None
 
@@ -367,9 +369,29 @@ def _job_cancel(request: Request, kind: str) -> JSONResponse:
     return JSONResponse({"success": True, "status": "cancelled"})
 
 
+def _idempotency(request: Request) -> JSONResponse | None:
+    """Firecrawl's idempotency middleware (job starts): an `x-idempotency-key` must be a UUID
+    never seen before, else 409. The key is claimed before the job is even validated, so a start
+    that then fails keeps it claimed, as at Firecrawl."""
+    key = request.headers.get("x-idempotency-key")
+    if not key:
+        return None
+    store = _store(request)
+    try:
+        uuid.UUID(key)
+    except ValueError:
+        return _fc_error(409, "Idempotency key already used")
+    if key in store.idempotency_keys:
+        return _fc_error(409, "Idempotency key already used")
+    store.idempotency_keys.add(key)
+    return None
+
+
 async def batch_start(request: Request) -> JSONResponse:
     if denied := _unauthorized(request):
         return denied
+    if used := _idempotency(request):
+        return used
     body = await _json_body(request)
     if isinstance(body, JSONResponse):
         return body
@@ -390,6 +412,8 @@ async def batch_start(request: Request) -> JSONResponse:
 async def crawl_start(request: Request) -> JSONResponse:
     if denied := _unauthorized(request):
         return denied
+    if used := _idempotency(request):
+        return used
     body = await _json_body(request)
     if isinstance(body, JSONResponse):
         return body

@@ -181,7 +181,7 @@ async def search_text(request: Request) -> JSONResponse:
             "The request is missing a valid API key.",
             [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_MISSING"}],
         )
-    if not key.startswith("AIza"):
+    if not key.startswith("AIza") or key in request.app.state.sandbox.config.revoked_keys:
         return _api_key_invalid()
     mask_text = (
         request.headers.get("x-goog-fieldmask")

@@ -1,10 +1,23 @@
 """The Slack Web API at `/slack/api/<method>`, keeping every message posted.
 
 Methods: auth.test, chat.postMessage, chat.update, chat.postEphemeral, views.open,
-conversations.replies, apps.connections.open. Arguments come as JSON or form bodies (or the query
-string); errors are HTTP 200 `{"ok": false, "error": ...}` as Slack sends them; with
-`slack_rate_limit_per_minute` set, a method+channel over the limit gets 429 `ratelimited` with
-Retry-After. Messages are readable at `GET /_sandbox/slack/messages?channel=C`.
+conversations.replies, conversations.create, conversations.join, conversations.info,
+apps.connections.open. Arguments come as JSON or form bodies (or the query string); errors are
+HTTP 200 `{"ok": false, "error": ...}` as Slack sends them; with `slack_rate_limit_per_minute`
+set, a method+channel over the limit gets 429 `ratelimited` with Retry-After. Messages are
+readable at `GET /_sandbox/slack/messages?channel=C`.
+
+Conversations exist only once created, and the bot posts only where it is a member, as at Slack:
+an unknown channel (or a private one it is not in) is `channel_not_found`, a public one it is
+not in is `not_in_channel`, for `chat.postMessage`, `chat.update` and `chat.postEphemeral` alike.
+A user id as the channel is a DM, which Slack opens. People's tokens (`xoxp-`) may post in any
+conversation that exists. `POST /_sandbox/slack/channels` creates one as a workspace admin would
+(`{"id"?, "name"?, "private"?, "im"?, "bot_member"?: true}`).
+
+Slash commands answer through their `response_url` (a `hooks.slack.com` URL at Slack; here
+`/slack/hooks/commands/...`), which needs no membership: up to 5 posts within 30 minutes, each
+`{"text", "blocks"?, "response_type": "ephemeral"|"in_channel"}`. `POST /_sandbox/slack/response_urls`
+`{"channel", "user"}` issues one, as Slack does with each command it sends.
 """
 
 from __future__ import annotations
@@ -13,16 +26,49 @@ import contextlib
 import itertools
 import json
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 BOT = {"user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0SANDBOX"}
+RESPONSE_URL_USES = 5
+RESPONSE_URL_SECONDS = 30 * 60
+
+
+@dataclass
+class Conversation:
+    id: str
+    name: str
+    is_private: bool = False
+    is_im: bool = False
+    members: set[str] = field(default_factory=set)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "is_channel": not self.is_im and not self.is_private,
+            "is_group": self.is_private and not self.is_im,
+            "is_im": self.is_im,
+            "is_private": self.is_private or self.is_im,
+            "is_member": BOT["user_id"] in self.members,
+            "num_members": len(self.members),
+        }
+
+
+@dataclass
+class ResponseUrl:
+    channel: str
+    user: str
+    issued: float
+    uses: int = 0
 
 
 class SlackStore:
@@ -30,7 +76,22 @@ class SlackStore:
         self.messages: list[dict[str, Any]] = []
         self.views: list[dict[str, Any]] = []
         self.calls: dict[str, list[float]] = defaultdict(list)
+        self.conversations: dict[str, Conversation] = {}
+        self.response_urls: dict[str, ResponseUrl] = {}
         self._ts = itertools.count(1)
+
+    def refusal(self, channel: str, token: str) -> str | None:
+        """Slack's error for posting to `channel` with `token`, or None when it may post."""
+        if not channel:
+            return "channel_not_found"
+        if token.startswith("xoxb-") and channel[:1] in ("U", "W"):
+            return None  # a DM with that user: Slack opens it for the bot
+        conversation = self.conversations.get(channel)
+        if conversation is None:
+            return "channel_not_found"
+        if not token.startswith("xoxb-") or BOT["user_id"] in conversation.members:
+            return None
+        return "channel_not_found" if conversation.is_private or conversation.is_im else "not_in_channel"
 
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
@@ -90,10 +151,16 @@ async def auth_test(request: Request, args: dict[str, Any], store: SlackStore) -
     )
 
 
+def _token(request: Request, args: dict[str, Any]) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ").strip() or str(
+        args.get("token", "")
+    )
+
+
 async def post_message(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
     channel = str(args.get("channel") or "")
-    if not channel:
-        return fail("channel_not_found")
+    if refused := store.refusal(channel, _token(request, args)):
+        return fail(refused)
     if not args.get("text") and not args.get("blocks") and not args.get("attachments"):
         return fail("no_text")
     message = {
@@ -114,6 +181,8 @@ async def post_message(request: Request, args: dict[str, Any], store: SlackStore
 
 async def update(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
     channel, ts = str(args.get("channel") or ""), str(args.get("ts") or "")
+    if refused := store.refusal(channel, _token(request, args)):
+        return fail(refused)
     message = _message(store, channel, ts)
     if message is None:
         return fail("message_not_found")
@@ -127,8 +196,8 @@ async def update(request: Request, args: dict[str, Any], store: SlackStore) -> J
 
 async def post_ephemeral(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
     channel, user = str(args.get("channel") or ""), str(args.get("user") or "")
-    if not channel:
-        return fail("channel_not_found")
+    if refused := store.refusal(channel, _token(request, args)):
+        return fail(refused)
     if not user:
         return fail("user_not_in_channel")
     if not args.get("text") and not args.get("blocks"):
@@ -176,6 +245,45 @@ async def replies(request: Request, args: dict[str, Any], store: SlackStore) -> 
     return ok(messages=[_public(m) for m in thread], has_more=False)
 
 
+def _member_of(request: Request, args: dict[str, Any]) -> str:
+    """Who the token acts for: the bot for a bot token, else a person."""
+    return BOT["user_id"] if _token(request, args).startswith("xoxb-") else "UPERSON"
+
+
+async def conversations_create(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
+    name = str(args.get("name") or "").strip().lower()
+    if not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 80:
+        return fail("invalid_name_specials" if name else "invalid_name_required")
+    if any(c.name == name for c in store.conversations.values()):
+        return fail("name_taken")
+    private = str(args.get("is_private", "")).lower() in ("true", "1")
+    conversation = Conversation(
+        ("G" if private else "C") + uuid.uuid4().hex[:10].upper(),
+        name,
+        is_private=private,
+        members={_member_of(request, args)},
+    )
+    store.conversations[conversation.id] = conversation
+    return ok(channel=conversation.as_json())
+
+
+async def conversations_join(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
+    conversation = store.conversations.get(str(args.get("channel") or ""))
+    if conversation is None or conversation.is_private or conversation.is_im:
+        # Slack: private conversations cannot be joined, only be invited to.
+        return fail("method_not_supported_for_channel_type" if conversation else "channel_not_found")
+    conversation.members.add(_member_of(request, args))
+    return ok(channel=conversation.as_json())
+
+
+async def conversations_info(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
+    conversation = store.conversations.get(str(args.get("channel") or ""))
+    member = conversation is not None and _member_of(request, args) in conversation.members
+    if conversation is None or ((conversation.is_private or conversation.is_im) and not member):
+        return fail("channel_not_found")
+    return ok(channel=conversation.as_json())
+
+
 async def connections_open(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
     token = request.headers.get("authorization", "").removeprefix("Bearer ")
     if not token.startswith("xapp-"):
@@ -192,6 +300,9 @@ METHODS: dict[str, Handler] = {
     "chat.postEphemeral": post_ephemeral,
     "views.open": views_open,
     "conversations.replies": replies,
+    "conversations.create": conversations_create,
+    "conversations.join": conversations_join,
+    "conversations.info": conversations_info,
     "apps.connections.open": connections_open,
 }
 
@@ -206,6 +317,8 @@ async def web_api(request: Request) -> Response:
         return fail("not_authed")
     if not token.startswith(("xoxb-", "xoxp-", "xapp-")):
         return fail("invalid_auth")
+    if token in request.app.state.sandbox.config.revoked_keys:
+        return fail("token_revoked")
     handler = METHODS.get(method)
     if handler is None:
         return fail("unknown_method")
@@ -225,6 +338,77 @@ async def web_api(request: Request) -> Response:
     return await handler(request, args, store)
 
 
+async def response_url(request: Request) -> Response:
+    """A slash command's `response_url`: answers the command's user (or the channel) without
+    any membership. Plain-text answers, as hooks.slack.com gives them."""
+    store = _store(request)
+    hook = store.response_urls.get(request.path_params["token"])
+    if hook is None:
+        return PlainTextResponse("no_service", status_code=404)
+    if time.time() - hook.issued > RESPONSE_URL_SECONDS:
+        return PlainTextResponse("expired_url", status_code=404)
+    if hook.uses >= RESPONSE_URL_USES:
+        return PlainTextResponse("used_url", status_code=404)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return PlainTextResponse("invalid_payload", status_code=400)
+    if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+        return PlainTextResponse("no_text", status_code=400)
+    hook.uses += 1
+    message = {
+        "channel": hook.channel,
+        "ts": store.next_ts(),
+        "text": str(body.get("text") or ""),
+        "blocks": body.get("blocks") or [],
+        "user": BOT["user_id"],
+        "bot_id": BOT["bot_id"],
+        "via": "response_url",
+    }
+    if body.get("response_type", "ephemeral") != "in_channel":
+        message["ephemeral_user"] = hook.user
+    store.messages.append(message)
+    return PlainTextResponse("ok")
+
+
+async def issue_response_url(request: Request) -> Response:
+    """Sandbox-only: the `response_url` Slack would send with a command from `user` in `channel`."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not body.get("channel") or not body.get("user"):
+        return JSONResponse({"error": "channel and user are required"}, status_code=400)
+    token = uuid.uuid4().hex
+    _store(request).response_urls[token] = ResponseUrl(str(body["channel"]), str(body["user"]), time.time())
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse({"url": f"{base}/slack/hooks/commands/{BOT['team_id']}/{next_id()}/{token}"})
+
+
+def next_id() -> str:
+    return str(uuid.uuid4().int % 10**13)
+
+
+async def create_channel(request: Request) -> Response:
+    """Sandbox-only: a conversation made by a workspace admin (`bot_member` defaults to true)."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "a JSON object is required"}, status_code=400)
+    im = bool(body.get("im"))
+    private = bool(body.get("private"))
+    prefix = "D" if im else "G" if private else "C"
+    channel_id = str(body.get("id") or prefix + uuid.uuid4().hex[:10].upper())
+    members = {str(m) for m in body.get("members") or []}
+    if body.get("bot_member", True):
+        members.add(BOT["user_id"])
+    conversation = Conversation(channel_id, str(body.get("name") or channel_id.lower()), private, im, members)
+    _store(request).conversations[channel_id] = conversation
+    return JSONResponse(conversation.as_json())
+
+
 async def sandbox_messages(request: Request) -> Response:
     """Sandbox-only: posted messages, oldest first (`?channel=C` to filter)."""
     channel = request.query_params.get("channel")
@@ -234,5 +418,8 @@ async def sandbox_messages(request: Request) -> Response:
 
 routes = [
     Route("/slack/api/{method}", web_api, methods=["POST", "GET"]),
+    Route("/slack/hooks/commands/{team}/{command}/{token}", response_url, methods=["POST"]),
     Route("/_sandbox/slack/messages", sandbox_messages, methods=["GET"]),
+    Route("/_sandbox/slack/channels", create_channel, methods=["POST"]),
+    Route("/_sandbox/slack/response_urls", issue_response_url, methods=["POST"]),
 ]

@@ -3,15 +3,21 @@
 A created call moves queued -> ringing -> in-progress -> ended in the background (wall time
 scaled by `latency_scale`; the talk is compressed to at most `vapi_max_talk_seconds`), then the
 sandbox POSTs a real `end-of-call-report` (`{"message": {...}}`) to the server URL: the request's
-`assistantOverrides.server.url` or `assistant.server.url`, else the `vapi_server_url` knob.
-The report is signed per `vapi_webhook_auth` (none | x-vapi-secret | bearer | hmac); HMAC is the
-hex SHA-256 of f"{timestamp}.{raw_body}" keyed by `vapi_webhook_secret`, in `x-signature`, with
-the Unix timestamp (seconds) in `x-timestamp`.
+`assistantOverrides.server.url` or `assistant.server.url`, else the `vapi_server_url` knob (the
+org's or phone number's saved server URL).
+
+How the report is authenticated follows where the URL came from, as at Vapi: a URL supplied in
+the request gets exactly that request's `server.headers` (Vapi withholds the org's credential
+then; reference §4, "Gotcha"); the saved URL is signed per `vapi_webhook_auth` (none |
+x-vapi-secret | bearer | hmac), HMAC being the hex SHA-256 of f"{timestamp}.{raw_body}" keyed by
+`vapi_webhook_secret`, in `x-signature`, with the Unix timestamp (seconds) in `x-timestamp`.
 
 Simulated times are consistent: `endedAt - startedAt` equals the call's talk time even when the
 wall clock ran faster. Talk time and outcome come from `vapi_call_seconds` / `vapi_ended_reason`
 or, per call, `assistantOverrides.variableValues.sandbox_call_seconds` / `sandbox_ended_reason`
-(`sandbox_book_meeting` true/false forces the analysis outcome).
+(`sandbox_book_meeting` true/false forces the analysis outcome). A call that reaches voicemail
+connects and has talk time (the greeting, the assistant's message), as a real one does; only the
+calls nobody picked up (`UNANSWERED`) last 0 s.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from starlette.routing import Route
 from tools.sandbox.faults import unit_draw
 
 log = logging.getLogger(__name__)
-UNANSWERED = {"customer-did-not-answer", "customer-busy", "twilio-failed-to-connect-call", "voicemail"}
+UNANSWERED = {"customer-did-not-answer", "customer-busy", "twilio-failed-to-connect-call"}
+VOICEMAIL = "voicemail"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
@@ -62,7 +69,8 @@ def _store(request: Request) -> VapiStore:
 
 def _denied(request: Request) -> JSONResponse | None:
     auth = request.headers.get("authorization", "")
-    if not auth.startswith("Bearer ") or len(auth) <= len("Bearer "):
+    revoked = auth.removeprefix("Bearer ") in request.app.state.sandbox.config.revoked_keys
+    if not auth.startswith("Bearer ") or len(auth) <= len("Bearer ") or revoked:
         return vapi_error(401, "Invalid Key. Hot tip, make sure you're using the private key.")
     return None
 
@@ -112,18 +120,21 @@ async def create_call(request: Request) -> Response:
     }
     if body.get("assistantOverrides"):
         call["assistantOverrides"] = body["assistantOverrides"]
-    server_url = (
-        (overrides.get("server") or {}).get("url")
-        or ((body.get("assistant") or {}).get("server") or {}).get("url")
-        or config.vapi_server_url
-    )
+    requested = overrides.get("server") or (body.get("assistant") or {}).get("server") or {}
+    if requested.get("url"):
+        # The URL came with the request: Vapi withholds the org's credential and sends only the
+        # headers the request itself names.
+        server_url, headers, auth = requested["url"], dict(requested.get("headers") or {}), "none"
+    else:
+        server_url, headers, auth = config.vapi_server_url, {}, config.vapi_webhook_auth
     plan = {
         "seconds": float(variables.get("sandbox_call_seconds", config.vapi_call_seconds)),
         "reason": str(variables.get("sandbox_ended_reason", config.vapi_ended_reason)),
         "book": variables.get("sandbox_book_meeting"),
         "server_url": server_url,
+        "server_headers": {str(k): str(v) for k, v in headers.items()},
         "scale": float(request.scope.get("state", {}).get("latency_scale", config.latency_scale)),
-        "auth": config.vapi_webhook_auth,
+        "auth": auth,
         "secret": config.vapi_webhook_secret,
         "ring": config.vapi_ring_seconds,
         "max_talk": config.vapi_max_talk_seconds,
@@ -159,7 +170,14 @@ async def _run_call(store: VapiStore, call: dict[str, Any], plan: dict[str, Any]
         ended = datetime.now(UTC)
     name = (call.get("customer") or {}).get("name") or "there"
     transcript = _transcript(name, answered, reason)
-    analysis = _analysis(call["id"], name, answered, plan["book"], ended)
+    if reason == VOICEMAIL:
+        analysis = {
+            "summary": "The call reached voicemail; the assistant left a message.",
+            "structuredData": {"interested": False},
+            "successEvaluation": "false",
+        }
+    else:
+        analysis = _analysis(call["id"], name, answered, plan["book"], ended)
     cost = round(0.05 + 0.11 * seconds / 60, 4)
     call.update(
         {
@@ -183,6 +201,14 @@ async def _run_call(store: VapiStore, call: dict[str, Any], plan: dict[str, Any]
 def _transcript(name: str, answered: bool, reason: str) -> str:
     if not answered:
         return ""
+    if reason == VOICEMAIL:
+        return "\n".join(
+            [
+                f"User: Hi, you've reached {name}. Please leave a message after the tone.",
+                "AI: Hi, this is the agency calling about your website. We noticed a few quick wins, "
+                "like online booking. Please call us back when you have a moment. Thanks!",
+            ]
+        )
     lines = [
         f"AI: Hi, is this {name}? I'm calling from the agency about your website.",
         "User: Yes, speaking. What is this about?",
@@ -230,7 +256,7 @@ async def _deliver(store: VapiStore, call: dict[str, Any], plan: dict[str, Any],
     if started:
         message["startedAt"] = started
     raw = json.dumps({"message": message}).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "Vapi-Sandbox/1.0"}
+    headers = {"Content-Type": "application/json", "User-Agent": "Vapi-Sandbox/1.0", **plan["server_headers"]}
     secret = plan["secret"]
     if plan["auth"] == "x-vapi-secret":
         headers["X-Vapi-Secret"] = secret

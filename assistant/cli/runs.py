@@ -36,6 +36,7 @@ from assistant.cli.live import (
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
 from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.run_input import normalise_run_id
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
 from graphs.views import audit_json, dossier_json, leads_json, page_json
 from leadgen.settings import MissingProviderKey, ProviderName, get_settings
@@ -56,7 +57,16 @@ OUTCOME_EXIT = {
     "cancelled": ExitCode.FAILED,
 }
 
-RunIdArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)]
+# A LangGraph Server thread id (dashed UUID) names the run that thread started.
+RunIdArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN_ID",
+        help="The run's id (or the id of the LangGraph thread that started it).",
+        show_default=False,
+        callback=normalise_run_id,
+    ),
+]
 VerticalOption = Annotated[
     str | None,
     typer.Option("--vertical", help="Target vertical, e.g. 'dentists' (default: the agency profile's)."),

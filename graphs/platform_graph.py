@@ -111,8 +111,10 @@ class LeadGenState(TypedDict, total=False):
     leads: list[RankedLead]
 
 
-class RunFailed(RunError):
-    """The run ended in `error` (its message says why); re-run the thread to carry on."""
+class RunFailed(RunError, RuntimeError):
+    """The run ended in `error`, or could not execute (already running elsewhere); the message
+    says why. A RuntimeError because LangGraph Server shows clients the message of builtin error
+    types only ("An internal error occurred" otherwise). Re-run the thread to carry on."""
 
 
 @asynccontextmanager
@@ -122,12 +124,18 @@ async def _run_service() -> AsyncIterator[RunService]:
 
 
 async def _isolated(work: Callable[[], Awaitable[T]]) -> T:
-    """`work()` in a task with an empty context: see the module docstring."""
+    """`work()` in a task with an empty context (see the module docstring); the service's
+    errors other than bad input come out as RunFailed."""
 
     async def call() -> T:
         return await work()
 
-    return await asyncio.create_task(call(), context=contextvars.Context())
+    try:
+        return await asyncio.create_task(call(), context=contextvars.Context())
+    except (BadRunInput, RunFailed):
+        raise
+    except RunError as exc:  # AlreadyRunning, RunNotFound
+        raise RunFailed(str(exc)) from exc
 
 
 def _thread_run_id(config: RunnableConfig) -> str:
@@ -211,9 +219,12 @@ async def execute(state: LeadGenState) -> dict[str, Any]:
     lease taken), forwarding its events to this run's "custom" stream."""
     agency_id, run_id = state["agency_id"], state["run_id"]
     write = get_stream_writer()
+    # The writer finds this run's stream through the node's context, which the pipeline's
+    # isolated task does not have: each event is written from a copy of it.
+    node_context = contextvars.copy_context()
 
     async def forward(event: dict[str, Any]) -> None:
-        write(event)
+        node_context.run(write, event)
 
     async def work() -> tuple[str, dict[str, Any] | None, str | None]:
         async with _run_service() as runs:

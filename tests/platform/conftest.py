@@ -81,9 +81,15 @@ class LeadGenServer:
             return list(conn.execute(sql, params).fetchall())
 
     def charges(self, agency: str) -> list[tuple[str, int, str]]:
-        history = self.leadgen_json("credits", "history", "--agency", agency)
+        """The agency's charges in the ledger, oldest first (read from the table: quicker than
+        `leadgen credits history`, whose output the CLI's own tests check)."""
         return [
-            (h["feature_id"], h["credits"], h["idempotency_key"]) for h in history if h["kind"] == "charge"
+            (feature, credits, key)
+            for feature, credits, key in self.rows(
+                "SELECT feature_id, credits, idempotency_key FROM credit_ledger_entries "
+                "WHERE customer_id = ? AND kind = 'charge' ORDER BY created_at, id",
+                agency,
+            )
         ]
 
     def balance(self, agency: str) -> int:

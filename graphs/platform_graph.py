@@ -36,18 +36,21 @@ A resume never grants credits (add them with `leadgen credits grant`, the chat's
 Autumn); finished audits are never redone or recharged, whichever face resumes (their
 idempotency keys and the audit rows, graphs/audit.py).
 
-`RunService` runs the pipeline in a fresh `contextvars` context: started from inside this
-graph's node, LangGraph would otherwise take the pipeline for a subgraph of this graph (its
-config, checkpoint namespace and interrupts are inherited through context variables).
+The pipeline runs inside `execute` as a graph of its own, not as a subgraph of this one:
+invoked with its own checkpointer and thread id, LangGraph (1.2) addresses it at its own root
+namespace instead of this node's (tests/platform/test_platform_graph.py checks where its
+checkpoints land), while its progress events are forwarded to this run's "custom" stream.
+
+`langgraph dev` fails any synchronous file or socket call made while an event loop runs in the
+thread (blockbuster); opening the database therefore makes none (db/engine.py, db/migrate.py),
+and plain `langgraph dev` needs no `--allow-blocking`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NotRequired, TypeVar
+from typing import Any, Literal, NotRequired
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
@@ -59,9 +62,7 @@ from typing_extensions import TypedDict
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.run_input import check_agency_id, run_id_for_thread
 from graphs.service import BadRunInput, RunError, RunService
-from leadgen.settings import ProviderName, get_settings
-
-T = TypeVar("T")
+from leadgen.settings import MissingProviderKey, ProviderName, get_settings
 
 # What a run's paid steps reach (as `leadgen run` checks): a missing key is bad input, not a
 # failed run.
@@ -119,19 +120,11 @@ class RunFailed(RunError, RuntimeError):
 
 @asynccontextmanager
 async def _run_service() -> AsyncIterator[RunService]:
-    async with RunService.open(get_settings()) as runs:
-        yield runs
-
-
-async def _isolated(work: Callable[[], Awaitable[T]]) -> T:
-    """`work()` in a task with an empty context (see the module docstring); the service's
-    errors other than bad input come out as RunFailed."""
-
-    async def call() -> T:
-        return await work()
-
+    """The CLI's run service, from the environment; its errors other than bad input come out
+    as RunFailed, whose message LangGraph Server passes on to clients."""
     try:
-        return await asyncio.create_task(call(), context=contextvars.Context())
+        async with RunService.open(get_settings()) as runs:
+            yield runs
     except (BadRunInput, RunFailed):
         raise
     except RunError as exc:  # AlreadyRunning, RunNotFound
@@ -179,24 +172,21 @@ async def start_run(state: LeadGenState, config: RunnableConfig) -> dict[str, An
     try:
         for provider in RUN_PROVIDERS:
             settings.endpoint(provider)
-    except RuntimeError as exc:  # MissingProviderKey: names the variable and the sandbox
+    except MissingProviderKey as exc:  # names the variable and the sandbox alternative
         raise BadRunInput(str(exc)) from None
 
-    async def work() -> None:
-        async with _run_service() as runs:
-            async with runs.db.reader() as repo:
-                existing = await repo.get_flow(agency_id, run_id)
-            if existing is not None:
-                _same_campaign(existing, num_leads, vertical, geography)
-                return
+    async with _run_service() as runs:
+        async with runs.db.reader() as repo:
+            existing = await repo.get_flow(agency_id, run_id)
+        if existing is not None:
+            _same_campaign(existing, num_leads, vertical, geography)
+        else:
             try:
                 await runs.start(
                     agency_id, num_leads=num_leads, vertical=vertical, geography=geography, flow_id=run_id
                 )
             except BadRunInput as exc:
                 raise BadRunInput(f"{exc}; {INPUT_HELP}") from None
-
-    await _isolated(work)
     return {"agency_id": agency_id, "run_id": run_id, "status": "idle", "billing_block": None}
 
 
@@ -219,22 +209,16 @@ async def execute(state: LeadGenState) -> dict[str, Any]:
     lease taken), forwarding its events to this run's "custom" stream."""
     agency_id, run_id = state["agency_id"], state["run_id"]
     write = get_stream_writer()
-    # The writer finds this run's stream through the node's context, which the pipeline's
-    # isolated task does not have: each event is written from a copy of it.
-    node_context = contextvars.copy_context()
 
     async def forward(event: dict[str, Any]) -> None:
-        node_context.run(write, event)
+        write(event)
 
-    async def work() -> tuple[str, dict[str, Any] | None, str | None]:
-        async with _run_service() as runs:
-            outcome = await runs.resume(agency_id, run_id, on_event=forward)
-        return outcome.status, outcome.flow.billing_block, outcome.flow.error
-
-    status, block, error = await _isolated(work)
-    if status == "error":
-        raise RunFailed(f"run {run_id} failed: {error or 'no reason recorded'}")
-    return {"status": status, "billing_block": block}
+    async with _run_service() as runs:
+        outcome = await runs.resume(agency_id, run_id, on_event=forward)
+    flow = outcome.flow
+    if outcome.status == "error":
+        raise RunFailed(f"run {run_id} failed: {flow.error or 'no reason recorded'}")
+    return {"status": outcome.status, "billing_block": flow.billing_block}
 
 
 def _after_execute(state: LeadGenState) -> Literal["billing_pause", "summarize"]:
@@ -266,36 +250,31 @@ async def summarize(state: LeadGenState) -> dict[str, Any]:
     from graphs.views import flow_json, leads_json
 
     agency_id, run_id = state["agency_id"], state["run_id"]
-
-    async def work() -> dict[str, Any]:
-        async with _run_service() as runs:
-            flow = await runs.get(agency_id, run_id)
-            run = flow_json(
-                flow,
-                counts=await runs.counts(agency_id, run_id),
-                progress=await runs.progress(agency_id, run_id),
-            )
-            ranked = leads_json(
-                await runs.opportunities(agency_id, run_id), await runs.audit_jobs(agency_id, run_id)
-            )
-        leads: list[RankedLead] = [
-            {
-                "id": lead["id"],
-                "name": lead["name"],
-                "status": lead["status"],
-                "qualification_score": lead["qualification_score"],
-                "opportunity_score": lead.get("opportunity_score"),
-            }
-            for lead in ranked
-        ]
-        return {
-            "status": run["status"],
-            "billing_block": run["billing_block"],
-            "counts": run["counts"],
-            "leads": leads,
+    async with _run_service() as runs:
+        run = flow_json(
+            await runs.get(agency_id, run_id),
+            counts=await runs.counts(agency_id, run_id),
+            progress=await runs.progress(agency_id, run_id),
+        )
+        ranked = leads_json(
+            await runs.opportunities(agency_id, run_id), await runs.audit_jobs(agency_id, run_id)
+        )
+    leads: list[RankedLead] = [
+        {
+            "id": lead["id"],
+            "name": lead["name"],
+            "status": lead["status"],
+            "qualification_score": lead["qualification_score"],
+            "opportunity_score": lead.get("opportunity_score"),
         }
-
-    return await _isolated(work)
+        for lead in ranked
+    ]
+    return {
+        "status": run["status"],
+        "billing_block": run["billing_block"],
+        "counts": run["counts"],
+        "leads": leads,
+    }
 
 
 def build_platform_graph() -> StateGraph[Any, Any, Any, Any]:

@@ -59,6 +59,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
+from db.models import LeadGenFlow
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.run_input import check_agency_id, run_id_for_thread
 from graphs.service import BadRunInput, RunError, RunService
@@ -178,6 +179,11 @@ async def start_run(state: LeadGenState, config: RunnableConfig) -> dict[str, An
     async with _run_service() as runs:
         async with runs.db.reader() as repo:
             existing = await repo.get_flow(agency_id, run_id)
+            # Run ids are global: a thread another agency's run already holds is refused before
+            # anything (this agency included) is created. Says only that the id is taken.
+            taken = existing is None and await repo.session.get(LeadGenFlow, run_id) is not None
+        if taken:
+            raise BadRunInput("this thread already holds another agency's run; start a new thread")
         if existing is not None:
             _same_campaign(existing, num_leads, vertical, geography)
         else:
@@ -190,7 +196,7 @@ async def start_run(state: LeadGenState, config: RunnableConfig) -> dict[str, An
     return {"agency_id": agency_id, "run_id": run_id, "status": "idle", "billing_block": None}
 
 
-def _same_campaign(flow: Any, num_leads: Any, vertical: str | None, geography: str | None) -> None:
+def _same_campaign(flow: LeadGenFlow, num_leads: Any, vertical: str | None, geography: str | None) -> None:
     asked = (
         num_leads,
         " ".join(vertical.split()) if vertical is not None else flow.target_vertical,

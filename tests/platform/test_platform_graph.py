@@ -62,15 +62,8 @@ async def test_the_pipeline_runs_on_our_checkpointer_under_the_threads_id(platfo
     thread_id = str(uuid.uuid4())
     config: Any = {"configurable": {"thread_id": thread_id}}
 
-    out = await graph.ainvoke(
-        {
-            "agency_id": agency,
-            "num_leads": 3,
-            "target_vertical": "dentists",
-            "target_geography": "Austin, TX",
-        },
-        config,
-    )
+    campaign = {"target_vertical": "dentists", "target_geography": "Austin, TX"}
+    out = await graph.ainvoke({"agency_id": agency, "num_leads": 3, **campaign}, config)
 
     run_id = uuid.UUID(thread_id).hex
     assert out["run_id"] == run_id and out["status"] == "completed" and out["leads"]
@@ -83,6 +76,19 @@ async def test_the_pipeline_runs_on_our_checkpointer_under_the_threads_id(platfo
     # ...and the caller's checkpointer only this small graph's state.
     outer = await graph.aget_state(config)
     assert "audit_job_ids" not in outer.values and outer.next == ()
+
+    # The thread holds this run: asked again, it reports it; another campaign or agency is refused.
+    again = await graph.ainvoke({"agency_id": agency, "num_leads": 3, **campaign}, config)
+    assert again["run_id"] == run_id and again["leads"] == out["leads"]
+    with pytest.raises(BadRunInput, match="start a new thread for another campaign"):
+        await graph.ainvoke({"agency_id": agency, "num_leads": 4, **campaign}, config)
+    other = f"agency-{uuid.uuid4().hex[:10]}"
+    with pytest.raises(BadRunInput, match="another agency's run"):
+        await graph.ainvoke({"agency_id": other, "num_leads": 3, **campaign}, config)
+    async with RunService.open() as runs:
+        async with runs.db.reader() as repo:
+            assert await repo.get_agency(other) is None
+        assert (await runs.get(agency, run_id)).status == "completed"
 
 
 async def test_bad_input_raises_before_anything_is_written(platform_env: str) -> None:

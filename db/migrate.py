@@ -19,9 +19,10 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -70,12 +71,27 @@ async def _locked_connection(url: str) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-def _run(connection: Connection, cfg: Config, action: str, revision: str) -> None:
+def _run(connection: Connection, cfg: Config, script: ScriptDirectory, action: str, revision: str) -> None:
+    """`alembic upgrade/downgrade REVISION` on `connection`, as `alembic.command` runs them but
+    with `script` read beforehand: reading the scripts folder is file-system work, done before
+    this thread starts its event loop (LangGraph's dev server fails any such call made while a
+    loop runs in the thread, see graphs/platform_graph.py)."""
     cfg.attributes["connection"] = connection
-    if action == "upgrade":
-        command.upgrade(cfg, revision)
-    else:
-        command.downgrade(cfg, revision)
+
+    def steps(rev: Any, _context: Any) -> Any:
+        if action == "upgrade":
+            return script._upgrade_revs(revision, rev)
+        return script._downgrade_revs(revision, rev)
+
+    with EnvironmentContext(cfg, script, fn=steps, destination_rev=revision):
+        script.run_env()
+
+
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read now (the revision map is otherwise loaded on first use)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    script.get_heads()
+    return script
 
 
 async def _migrate(url: str, action: str, revision: str) -> None:
@@ -84,13 +100,13 @@ async def _migrate(url: str, action: str, revision: str) -> None:
     down. Each run therefore happens on a thread of its own, one at a time, and never blocks the
     caller's event loop while it waits its turn."""
 
-    async def locked_run() -> None:
+    async def locked_run(script: ScriptDirectory) -> None:
         async with _locked_connection(url) as conn:
-            await conn.run_sync(_run, alembic_config(url), action, revision)
+            await conn.run_sync(_run, alembic_config(url), script, action, revision)
 
     def in_turn() -> None:
         with _ALEMBIC_TURN:
-            asyncio.run(locked_run())
+            asyncio.run(locked_run(_scripts()))
 
     await asyncio.to_thread(in_turn)
 
@@ -125,6 +141,6 @@ async def ensure_schema(url: str) -> None:
     key = normalise_url(url)
     if key in _ensured:
         return
-    if await current(url) != head_revision():
+    if await current(url) != await asyncio.to_thread(head_revision):
         await upgrade(url, "head")
     _ensured.add(key)

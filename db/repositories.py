@@ -266,8 +266,10 @@ class Repository:
         num_leads_requested: int,
         user_id: str | None = None,
         billing_customer_id: str | None = None,
+        flow_id: str | None = None,
     ) -> LeadGenFlow:
-        """A new `idle` flow with all six phases pending. Bills the agency's customer unless told."""
+        """A new `idle` flow with all six phases pending. Bills the agency's customer unless told.
+        `flow_id` names it (LangGraph Server: the thread's id); otherwise a new id is drawn."""
         agency = await self.get_agency(agency_id)
         if agency is None:
             raise NotFound("agencies", agency_id)
@@ -275,6 +277,7 @@ class Repository:
             raise ValueError(f"num_leads_requested must be at least 1, got {num_leads_requested}")
         profile = await self.get_profile(agency_id)
         flow = LeadGenFlow(
+            **({"id": flow_id} if flow_id is not None else {}),
             agency_id=agency_id,
             user_id=user_id,
             agency_profile_id=profile.id if profile else None,

@@ -203,8 +203,10 @@ class RunService:
         vertical: str | None = None,
         geography: str | None = None,
         user_id: str | None = None,
+        flow_id: str | None = None,
     ) -> LeadGenFlow:
-        """Validate the campaign (arguments, else the agency profile) and create the flow."""
+        """Validate the campaign (arguments, else the agency profile) and create the flow (with
+        the id `flow_id` when given: graphs/platform_graph.py passes its thread's)."""
         if (
             isinstance(num_leads, bool)
             or not isinstance(num_leads, int)
@@ -240,6 +242,7 @@ class RunService:
                 num_leads_requested=num_leads,
                 user_id=user_id,
                 billing_customer_id=customer,
+                flow_id=flow_id,
             )
 
     async def _verify_billing_key(self, agency_id: str) -> None:

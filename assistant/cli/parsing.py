@@ -11,12 +11,12 @@ import re
 import unicodedata
 
 from db.models import SIGNALS
+from graphs.run_input import check_agency_id
 
 MAX_CREDITS = 1_000_000
 MAX_TEXT_LENGTH = 200
 MAX_SERVICES = 50
 
-_AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _DIGITS = re.compile(r"[0-9]+")
 # Control characters and line/paragraph separators: they break tables, logs and prompts.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
@@ -36,14 +36,11 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def parse_agency_id(value: str, field: str = "agency") -> str:
-    candidate = value.strip()
-    if not _AGENCY_ID.fullmatch(candidate):
-        raise InvalidInput(
-            field,
-            f"{_shown(value)} is not a valid agency id; use 1-64 characters from lowercase a-z, "
-            f"digits, '_' and '-', starting with a letter or digit (e.g. 'acme-digital')",
-        )
-    return candidate
+    # The rule lives in graphs/run_input.py: LangGraph Server's `lead_gen` graph applies it too.
+    try:
+        return check_agency_id(value)
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None
 
 
 def parse_text(value: str, field: str) -> str:

@@ -36,6 +36,7 @@ from assistant.cli.live import (
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
 from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.run_input import normalise_run_id
 from graphs.service import (
     AlreadyRunning,
     BadRunInput,
@@ -63,7 +64,16 @@ OUTCOME_EXIT = {
     "cancelled": ExitCode.FAILED,
 }
 
-RunIdArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.", show_default=False)]
+# A LangGraph Server thread id (dashed UUID) names the run that thread started.
+RunIdArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN_ID",
+        help="The run's id (or the id of the LangGraph thread that started it).",
+        show_default=False,
+        callback=normalise_run_id,
+    ),
+]
 VerticalOption = Annotated[
     str | None,
     typer.Option("--vertical", help="Target vertical, e.g. 'dentists' (default: the agency profile's)."),

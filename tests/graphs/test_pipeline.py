@@ -232,8 +232,10 @@ async def test_stream_yields_events_then_the_outcome(runs: RunService, agency: s
     )
 
 
-def test_studio_graph_has_the_six_phases_and_the_audit_subgraph() -> None:
-    from graphs.studio import graph
+def test_pipeline_graph_has_the_six_phases_and_the_audit_subgraph() -> None:
+    from graphs.pipeline import compile_graph
+
+    graph = compile_graph()
 
     assert {
         "source",

@@ -12,8 +12,8 @@ then spoils the answer according to the sandbox config (`/_sandbox/config`):
 The failures:
 
     unseen_urls              cites URLs it was not given: every list of URLs (`urls`, `sources`)
-                             in a structured answer gains a page of the same site that was never
-                             in the prompt and a page of another site
+                             in a structured answer starts with a page of the same site that was
+                             never in the prompt and a page of another site
     obey_page_instructions   follows an instruction found in the page text of the prompt (a
                              paragraph that addresses the model: "ignore previous instructions",
                              "you are now", ...): its structured answer repeats the instruction
@@ -191,11 +191,11 @@ def _cite_unseen(value: dict[str, Any], prompt: str) -> None:
         f"https://www.yelp.com/biz/{stem}-reviews",
     ]
     unseen = [u for u in invented if u.lower() not in given]
-    for key, items in _url_lists(value):
+    for key, items in _url_lists(value):  # first: a model puts its favourite picks on top
         if key.lower() in ("urls", "links"):
-            items.extend(unseen)
+            items[:0] = unseen
         else:
-            items.extend({"url": u, "title": "Source"} for u in unseen)
+            items[:0] = [{"url": u, "title": "Source"} for u in unseen]
 
 
 def _instructions(prompt: str) -> list[str]:

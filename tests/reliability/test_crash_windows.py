@@ -83,6 +83,7 @@ def dossier_calls(sandbox: Any, host: str) -> int:
 
 def test_kill_between_saving_a_dossier_and_settling_it(tmp_path: Path, sandbox_config: Any) -> None:
     sandbox_config.configure(world_profile="all_auditable")
+    sandbox_config.clear_requests()  # the session's other tests audit the same sites
     # One audit at a time: the first to save its dossier is the one killed before settling.
     env = env_for(tmp_path, sandbox_config.url, LEADGEN_AUDIT_CONCURRENCY="1")
     killed_run(env, "audit:before_settle")

@@ -9,7 +9,8 @@
   which releases the hold and marks the lead DATA_READY: one bad site never cancels its siblings,
   and a failed audit is not charged.
 * `generate_dossier` saves the dossier, then settles the hold (the charge is recorded once per
-  key), then marks the job metered: every step is idempotent, so a crash anywhere re-runs safely.
+  key), then marks the job metered: every step is idempotent, so a crash anywhere re-runs safely,
+  and a dossier saved before a crash is settled as it is, not written again.
 * Only `audit_results` flows back to the parent (the output schema); it has a reducer.
 """
 
@@ -235,8 +236,13 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         # the node's result: the work is done, so report it instead of redoing it.
         ctx.counter.record("generate_dossier_already_done", job_id)
         return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": job.dossier_id}]}
-    ctx.counter.record("generate_dossier", job_id)
     assert job is not None
+    if job.dossier_id is not None:
+        # An execution died between saving this dossier and settling it: settle the saved one,
+        # never write (or pay the model for) it again.
+        ctx.counter.record("generate_dossier_settle_only", job_id)
+        return await _settle(ctx, state, job.opportunity_id, job.dossier_id)
+    ctx.counter.record("generate_dossier", job_id)
     async with ctx.read() as repo:
         opportunity = await repo.get_opportunity(agency_id, job.opportunity_id)
         profile = await repo.get_profile(agency_id)
@@ -283,8 +289,17 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             model=ctx.settings.openai_model,
         )
     crash_point("audit:before_settle")
-    # If billing is unreachable here, the error fails the run with the hold still open and the
-    # dossier saved; the next execution re-runs this node and settles with the same key.
+    return await _settle(ctx, state, opportunity.id, dossier.id)
+
+
+async def _settle(
+    ctx: PipelineContext, state: AuditState, opportunity_id: str, dossier_id: str
+) -> dict[str, Any]:
+    """Charge the saved dossier's held credits (once per key), then finish the audit.
+
+    If billing is unreachable here, the error fails the run with the hold still open and the
+    dossier saved; the next execution re-runs the node and settles with the same key."""
+    agency_id, job_id = state["agency_id"], state["audit_job_id"]
     await ctx.billing.settle(audit_key(job_id))
     async with ctx.repo() as repo:
         await repo.set_audit_phases(
@@ -293,12 +308,12 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             {"generate_dossier": "complete"},
             status="completed",
             metered=True,
-            dossier_id=dossier.id,
+            dossier_id=dossier_id,
         )
-        await repo.update_opportunity(agency_id, opportunity.id, status="READY")
+        await repo.update_opportunity(agency_id, opportunity_id, status="READY")
         progress = await _record_progress(repo, state)
     events.emit(progress)
-    return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": dossier.id}]}
+    return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": dossier_id}]}
 
 
 async def _fail(ctx: PipelineContext, state: AuditState, step: str, message: str) -> dict[str, Any]:

@@ -521,6 +521,8 @@ class RunService:
                     "paused_for_upgrade", flow, pending_interrupts=len(state.interrupts), ran=False
                 )
             fresh = not state.values and not state.next
+            if not fresh:
+                _log_skipped_phases(flow)
             graph_input: Any = {"flow_id": flow_id, "agency_id": agency_id} if fresh else command
             async with self.db.transaction() as repo:
                 await repo.update_flow(agency_id, flow_id, status="running", billing_block=None, error=None)
@@ -589,6 +591,22 @@ class RunService:
                 agency_id, flow_id, status="completed", completed_at=_now(), billing_block=None
             )
             return Outcome("completed", flow)
+
+
+def _log_skipped_phases(flow: LeadGenFlow) -> None:
+    """The seed's skip logs on phase gating: a resumed run carries on from its checkpoint, so the
+    phases before the first unfinished one are not run again; say which, as the seed did."""
+    entry = next((p["name"] for p in flow.phases if p.get("status") != "complete"), None)
+    for phase in flow.phases:
+        if phase["name"] == entry:
+            break
+        log.info(
+            "Skipping %s (status=%s) due to resume at %s of run %s",
+            phase["name"],
+            phase.get("status"),
+            entry,
+            flow.id,
+        )
 
 
 def _now() -> Any:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import psycopg
 import pytest
 
 if TYPE_CHECKING:
+    from graphs.service import RunService
     from tools.sandbox.server import SandboxHandle
 
 PG_ADMIN_DSN = os.environ.get("LEADGEN_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -92,3 +95,65 @@ def sandbox_config(sandbox: SandboxHandle) -> Iterator[SandboxHandle]:
         yield sandbox
     finally:
         sandbox.reset_config()
+
+
+# --- A run service on a SQLite file against the session sandbox ---------------------------------
+
+# The developer's own setup that would leak into a test's settings.
+_SERVICE_CLEARED = (
+    "DATABASE_URL",
+    "LEADGEN_AGENCY",
+    "LEADGEN_STARTING_CREDITS",
+    "LEADGEN_AUDIT_CONCURRENCY",
+    "LEADGEN_LEASE_SECONDS",
+    "AUTUMN_SECRET_KEY",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "GOOGLE_PLACES_API_KEY",
+    "FIRECRAWL_API_KEY",
+    "FIRECRAWL_API_URL",
+    "VAPI_API_KEY",
+)
+
+
+@pytest.fixture
+def sqlite_service(
+    sandbox: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., AbstractAsyncContextManager[RunService]]:
+    """`async with sqlite_service(openai_timeout=None, **env) as runs:` a RunService on a fresh
+    SQLite file against the session sandbox, built as `RunService.open` builds it; `openai_timeout`
+    shortens how long the model client waits (the openai SDK's own retry rules unchanged), and
+    `env` sets variables (e.g. LEADGEN_AUDIT_CONCURRENCY="3", AUTUMN_SECRET_KEY=...); the
+    developer's own provider keys and database are cleared first."""
+
+    @asynccontextmanager
+    async def open_service(openai_timeout: float | None = None, **env: str) -> AsyncIterator[RunService]:
+        from db import open_database
+        from graphs.checkpoints import open_checkpointer
+        from graphs.service import RunService
+        from leadgen.settings import get_settings, reset_settings
+        from tools.billing import billing_for
+        from tools.providers import Providers
+
+        for name in _SERVICE_CLEARED:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("LEADGEN_SANDBOX_URL", sandbox.url)
+        monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'leadgen.db'}")
+        monkeypatch.setenv("LEADGEN_DATA_DIR", str(tmp_path / "data"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        reset_settings()
+        settings = get_settings()
+        timeouts = {"openai": httpx.Timeout(openai_timeout, connect=5.0)} if openai_timeout else None
+        db = await open_database(settings.resolved_database_url)
+        try:
+            async with (
+                open_checkpointer(db.url) as saver,
+                Providers.from_settings(settings, timeouts=timeouts) as providers,
+            ):
+                yield RunService(db, billing_for(settings, db.engine), providers, saver, settings)
+        finally:
+            await db.close()
+            reset_settings()
+
+    return open_service

@@ -32,7 +32,7 @@ def chat_model(
     temperature: float = 0,
     streaming: bool = False,
     max_retries: int = 2,
-    timeout: float = 60.0,
+    timeout: float | None = 60.0,
     model: str | None = None,
     http_async_client: httpx.AsyncClient | None = None,
 ) -> ChatOpenAI:

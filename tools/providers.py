@@ -34,7 +34,7 @@ TIMEOUTS: dict[str, httpx.Timeout] = {
     "firecrawl": httpx.Timeout(60.0, connect=5.0),
     "autumn": httpx.Timeout(10.0, connect=5.0),
     "vapi": httpx.Timeout(20.0, connect=5.0),
-    "openai": httpx.Timeout(120.0, connect=5.0),
+    "openai": httpx.Timeout(60.0, connect=5.0),
 }
 
 
@@ -155,6 +155,9 @@ class Providers:
             # Our own pooled client: langchain-openai would otherwise cache one bound to the
             # first event loop, which breaks a second `asyncio.run` in the same process.
             options.setdefault("http_async_client", self._client_for("openai"))
+            # The openai SDK applies its own per-request timeout over the client's: pass ours
+            # (as seconds: the SDK's HTTP library does not take httpx's Timeout objects).
+            options.setdefault("timeout", self._timeouts["openai"].read)
             from tools.llm import chat_model
 
             self._llms[key] = chat_model(self.settings, **options)

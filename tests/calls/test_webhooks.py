@@ -148,6 +148,31 @@ async def test_first_recorded_duration_wins(world: Any, make_report: Any) -> Non
     assert await world.billed() == 1
 
 
+@pytest.mark.parametrize(
+    ("durations", "seconds", "minutes"),
+    [
+        ({"durationSeconds": 20.0, "durationMs": 95_000.0}, 20.0, 1),
+        ({"durationMs": 95_000.0}, 95.0, 2),  # before endedAt - startedAt, which says 30 s
+        ({}, 30.0, 1),
+    ],
+    ids=["durationSeconds", "durationMs", "endedAt-startedAt"],
+)
+async def test_talk_time_is_duration_seconds_else_duration_ms_else_the_timestamps(
+    sqlite_world: Any, make_report: Any, durations: dict[str, float], seconds: float, minutes: int
+) -> None:
+    world = sqlite_world
+    await world.fund(10)
+    call = await place_silently(world)
+    body = make_report(call.provider_call_id)  # startedAt .. endedAt: 30 s apart
+    del body["message"]["durationSeconds"]
+    body["message"].update(durations)
+    assert (await world.post(body)).status_code == 200
+    done = await world.wait_for(call.id)
+    assert done.billing_seconds == seconds
+    assert done.metadata_["ai_call_metering"]["billed_minutes"] == minutes
+    assert await world.billed() == minutes
+
+
 async def test_report_that_overtakes_the_provider_id_is_still_matched(world: Any, make_report: Any) -> None:
     """The ids start_call sends as variables find the row before its provider id is stored."""
     await world.fund(5)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from conftest import CompletedRun  # the fixture's type only; helpers come as fixtures
 
 PHASES = ["source", "filter_rank", "persist_leads", "scrape_content", "generate_dossier", "finalize_rank"]
+# DESIGN.md, "JSON shapes": the keys of each shape, in DESIGN's order.
 RUN_KEYS = {
     "id",
     "agency_id",
@@ -30,7 +31,7 @@ RUN_KEYS = {
     "billing_block",
     "counts",
 }
-COUNT_KEYS = {
+COUNT_KEYS = [
     "opportunities",
     "with_website",
     "ready",
@@ -39,7 +40,8 @@ COUNT_KEYS = {
     "audits_queued",
     "audits_completed",
     "audits_failed",
-}
+    "reused",
+]
 LEAD_KEYS = [
     "id",
     "name",
@@ -53,11 +55,51 @@ LEAD_KEYS = [
     "status",
     "signals",
     "qualification_score",
+    "opportunity_score",
+    "score_reasons",
     "fit_reason",
+    "talking_points",
+    "contacts",
+    "runs",
     "audit_job_id",
     "dossier_id",
     "meeting_time",
 ]
+DOSSIER_KEYS = [
+    "id",
+    "opportunity_id",
+    "summary",
+    "findings",
+    "gaps",
+    "talking_points",
+    "sources",
+    "fit_reason",
+    "outreach",
+    "comparison",
+    "created_at",
+]
+AUDIT_KEYS = ["id", "opportunity_id", "target_url", "status", "phases", "dossier_id", "error"]
+PAGE_KEYS = ["id", "audit_job_id", "url", "title", "scraped_at"]
+# Keys DESIGN names that the product does not emit yet, and the open issue that adds them. The
+# tests marked with these are strict: once the keys arrive they fail until the mark is removed.
+PENDING_KEYS = {
+    "counts": {"reused"},
+    "lead": {"opportunity_score", "score_reasons", "talking_points", "contacts", "runs"},
+    "dossier": {"findings", "outreach", "comparison"},
+}
+PENDING = {
+    "counts": "counts.reused: issue 14 (runs keep their leads, research reused)",
+    "lead": "opportunity_score, score_reasons: issue 13; talking_points, contacts: issue 17; runs: issue 14",
+    "ranking": "leads ranked by opportunity_score: issue 13",
+    "dossier": "findings: issue 13; outreach, comparison: issue 17",
+}
+
+
+def in_design_order(keys: list[str], design: list[str], pending: set[str]) -> None:
+    """Every key is one DESIGN names, in DESIGN's order, and only `pending` ones are missing."""
+    assert set(keys) <= set(design), set(keys) - set(design)
+    assert keys == [k for k in design if k in keys]
+    assert set(design) - set(keys) <= pending, set(design) - set(keys) - pending
 
 
 def ok_json(result: Result, code: int = 0) -> Any:
@@ -86,8 +128,9 @@ def test_run_json_has_the_documented_shape_and_completed(completed_run: Complete
     assert run["progress"] == 1.0
     assert run["billing_block"] is None
     assert run["last_event"]["type"] == "completed"
+    assert set(run["last_event"]) >= {"type", "message", "timestamp"}
     counts = run["counts"]
-    assert set(counts) == COUNT_KEYS
+    in_design_order(list(counts), COUNT_KEYS, PENDING_KEYS["counts"])
     assert counts["opportunities"] >= 1
     assert counts["audits_completed"] + counts["audits_failed"] == counts["audits_queued"]
     assert counts["ready"] + counts["data_ready"] == counts["opportunities"]  # nothing left auditing
@@ -95,6 +138,11 @@ def test_run_json_has_the_documented_shape_and_completed(completed_run: Complete
     # Progress went to stderr as short lines (no terminal here), never to stdout.
     assert "[source] complete" in completed_run.stderr
     assert "[finalize_rank] complete" in completed_run.stderr
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING["counts"])
+def test_run_counts_have_every_key_design_names(completed_run: CompletedRun) -> None:
+    assert list(completed_run.run["counts"]) == COUNT_KEYS
 
 
 def test_credits_were_charged_once_per_paid_step(completed_run: CompletedRun) -> None:
@@ -109,8 +157,11 @@ def test_credits_were_charged_once_per_paid_step(completed_run: CompletedRun) ->
         ("dossier_research", 2, f"audit:{job}") for job in researched
     )
     assert len(charges) == 1 + len(researched)
-    balance = ok_json(completed_run.cli("credits", "--agency", "acme", "--json"))["balance"]
-    assert balance == 20 - 1 - 2 * len(researched)
+    assert all(set(h) >= {"feature_id", "credits", "idempotency_key", "created_at"} for h in history)
+    assert all(c > 0 for _, c, _ in charges)
+    credits = ok_json(completed_run.cli("credits", "--agency", "acme", "--json"))
+    assert set(credits) == {"customer_id", "balance"}
+    assert credits["balance"] == 20 - 1 - 2 * len(researched)
 
 
 def test_status_matches_the_run(completed_run: CompletedRun) -> None:
@@ -157,20 +208,36 @@ def test_runs_lists_newest_first(completed_run: CompletedRun) -> None:
     assert human.exit_code == 0 and completed_run.run["id"] in human.stdout
 
 
-def test_leads_are_ranked_with_the_documented_shape(completed_run: CompletedRun) -> None:
+def test_leads_carry_the_documented_keys_and_scores(completed_run: CompletedRun) -> None:
     leads = leads_of(completed_run)
     assert len(leads) == completed_run.run["counts"]["opportunities"]
     for lead in leads:
-        assert list(lead) == LEAD_KEYS
+        in_design_order(list(lead), LEAD_KEYS, PENDING_KEYS["lead"])
         assert lead["phone"], "leads without a phone are dropped"
         # Four criteria: the score is the share of them the lead matches.
         assert lead["qualification_score"] == pytest.approx(len(lead["signals"]) / 4)
     scores = [lead["qualification_score"] for lead in leads]
-    assert scores == sorted(scores, reverse=True)
     assert len(set(scores)) > 1, "the sandbox world mixes weak and strong leads"
     human = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme")
     assert human.exit_code == 0 and leads[0]["id"] in human.stdout
     assert all(word in human.stdout for word in leads[0]["name"].split())  # the name may wrap
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING["lead"])
+def test_leads_have_every_key_design_names(completed_run: CompletedRun) -> None:
+    leads = leads_of(completed_run)
+    assert leads and all(list(lead) == LEAD_KEYS for lead in leads)
+    for lead in leads:
+        assert all(set(c) == {"kind", "value", "source_url"} for c in lead["contacts"])
+        assert completed_run.run["id"] in lead["runs"]
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING["ranking"])
+def test_leads_are_ranked_highest_opportunity_score_first(completed_run: CompletedRun) -> None:
+    leads = leads_of(completed_run)
+    scores = [lead["opportunity_score"] for lead in leads]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 100 for s in scores)
+    assert all(lead["score_reasons"] for lead in leads)
 
 
 def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun) -> None:
@@ -181,7 +248,7 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
     text = result.stdout_bytes.decode()
     assert text.endswith("\r\n") and text.count("\r\n") >= 1 + len(leads)
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert rows[0] == LEAD_KEYS
+    assert rows[0] == list(leads[0])  # the JSON's keys, in its order
     assert len(rows) == 1 + len(leads)
     for row, lead in zip(rows[1:], leads, strict=True):
         record = dict(zip(rows[0], row, strict=True))
@@ -199,7 +266,7 @@ def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
     assert len(audits) == completed_run.run["counts"]["audits_queued"] >= 1
     by_job = {lead["audit_job_id"]: lead for lead in leads if lead["audit_job_id"]}
     for audit in audits:
-        assert set(audit) == {"id", "opportunity_id", "target_url", "status", "phases", "dossier_id", "error"}
+        assert list(audit) == AUDIT_KEYS
         assert by_job[audit["id"]]["id"] == audit["opportunity_id"]
         assert audit["status"] in ("completed", "error")
         assert audit["target_url"] == by_job[audit["id"]]["website"]
@@ -209,7 +276,7 @@ def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
     pages = ok_json(completed_run.cli("pages", finished[0]["id"], "--agency", "acme", "--json"))
     assert pages, "a completed audit scraped pages"
     for page in pages:
-        assert set(page) == {"id", "audit_job_id", "url", "title", "scraped_at"}
+        assert list(page) == PAGE_KEYS
         assert page["audit_job_id"] == finished[0]["id"]
         assert page["url"].startswith("http")
     assert completed_run.cli("pages", finished[0]["id"], "--agency", "other", "--json").exit_code == 4
@@ -219,16 +286,8 @@ def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
     without = [lead for lead in leads if not lead["dossier_id"]]
     for lead in with_dossier[:2]:
         dossier = ok_json(completed_run.cli("dossier", lead["id"], "--agency", "acme", "--json"))
-        assert set(dossier) == {
-            "id",
-            "opportunity_id",
-            "summary",
-            "gaps",
-            "talking_points",
-            "sources",
-            "fit_reason",
-            "created_at",
-        }
+        in_design_order(list(dossier), DOSSIER_KEYS, PENDING_KEYS["dossier"])
+        assert all(set(source) == {"url", "title"} for source in dossier["sources"])
         assert (dossier["id"], dossier["opportunity_id"]) == (lead["dossier_id"], lead["id"])
         assert dossier["summary"]
         assert dossier["sources"] and all(s["url"].startswith("http") for s in dossier["sources"])
@@ -242,3 +301,21 @@ def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
     assert completed_run.cli("dossier", "nope", "--agency", "acme", "--json").exit_code == 4
     # A researched lead is READY and carries its dossier: both kinds agree with the counts.
     assert len(with_dossier) == completed_run.run["counts"]["ready"]
+
+
+@pytest.mark.xfail(strict=True, reason=PENDING["dossier"])
+def test_dossiers_have_every_key_design_names(completed_run: CompletedRun) -> None:
+    researched = [lead for lead in leads_of(completed_run) if lead["dossier_id"]]
+    assert researched
+    dossier = ok_json(completed_run.cli("dossier", researched[0]["id"], "--agency", "acme", "--json"))
+    assert list(dossier) == DOSSIER_KEYS
+    assert set(dossier["outreach"]) == {"email_subject", "email_body", "call_opener"}
+    assert set(dossier["comparison"]) >= {
+        "peers",
+        "rating_percentile",
+        "review_count_percentile",
+        "peers_without",
+    }
+    for finding in dossier["findings"]:
+        assert set(finding) == {"code", "title", "detail", "evidence_url", "evidence", "source"}
+        assert finding["source"] in ("check", "places", "model")

@@ -60,7 +60,10 @@ def test_signals_follow_the_seed_thresholds() -> None:
 
 
 def test_score_is_share_of_criteria() -> None:
-    assert qualification_score(["MISSING_WEBSITE"], []) == 0.0
+    # No criteria set: scored against all four signals (DESIGN.md), not 0.
+    assert qualification_score(["MISSING_WEBSITE"], []) == 0.25
+    assert qualification_score(["MISSING_WEBSITE", "FEW_GOOGLE_REVIEWS", "LOW_GOOGLE_RATING"], []) == 0.75
+    assert qualification_score([], []) == 0.0
     assert qualification_score(["MISSING_WEBSITE"], ["MISSING_WEBSITE", "FEW_GOOGLE_REVIEWS"]) == 0.5
     assert qualification_score(["LOW_GOOGLE_RATING"], ["MISSING_WEBSITE"]) == 0.0
 
@@ -79,6 +82,22 @@ def test_filter_drops_phoneless_and_closed_and_ranks() -> None:
     assert outcome.kept[0].qualification_score == 1.0
     assert outcome.dropped == {"no_phone": 1, "closed_permanently": 1}
     assert not outcome.kept[0].auditable and outcome.kept[1].auditable
+
+
+def test_an_agency_without_criteria_ranks_by_all_four_signals() -> None:
+    outcome = filter_and_score(
+        [
+            place("strong", name="Strong", rating=4.9, reviews_count=300),
+            place("weak", name="Weak", website=None, rating=3.1, reviews_count=40),
+            place("few", name="Few", reviews_count=2),
+        ],
+        [],
+    )
+    assert [(lead.place_id, lead.qualification_score) for lead in outcome.kept] == [
+        ("weak", 0.5),
+        ("few", 0.25),
+        ("strong", 0.0),
+    ]
 
 
 def test_dedupe_by_place_id_and_own_domain_only() -> None:

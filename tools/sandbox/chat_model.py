@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tools.sandbox.model_faults import misbehaving
+
 MARK = "(sandbox model)"
 NUMBER_WORDS = {
     "one": 1,
@@ -768,4 +770,5 @@ async def _stream(
     yield "data: [DONE]\n\n"
 
 
-routes = [Route("/openai/v1/chat/completions", chat_completions, methods=["POST"])]
+# The one hook of the misbehaviour knobs (model_faults.py): they act on the finished answer.
+routes = [Route("/openai/v1/chat/completions", misbehaving(chat_completions), methods=["POST"])]

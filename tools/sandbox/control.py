@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tools.sandbox.model_faults import MODEL_FAULTS
+
 SERVICES = ("places", "firecrawl", "openai", "autumn", "vapi", "slack")
 FAULT_KINDS = ("429", "500", "503", "timeout")
 VAPI_WEBHOOK_AUTH = ("none", "x-vapi-secret", "bearer", "hmac")
@@ -55,6 +57,13 @@ class SandboxConfig:
     # minute, shorter only so tests can wait one out.
     firecrawl_rate_limit: int = 0
     firecrawl_rate_window_seconds: float = 60.0
+    # The chat model misbehaving on purpose (tools/sandbox/model_faults.py); [] = well behaved.
+    model_faults: list[str] = field(default_factory=list)
+    model_fault_schemas: list[str] = field(default_factory=list)  # [] = every request
+    model_fault_limit: int = 0  # misbehave on the first N matching requests only; 0 = always
+    # Text the web carries (e.g. a prompt injection): appended to every page of these sites.
+    planted_text: str = ""
+    planted_domains: list[str] = field(default_factory=list)  # [] = every site
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply `changes`, refusing unknown knobs and bad values (ValueError)."""
@@ -86,6 +95,10 @@ class SandboxConfig:
         unknown_kinds = set(self.fault_kinds) - set(FAULT_KINDS)
         if unknown_kinds:
             raise ValueError(f"fault_kinds must be among {', '.join(FAULT_KINDS)}")
+        if set(self.model_faults) - set(MODEL_FAULTS):
+            raise ValueError(f"model_faults must be among {', '.join(MODEL_FAULTS)}")
+        if self.model_fault_limit < 0:
+            raise ValueError("model_fault_limit must be >= 0 (0 = every matching request)")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

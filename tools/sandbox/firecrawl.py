@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tools.sandbox.faults import SLOW_PAGE_EXTRA_MS, unit_draw
+from tools.sandbox.planted_text import with_planted_text
 from tools.sandbox.world import SOCIAL_HOSTS, Site
 
 STATUS_PAGE_SIZE = 10
@@ -148,6 +149,7 @@ class Scraper:
             title, markdown, description, status = "Page not found", "# Page not found", "", 404
         else:
             title, markdown, description = page.title, page.markdown, page.description
+            markdown = with_planted_text(self.state.config, site.domain, markdown)
         doc: dict[str, Any] = {}
         if "markdown" in formats:
             doc["markdown"] = markdown

@@ -227,9 +227,13 @@ class Scraper:
 
     def document(self, url: str, options: ScrapeOptions) -> dict[str, Any]:
         _, fetched = self.load(url)
-        converted = self._converted(fetched, options)
-        doc: dict[str, Any] = {}
         formats = options.formats
+        converted = (
+            self._converted(fetched, options)
+            if formats & {"markdown", "html", "links", "images", "summary", "json"}
+            else Transformed("", "", [])
+        )
+        doc: dict[str, Any] = {}
         if "markdown" in formats:
             doc["markdown"] = converted.markdown
         if "summary" in formats:

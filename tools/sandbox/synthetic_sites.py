@@ -1306,7 +1306,8 @@ def _home(d: Draft, spec: PageSpec) -> str:
     )
     cards = []
     for index, service in enumerate(facts.services):
-        blurb = fill(rng.choice(family.service_blurbs), facts.slots(service))
+        blurbs = rng.sample(family.service_blurbs, k=min(len(family.service_blurbs), rng.randint(1, 2)))
+        blurb = " ".join(fill(b, facts.slots(service)) for b in blurbs)
         price = ""
         if d.pricing_slug == d.slug_of("services") and d.pricing_slug and index < 3:
             price = f" Starting at ${_price_amount(d, index)}."
@@ -1334,8 +1335,11 @@ def _home(d: Draft, spec: PageSpec) -> str:
                 "Call today or fill out our form for a free case review. There is no fee unless we win your case."
             )
         )
-    if rng.random() < 0.5:
-        faqs = rng.sample(family.faq, k=min(2, len(family.faq)))
+    if rng.random() < 0.6:
+        story = _prose(d, "about", rng.randint(1, 3))
+        parts.append(t.section(t.h(2, "Our Story") + "".join(t.p(p) for p in story), "story"))
+    if rng.random() < 0.65:
+        faqs = rng.sample(family.faq, k=min(rng.randint(2, 3), len(family.faq)))
         parts.append(
             t.section(t.h(2, "Frequently Asked Questions") + "".join(t.h(3, q) + t.p(a) for q, a in faqs))
         )

@@ -39,8 +39,8 @@ The rules, in the order of `CODES`:
 * `NO_CLICK_TO_CALL`: no page has an `<a href="tel:...">`.
 * `NO_SOCIAL_LINKS`: no page links to a profile on a social network (`SOCIAL_HOSTS`); share and
   intent links (`/sharer`, `/intent/...`) are not profiles.
-* `THIN_CONTENT`: the homepage's main content has fewer than 150 words. Main content is the first
-  `<main>` (or `role="main"`) element, else the body without header, nav, footer and aside; script,
+* `THIN_CONTENT`: the homepage's main content has fewer than 150 words. Main content is the text inside
+  `<main>` (or `role="main"`) elements, else the body without header, nav, footer and aside; script,
   style, noscript, template and hidden elements (`hidden`, `aria-hidden="true"`, `display:none`)
   do not count. A word is a whitespace-separated token with a letter or digit in it.
 * `BROKEN_LINKS`: an `<a href>` on any page leads to the site's own host (either spelling, http
@@ -170,7 +170,7 @@ BLOCK_TAGS = frozenset(
         "caption",
     ]
 )
-INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title"})
+INVISIBLE_TAGS = frozenset({"script", "style", "noscript", "template", "title"})
 BOOKING_INPUT_TYPES = frozenset({"date", "datetime-local", "time"})
 
 
@@ -222,94 +222,118 @@ def _hidden(tag: Tag) -> bool:
     )
 
 
-def _visible_text_nodes(root: Tag, *, skip_hidden: bool) -> Iterator[NavigableString]:
-    for node in root.descendants:
-        if not isinstance(node, NavigableString) or isinstance(
-            node, Comment | Doctype | ProcessingInstruction
-        ):
-            continue
-        parents = list(node.parents)
-        if any(isinstance(p, Tag) and p.name in INVISIBLE_TAGS for p in parents):
-            continue
-        if skip_hidden and any(isinstance(p, Tag) and _hidden(p) for p in parents):
-            continue
-        yield node
+@dataclass
+class _Walk:
+    """Everything one pass over a parsed page collects."""
+
+    metas: dict[str, str]
+    scripts: list[Tag]
+    hrefs: list[str]
+    embeds: list[str]
+    booking_form: bool
+    quotes: bool
+    blocks: dict[int, list[str]]
+    main_words: int
+    chrome_free_words: int  # words outside header/nav/footer/aside, for pages without <main>
+    has_main: bool
+
+
+def _walk(soup: BeautifulSoup) -> _Walk:
+    w = _Walk({}, [], [], [], False, False, {}, 0, 0, False)
+    root = soup.body or soup
+
+    def visit(node: Tag, block: int, hidden: bool, in_main: bool, in_chrome: bool, in_form: bool) -> None:
+        for child in node.children:
+            if isinstance(child, Tag):
+                name = child.name
+                if name == "meta" and child.get("name"):
+                    w.metas[str(child["name"]).lower()] = str(child.get("content") or "")
+                elif name == "script":
+                    w.scripts.append(child)
+                elif name == "a" and child.has_attr("href"):
+                    w.hrefs.append(str(child["href"]).strip())
+                elif (
+                    name == "input"
+                    and in_form
+                    and str(child.get("type") or "").lower() in BOOKING_INPUT_TYPES
+                ):
+                    w.booking_form = True
+                elif name == "blockquote" and child.get_text().strip():
+                    w.quotes = True
+                if name in ("iframe", "script") and child.get("src"):
+                    w.embeds.append(str(child["src"]))
+                if name in INVISIBLE_TAGS:
+                    continue
+                is_main = name == "main" or child.get("role") == "main"
+                w.has_main = w.has_main or is_main
+                visit(
+                    child,
+                    id(child) if name in BLOCK_TAGS else block,
+                    hidden or _hidden(child),
+                    in_main or is_main,
+                    in_chrome or name in ("header", "nav", "footer", "aside"),
+                    in_form or name == "form",
+                )
+            elif isinstance(child, NavigableString) and not isinstance(
+                child, Comment | Doctype | ProcessingInstruction
+            ):
+                w.blocks.setdefault(block, []).append(str(child))
+                if not hidden:
+                    words = sum(1 for token in child.split() if any(ch.isalnum() for ch in token))
+                    if in_main:
+                        w.main_words += words
+                    if not in_chrome:
+                        w.chrome_free_words += words
+
+    head = soup.head
+    if head is not None:
+        for meta in head.find_all("meta"):
+            if meta.get("name"):
+                w.metas[str(meta["name"]).lower()] = str(meta.get("content") or "")
+        w.scripts.extend(head.find_all("script"))
+        w.embeds.extend(str(t["src"]) for t in head.find_all(["script", "iframe"]) if t.get("src"))
+    visit(root, 0, False, False, False, False)
+    return w
 
 
 def text_blocks(soup: BeautifulSoup) -> list[str]:
     """The page's text grouped by nearest block element (see the module docstring)."""
-    root = soup.body or soup
-    blocks: dict[int, list[str]] = {}
-    order: list[int] = []
-    for node in _visible_text_nodes(root, skip_hidden=False):
-        block = next((p for p in node.parents if isinstance(p, Tag) and p.name in BLOCK_TAGS), root)
-        key = id(block)
-        if key not in blocks:
-            blocks[key] = []
-            order.append(key)
-        blocks[key].append(str(node))
-    return [" ".join(" ".join(blocks[k]).split()) for k in order]
-
-
-def _main_words(soup: BeautifulSoup) -> int:
-    main = soup.find(lambda t: isinstance(t, Tag) and (t.name == "main" or t.get("role") == "main"))
-    if isinstance(main, Tag):
-        root = main
-        dropped: set[int] = set()
-    else:
-        root = soup.body or soup
-        dropped = {id(t) for t in root.find_all(["header", "nav", "footer", "aside"])}
-    words = 0
-    for node in _visible_text_nodes(root, skip_hidden=True):
-        if dropped and any(id(p) in dropped for p in node.parents):
-            continue
-        words += sum(1 for token in str(node).split() if any(ch.isalnum() for ch in token))
-    return words
+    return [" ".join(" ".join(parts).split()) for parts in _walk(soup).blocks.values()]
 
 
 def page_facts(html: str, url: str) -> PageFacts:
     soup = BeautifulSoup(html, "html.parser")
-    metas = {str(m.get("name") or "").lower(): str(m.get("content") or "") for m in soup.find_all("meta")}
+    w = _walk(soup)
     types: set[str] = set()
-    for script in soup.find_all(
-        "script", type=lambda t: t is not None and t.lower() == "application/ld+json"
-    ):
-        try:
-            types.update(_schema_types(json.loads(script.get_text())))
-        except ValueError:
-            continue
-    scripts = soup.find_all("script")
+    for script in w.scripts:
+        if str(script.get("type") or "").lower() == "application/ld+json":
+            try:
+                types.update(_schema_types(json.loads(script.get_text())))
+            except ValueError:
+                continue
     analytics = any(
         any(sig in (str(s.get("src") or "") + s.get_text()).lower() for sig in ANALYTICS_SIGNATURES)
-        for s in scripts
+        for s in w.scripts
     )
-    hrefs = [str(a["href"]).strip() for a in soup.find_all("a", href=True)]
-    resolved = tuple(urljoin(url, h) for h in hrefs)
-    embeds = [str(t.get("src") or "") for t in soup.find_all(["iframe", "script"]) if t.get("src")]
-    booking_form = any(
-        str(i.get("type") or "").lower() in BOOKING_INPUT_TYPES
-        for f in soup.find_all("form")
-        for i in f.find_all("input")
-    )
-    blocks = text_blocks(soup)
+    resolved = tuple(urljoin(url, h) for h in w.hrefs)
+    blocks = [" ".join(" ".join(parts).split()) for parts in w.blocks.values()]
     years: list[int] = []
     for block in blocks:
         for match in COPYRIGHT.finditer(block):
             years.append(int(match.group(2) or match.group(1)))
     return PageFacts(
         url=url,
-        viewport=bool(metas.get("viewport", "").strip()),
-        description=bool(metas.get("description", "").strip()),
+        viewport=bool(w.metas.get("viewport", "").strip()),
+        description=bool(w.metas.get("description", "").strip()),
         local_schema=bool(types & LOCAL_BUSINESS_TYPES),
         analytics=analytics,
-        booking=booking_form or any(_host_matches(u, BOOKING_HOSTS) for u in [*resolved, *embeds]),
+        booking=w.booking_form or any(_host_matches(u, BOOKING_HOSTS) for u in [*resolved, *w.embeds]),
         price=any(PRICE.search(b) and not NOT_A_PRICE.search(b) for b in blocks),
-        review=any(bq.get_text().strip() for bq in soup.find_all("blockquote"))
-        or any(_host_matches(u, REVIEW_WIDGET_HOSTS) for u in embeds),
+        review=w.quotes or any(_host_matches(u, REVIEW_WIDGET_HOSTS) for u in w.embeds),
         copyright_years=tuple(years),
-        tel=any(h.lower().startswith("tel:") for h in hrefs),
+        tel=any(h.lower().startswith("tel:") for h in w.hrefs),
         social=any(_is_social_profile(u) for u in resolved),
-        main_words=_main_words(soup),
+        main_words=w.main_words if w.has_main else w.chrome_free_words,
         links=resolved,
     )
 

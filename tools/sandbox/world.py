@@ -749,8 +749,8 @@ class World:
     def site(self, host: str) -> Site | None:
         """The site served at `host` (with or without www.)."""
         bare = bare_host(host)
-        if not bare or "." not in bare:
-            return None
+        if not bare or "." not in bare or social_or_aggregator(bare):
+            return None  # social and aggregator pages are not the business's own site
         if bare not in self._sites:
             business = self._businesses.get(bare)
             if business and business.website:

@@ -66,12 +66,21 @@ class Site:
         self.pages[page_key(page.path)] = page
 
     def page(self, path: str) -> Page | None:
+        return self.lookup(path)[0]
+
+    def lookup(self, path: str) -> tuple[Page | None, bool]:
+        """The page at `path`, and whether it was found under another name of its file: a static
+        host serves a folder's index file at its own name, and about.html at /about.html too."""
         key = page_key(path)
         found = self.pages.get(key)
-        if found is None and key.rsplit("/", 1)[-1] in INDEX_FILES:
-            # A static host serves a folder's index file at its own name too.
+        if found is not None:
+            return found, False
+        name = key.rsplit("/", 1)[-1]
+        if name in INDEX_FILES:
             found = self.pages.get(key.rsplit("/", 1)[0] or "/")
-        return found
+        elif name.endswith(".html"):
+            found = self.pages.get(key.removesuffix(".html"))
+        return found, found is not None
 
     def readable_pages(self) -> list[Page]:
         """The pages the site publishes (its sitemap): every page that answers 2xx."""
@@ -109,9 +118,9 @@ def fetch(site: Site, url: str) -> Fetched:
         raise Unreachable(site.down_error, parts.hostname or site.host)
     if parts.scheme == "https" and site.http_only:
         raise Unreachable("ERR_CONNECTION_REFUSED", parts.hostname or site.host)
-    page = site.page(parts.path or "/")
+    page, by_file_name = site.lookup(parts.path or "/")
     query = f"?{parts.query}" if parts.query else ""
     if page is None:
         return Fetched(site.url((parts.path or "/") + query), 404, site.not_found_html, None)
-    served_at = parts.path if page_key(parts.path).rsplit("/", 1)[-1] in INDEX_FILES else page.path
+    served_at = parts.path if by_file_name else page.path
     return Fetched(site.url(served_at + query), page.status, page.html, page)

@@ -162,7 +162,7 @@ async def test_dossier_is_extractive_and_ignores_injection(llm: ChatOpenAI) -> N
     assert "served Denver families since 1999" in draft.summary and draft.summary.endswith("(sandbox model)")
     assert "evil" not in draft.model_dump_json()
     assert {s.url for s in draft.sources} <= {"https://acme.com/", "https://acme.com/about"}
-    assert any("pricing" in g.lower() for g in draft.gaps)
+    assert any("price" in g.lower() for g in draft.gaps)
     assert any("2016" in g for g in draft.gaps)
     assert any("online booking setup" in t for t in draft.talking_points)
 
@@ -194,3 +194,49 @@ async def test_openai_error_envelope(sandbox_url: str) -> None:
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
         )
     assert caught.value.code == "invalid_api_key"
+
+
+async def test_dossier_gaps_come_from_the_given_text_only(llm: ChatOpenAI) -> None:
+    structured = llm.with_structured_output(DossierDraft, method="json_schema")
+
+    async def gaps(body: str) -> list[str]:
+        page = f'<page url="https://acme.com/" title="Acme">\n{body}\n</page>'
+        draft = await structured.ainvoke(f"Agency services: web design\n\n{page}")
+        assert isinstance(draft, DossierDraft)
+        return [g.lower() for g in draft.gaps]
+
+    words = " ".join(["Family owned and proud of our neighbourhood work."] * 30)
+    negated = await gaps(
+        f"{words}\n\nOnline booking coming soon! Call us to schedule.\n\n$40 off your first visit."
+    )
+    assert any("book" in g for g in negated) and any("price" in g for g in negated)
+    offered = await gaps(
+        f"{words}\n\n[Book online now](https://calendly.com/acme)\n\nDrain cleaning from $149.\n\n"
+        "## What Our Customers Say\n\n> “They were on time and fixed it in one visit.” — Sam P."
+    )
+    assert not any("book" in g or "price" in g or "review" in g for g in offered)
+    assert not any("thin" in g for g in offered) and any("thin" in g for g in await gaps("Welcome."))
+
+
+def test_the_scripted_model_knows_nothing_of_the_world() -> None:
+    """No import of the world, and none of its sentences or page names in the model's source."""
+    import inspect
+
+    from tools.sandbox import chat_model, site_text
+
+    source = inspect.getsource(chat_model)
+    assert (
+        "tools.sandbox.world" not in source and "synthetic_sites" not in source and "site_text" not in source
+    )
+    phrases = [
+        p for family in site_text.FAMILIES.values() for p in (*family.intro, *family.taglines, *family.why)
+    ]
+    phrases += [
+        *site_text.TESTIMONIALS,
+        *site_text.INJECTIONS,
+        "coming soon!",
+        "is coming soon",
+        "Online booking is",
+    ]
+    for phrase in phrases:
+        assert phrase[:40] not in source, phrase

@@ -82,7 +82,7 @@ def test_request_log_filters_and_redacts(sandbox: Any) -> None:
 
 
 def test_all_auditable_world_profile_gives_only_auditable_leads(sandbox_config: Any) -> None:
-    from tools.sandbox.world import site_profile
+    from tools.sandbox.synthetic_sites import plan_site
 
     sandbox_config.configure(world_profile="all_auditable")
     response = httpx.post(
@@ -99,4 +99,4 @@ def test_all_auditable_world_profile_gives_only_auditable_leads(sandbox_config: 
         assert place["nationalPhoneNumber"]
         host = place["websiteUri"].split("://", 1)[1].split("/", 1)[0].removeprefix("www.")
         assert not host.endswith(("facebook.com", "yelp.com", "instagram.com"))
-        assert site_profile(host).status == "ok"
+        assert plan_site(host).health == "ok"

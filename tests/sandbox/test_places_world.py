@@ -7,6 +7,8 @@ import phonenumbers
 
 from tools.sandbox import world
 from tools.sandbox.server import start_sandbox
+from tools.sandbox.synthetic_sites import plan_site
+from tools.sandbox.truth import CODES
 
 MASK = "places.id,places.displayName,places.websiteUri,places.nationalPhoneNumber,nextPageToken"
 KEY = {"X-Goog-Api-Key": "AIzaSandboxKey"}
@@ -120,31 +122,75 @@ def test_world_statistics_over_many_queries() -> None:
     assert {b.business_status for b in found} >= {"OPERATIONAL", "CLOSED_TEMPORARILY"}
 
 
-def test_sites_have_pages_gaps_and_some_are_down() -> None:
-    domains = {
-        b.own_domain
-        for v in ("plumbers", "dentists", "roofers", "lawyers")
+def test_sites_are_varied_html_sites_and_some_do_not_answer() -> None:
+    the_world = world.World()
+    sites = [
+        the_world.site(b.own_domain)
+        for v in ("plumbers", "dentists", "roofers", "lawyers", "restaurants")
         for c in ("Austin", "Denver", "Boise", "Tampa", "Omaha")
-        for b in world.search(f"{v} in {c}")
+        for b in the_world.search(f"{v} in {c}")
         if b.own_domain
+    ]
+    assert len(sites) > 100
+    assert all(s is not None and 6 <= len(s.pages) <= 20 for s in sites)
+    assert sum(s.down for s in sites if s) and sum(s.flaky for s in sites if s)
+    assert sum(not s.down and not s.flaky for s in sites if s) / len(sites) > 0.8
+    assert {plan_site(s.host).builder for s in sites if s} == {
+        "wordpress",
+        "wix",
+        "squarespace",
+        "handwritten",
     }
-    sites = [world.build_site(d) for d in domains if d]
-    assert all(6 <= len(s.pages) <= 15 for s in sites)
-    statuses = [s.profile.status for s in sites]
-    assert "down" in statuses or "flaky" in statuses
-    assert sum(s == "ok" for s in statuses) / len(statuses) > 0.8
-    all_gaps = {g for s in sites for g in s.profile.gaps}
-    assert {"no_pricing", "no_online_booking", "http_only", "stale_copyright", "no_reviews_shown"} <= all_gaps
-    for site in sites:
-        assert ("/pricing" in site.pages) == ("no_pricing" not in site.profile.gaps)
+    paths = {p.path for s in sites if s for p in s.pages.values()}
+    for vertical_page in (
+        "/new-patients",
+        "/insurance",
+        "/menu",
+        "/reservations",
+        "/practice-areas",
+        "/service-area",
+    ):
+        assert any(p.strip("/").removesuffix(".html") == vertical_page.strip("/") for p in paths), (
+            vertical_page
+        )
+    assert any(p.startswith("/attorneys/") for p in paths) and any(p.endswith(".html") for p in paths)
+    for site in sites[:40]:
+        assert site is not None
+        home = site.page("/")
+        assert home is not None and home.html.lstrip().lower().startswith("<!doctype html")
+        assert "<head>" in home.html and "</html>" in home.html
 
 
-def test_truth_endpoint(sandbox_url: str) -> None:
+def test_truth_endpoint_answers_in_finding_codes(sandbox_url: str) -> None:
     places = search(sandbox_url, {"textQuery": "dentists in Denver"}, mask="places.websiteUri").json()[
         "places"
     ]
-    site = next(p["websiteUri"] for p in places if "websiteUri" in p and "facebook" not in p["websiteUri"])
+    social = ("facebook.com", "yelp.com", "instagram.com")
+    site = next(
+        p["websiteUri"] for p in places if "websiteUri" in p and not any(s in p["websiteUri"] for s in social)
+    )
     domain = site.split("://")[1].split("/")[0]
     truth = HTTP.get(f"{sandbox_url}/_sandbox/truth", params={"domain": domain}).json()
-    assert truth["pages"] and truth["url"].rstrip("/").endswith(domain.removeprefix("www."))
-    assert {"gaps", "facts", "status"} <= set(truth)
+    assert HTTP.get(f"{sandbox_url}/_sandbox/truth", params={"domain": "www.yelp.com"}).status_code == 404
+    assert truth["url"].rstrip("/").endswith(domain) and truth["current_year"] == world.CURRENT_YEAR
+    assert set(truth["codes"]) <= set(CODES) and truth["pages"][0]["url"] == site
+    assert HTTP.get(f"{sandbox_url}/_sandbox/truth").status_code == 400
+
+
+def test_pagination_up_to_sixty_with_stable_tokens(sandbox_config: object) -> None:
+    handle = sandbox_config
+    handle.configure(places_max_results=60)  # type: ignore[attr-defined]
+    url = handle.url  # type: ignore[attr-defined]
+    body: dict[str, object] = {"textQuery": "dentists in Austin, TX"}
+    pages, token = [], None
+    while True:
+        page = search(url, {**body, **({"pageToken": token} if token else {})}).json()
+        again = search(url, {**body, **({"pageToken": token} if token else {})}).json()
+        assert again == page  # the same request answers the same page and the same next token
+        pages.append(page)
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert [len(p["places"]) for p in pages] == [20, 20, 20]
+    ids = [place["id"] for p in pages for place in p["places"]]
+    assert len(set(ids)) == 60

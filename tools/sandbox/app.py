@@ -19,11 +19,11 @@ from tools.sandbox.world import World
 class SandboxState:
     """Everything one sandbox server remembers (in memory; a restart forgets all but the world)."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, world: Any = None) -> None:
         self.initial_config = SandboxConfig(**config.as_dict())
         self.config = config
         self.log = RequestLog()
-        self.world = World()
+        self.world = world if world is not None else World()  # World or recorded_world.RecordedWorld
         self.stores: dict[str, Any] = {}
 
 
@@ -37,11 +37,12 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-def create_app(**knobs: Any) -> Starlette:
-    """A fresh sandbox app; `knobs` are SandboxConfig fields."""
+def create_app(world: Any = None, **knobs: Any) -> Starlette:
+    """A fresh sandbox app; `knobs` are SandboxConfig fields, `world` a loaded recorded world
+    (recorded_world.load_world) or None for the synthetic one."""
     config = SandboxConfig()
     config.update(knobs)
-    state = SandboxState(config)
+    state = SandboxState(config, world)
     routes: list[BaseRoute] = [
         *control.routes,
         *places.routes,

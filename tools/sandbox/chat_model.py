@@ -15,6 +15,10 @@ envelope. What it says is scripted, never invented:
   `<page url=... title=...>` blocks, citing only those URLs and treating page text as data.
   Any other schema gets a schema-valid object filled from the message where possible.
 
+It reads only what it is given, as a model would: it knows nothing of the sandbox's world (no
+sentence, page name or planted gap of it), and its gaps come from general reading rules applied to
+the page text in the prompt (see `write_dossier`).
+
 Every text answer ends with "(sandbox model)"; structured answers carry the mark inside a
 free-text field (e.g. the dossier summary) so the schema still validates.
 """
@@ -443,13 +447,13 @@ def conform(
 
 URL_PRIORITY = (
     ("home", ("",)),
-    ("services", ("service", "what-we-do", "treatments", "menu")),
-    ("pricing", ("pricing", "price", "rates", "plans", "cost")),
+    ("services", ("service", "what-we-do", "treatments", "menu", "practice-areas", "classes")),
+    ("pricing", ("pricing", "price", "rates", "plans", "cost", "fees", "membership")),
     ("about", ("about", "our-story", "company")),
     ("team", ("team", "staff", "doctors", "people", "meet")),
     ("reviews", ("testimonial", "review")),
     ("contact", ("contact", "location")),
-    ("booking", ("book", "appointment", "schedule", "reserve")),
+    ("booking", ("book", "appointment", "schedule", "reserv")),
 )
 URL_NOISE = (
     "blog",
@@ -489,12 +493,47 @@ INJECTION = re.compile(r"ignore (all |any )?(previous|prior|above)|disregard|sys
 
 def _sentences(markdown: str) -> list[str]:
     lines = [ln.strip() for ln in markdown.splitlines()]
-    prose = " ".join(ln for ln in lines if ln and not ln.startswith(("#", "-", "---", "©", "|")))
+    prose = " ".join(ln for ln in lines if ln and not ln.startswith(("#", "-", "---", "©", "|", "[", "!")))
+    prose = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", prose)  # link text, not link syntax
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", prose) if len(s.strip()) > 20]
 
 
+# General reading rules, as a careful model applies them to any site: a dollar amount is a price
+# unless the sentence is about a discount, a legal outcome or a waived fee; an offer to book or
+# schedule counts unless it is negated or postponed; quoted, attributed praise or a reviews
+# heading counts as reviews, a request to review something does not.
+_MONEY = re.compile(r"\$\s?\d")
+_NOT_PRICE = re.compile(r"\b(off|save|discount|coupon|verdict|settlement|recovered|waive\w*)\b", re.I)
+_BOOKING_OFFER = re.compile(
+    r"\b(book|schedule|reserve|request)\b[^.\n]{0,40}\b(online|appointment|table|visit|service|class|call|consultation|now)\b",
+    re.I,
+)
+_NEGATED = re.compile(r"\b(coming soon|not available|unavailable|not yet|call (us|our office) to)\b", re.I)
+_REVIEW_HEADING = re.compile(
+    r"^#+ .*\b(reviews?|testimonials?|what (our )?\w+ say|kind words)\b", re.I | re.M
+)
+_QUOTE = re.compile(r"[“\"][^”\"]{25,}[”\"]\s*(—|-|–)?\s*[A-Z]")
+_COPYRIGHT_YEAR = re.compile(r"(?:©|copyright)\s*(?:©\s*)?(\d{4})(?:\s*[-–]\s*(\d{4}))?", re.I)
+
+
+def _shows_prices(text: str) -> bool:
+    return any(_MONEY.search(s) and not _NOT_PRICE.search(s) for s in re.split(r"(?<=[.!?])\s+|\n", text))
+
+
+def _offers_booking(text: str) -> bool:
+    for line in text.splitlines():
+        for sentence in re.split(r"(?<=[.!?])\s+", line):
+            if _BOOKING_OFFER.search(sentence) and not _NEGATED.search(sentence) and "tel:" not in sentence:
+                return True
+    return False
+
+
+def _shows_reviews(text: str) -> bool:
+    return bool(_REVIEW_HEADING.search(text) or _QUOTE.search(text))
+
+
 def write_dossier(text: str, slots: dict[str, Any]) -> dict[str, Any]:
-    """An extractive dossier from the `<page>` blocks in `text`."""
+    """An extractive dossier from the `<page>` blocks in `text`, by general reading rules."""
     pages = [(url, title or url, body) for url, title, body in PAGE_PATTERN.findall(text)]
     given_urls = {url for url, _, _ in pages}
     outside = re.sub(PAGE_PATTERN, " ", text).lower()  # the prompt itself, without page data
@@ -519,23 +558,20 @@ def write_dossier(text: str, slots: dict[str, Any]) -> dict[str, Any]:
         if len(picked) >= 3:
             break
     summary = " ".join(picked) if picked else "The pages given contain little text."
-    everything = "\n".join(body for _, _, body in pages).lower()
-    paths = " ".join(url.lower() for url in given_urls)
+    everything = "\n".join(body for _, _, body in pages)
     gaps = []
-    if "pricing" not in paths and "price" not in paths and not re.search(r"\$\d", everything):
-        gaps.append("No pricing published on the website")
-    if "/book" not in paths and (
-        "online booking is not available" in everything or "book online" not in everything
-    ):
-        gaps.append("No online booking")
-    if not any(w in paths for w in ("testimonial", "review")) and "testimonial" not in everything:
-        gaps.append("No customer testimonials or reviews shown")
-    years = [int(y) for y in re.findall(r"©\s*(\d{4})", everything)]
+    if pages and not _shows_prices(everything):
+        gaps.append("No prices shown on the pages read")
+    if pages and not _offers_booking(everything):
+        gaps.append("No way to book online found on the pages read")
+    if pages and not _shows_reviews(everything):
+        gaps.append("No customer reviews or testimonials on the pages read")
+    years = [int(m.group(2) or m.group(1)) for m in _COPYRIGHT_YEAR.finditer(everything)]
     if years and max(years) < datetime.now(UTC).year - 1:
         gaps.append(f"Stale copyright year (© {max(years)})")
     if given_urls and all(u.startswith("http://") for u in given_urls):
         gaps.append("Site is served over plain HTTP (no HTTPS)")
-    if home and len(home[2].split()) < 40:
+    if home and len(home[2].split()) < 150:
         gaps.append("Thin homepage content")
     services = _agency_services(outside)
     talking_points = [_talking_point(gap, services) for gap in gaps] or [
@@ -564,9 +600,9 @@ def _agency_services(prompt: str) -> list[str]:
 
 
 GAP_SERVICE_WORDS = {
-    "pricing": ("web design", "copy", "website", "conversion"),
-    "booking": ("booking", "scheduling", "appointment", "web design", "website"),
-    "testimonials": ("review", "reputation", "testimonial", "social proof"),
+    "prices": ("web design", "copy", "website", "conversion"),
+    "book": ("booking", "scheduling", "appointment", "web design", "website"),
+    "reviews": ("review", "reputation", "testimonial", "social proof"),
     "copyright": ("maintenance", "web design", "website", "redesign"),
     "http": ("hosting", "security", "ssl", "web design", "website"),
     "thin": ("content", "seo", "copy", "web design"),

@@ -5,7 +5,7 @@ POST   /_sandbox/config            change some knobs (JSON object of knob -> val
 DELETE /_sandbox/config            back to the knobs the server started with
 GET    /_sandbox/requests          requests answered, newest last (?service=places|firecrawl|...)
 DELETE /_sandbox/requests          forget them
-GET    /_sandbox/truth?domain=...  the synthetic site's pages, planted gaps and facts
+GET    /_sandbox/truth?domain=...  the finding codes true for a site, read from the HTML it serves
 GET    /_sandbox/health            {"ok": true}
 """
 
@@ -188,7 +188,10 @@ async def get_truth(request: Request) -> JSONResponse:
     if not domain:
         return JSONResponse({"error": "pass ?domain=example.com"}, status_code=400)
     domain = domain.split("://", 1)[-1].split("/", 1)[0]
-    return JSONResponse(_state(request).world.site(domain).truth())
+    truth = _state(request).world.truth(domain)
+    if truth is None:
+        return JSONResponse({"error": f"no site at {domain} in this world"}, status_code=404)
+    return JSONResponse(truth)
 
 
 async def health(request: Request) -> JSONResponse:

@@ -1,23 +1,33 @@
 """Firecrawl v2 at the sandbox root: `/v2/scrape`, `/v2/map`, `/v2/batch/scrape`, `/v2/crawl`.
 
-Pages come from the synthetic world (world.py). Batch and crawl jobs are finished "in the
-background" by time alone: a job reports `scraping` until its simulated duration (scaled by
-`latency_scale`) has passed, then `completed`, so with latency 0 the SDK's first poll sees the
-result. Status pages hold at most `STATUS_PAGE_SIZE` documents and point to the next with `next`.
+Pages come from the world's sites (web.py) as HTML, and are treated as Firecrawl treats real
+pages (firecrawl_transform.py): `formats` (`markdown`, `html`, `rawHtml`, `links`, `images`,
+`summary`, `json`), `onlyMainContent` (default true), `includeTags` / `excludeTags`, and the
+metadata read from the page (title, description, language, og tags, every named `<meta>`) plus
+`sourceURL` (as requested), `url` (after redirects), `statusCode`, `contentType`, `scrapeId`,
+`proxyUsed`, `cacheState`, `creditsUsed`. A page that answers 404 is a successful scrape whose
+`metadata.statusCode` is 404 (and `metadata.error` its reason); a host that does not answer is
+Firecrawl's error: HTTP 500 with `{"success": false, "code": "SCRAPE_SITE_ERROR" |
+"SCRAPE_DNS_RESOLUTION_ERROR", "error": ...}`. A site served only over HTTP cannot be reached over
+https (connection refused); `http://` on any other site redirects to `https://`.
 
-Sites the world marks `down` (or listed in `down_domains`) fail to load; `flaky` sites fail every
-other scrape of a page; social and aggregator pages are refused like Firecrawl refuses them.
+Batch and crawl jobs are finished "in the background" by time alone: a job reports `scraping`
+until its simulated duration (scaled by `latency_scale`) has passed, then `completed`, so with
+latency 0 the SDK's first poll sees the result. Status pages hold at most `STATUS_PAGE_SIZE`
+documents and point to the next with `next`.
+
+Flaky sites fail every other scrape of a page; social and aggregator pages are refused like
+Firecrawl refuses them; domains in the `down_domains` knob do not answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,23 +36,85 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tools.sandbox.faults import SLOW_PAGE_EXTRA_MS, unit_draw
-from tools.sandbox.planted_text import with_planted_text
-from tools.sandbox.world import SOCIAL_HOSTS, Site
+from tools.sandbox.firecrawl_transform import BadSelector, Transformed, extract_metadata, transform
+from tools.sandbox.planted_text import planted_for, with_planted_text
+from tools.sandbox.web import Fetched, Site, Unreachable, bare_host, fetch, page_key
+from tools.sandbox.world import social_or_aggregator
 
 STATUS_PAGE_SIZE = 10
-SITE_DOWN_ERROR = "Specified URL is failing to load in the browser. Error code: ERR_CONNECTION_REFUSED"
 FLAKY_ERROR = "All scraping engines failed! -- Double check the URL to make sure it's not broken."
 UNSUPPORTED_ERROR = (
     "We apologize for the inconvenience but we do not support this site. If you are part of an "
     "enterprise and want to have a further discussion about this, please contact help@firecrawl.com."
 )
 DOC_SECONDS = (0.6, 2.5)  # simulated seconds per page in a job, before latency_scale
+KNOWN_FORMATS = frozenset(
+    {
+        "markdown",
+        "html",
+        "rawHtml",
+        "links",
+        "images",
+        "screenshot",
+        "summary",
+        "json",
+        "changeTracking",
+        "branding",
+    }
+)
+
+
+def site_error(code: str) -> str:
+    return f"Specified URL is failing to load in the browser. Error code: {code}"
+
+
+def dns_error(host: str) -> str:
+    return f"DNS resolution failed for hostname: {host}. Please check if the domain is valid and accessible."
 
 
 class ScrapeFailure(Exception):
     def __init__(self, status: int, message: str, code: str) -> None:
         super().__init__(message)
         self.status, self.message, self.code = status, message, code
+
+
+@dataclass(frozen=True)
+class ScrapeOptions:
+    formats: frozenset[str]
+    json_schema: dict[str, Any] | None = None
+    only_main_content: bool = True
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ScrapeOptions:
+        """The scrape options of a request body (ValueError names what is wrong)."""
+        raw_formats = body.get("formats")
+        if raw_formats is None:
+            raw_formats = ["markdown"]
+        if not isinstance(raw_formats, list):
+            raise ValueError("formats must be an array")
+        names: set[str] = set()
+        schema: dict[str, Any] | None = None
+        for item in raw_formats:
+            name = item if isinstance(item, str) else item.get("type") if isinstance(item, dict) else None
+            if name not in KNOWN_FORMATS:
+                raise ValueError(
+                    f"formats: unknown format {name!r}; one of {', '.join(sorted(KNOWN_FORMATS))}"
+                )
+            names.add(str(name))
+            if isinstance(item, dict) and isinstance(item.get("schema"), dict):
+                schema = item["schema"]
+        tags: dict[str, tuple[str, ...]] = {}
+        for option in ("includeTags", "excludeTags"):
+            value = body.get(option) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{option} must be an array of CSS selectors")
+            tags[option] = tuple(value)
+        only_main = body.get("onlyMainContent", True)
+        if not isinstance(only_main, bool):
+            raise ValueError("onlyMainContent must be a boolean")
+        return cls(frozenset(names), schema, only_main, tags["includeTags"], tags["excludeTags"])
 
 
 @dataclass
@@ -59,18 +131,22 @@ class Job:
 
 
 class FirecrawlStore:
-    """Jobs, per-page attempt counts (for flaky sites) and idempotency keys of one sandbox."""
+    """Jobs, per-page attempt counts (for flaky sites), converted pages and idempotency keys of
+    one sandbox."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.attempts: Counter[str] = Counter()
         self.idempotency_keys: set[str] = set()
+        self.converted: dict[tuple[Any, ...], Transformed] = {}
+        self.metadata: dict[str, dict[str, Any]] = {}
 
 
 def _fc_error(status: int, message: str, code: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"success": False, "error": message}
+    body: dict[str, Any] = {"success": False}
     if code:
         body["code"] = code
+    body["error"] = message
     return JSONResponse(body, status_code=status)
 
 
@@ -88,115 +164,154 @@ def _store(request: Request) -> FirecrawlStore:
     return store
 
 
-def _formats(options: dict[str, Any]) -> set[str]:
-    formats = options.get("formats") or ["markdown"]
-    names = set()
-    for item in formats:
-        names.add(item if isinstance(item, str) else str(item.get("type", "")))
-    return names
-
-
-def _markdown_to_html(markdown: str) -> str:
-    parts = []
-    for line in markdown.splitlines():
-        text = html.escape(line.lstrip("#- ").strip())
-        if not line.strip():
-            continue
-        if line.startswith("## "):
-            parts.append(f"<h2>{text}</h2>")
-        elif line.startswith("# "):
-            parts.append(f"<h1>{text}</h1>")
-        elif line.startswith("- "):
-            parts.append(f"<li>{text}</li>")
-        elif line.strip() == "---":
-            parts.append("<hr>")
-        else:
-            parts.append(f"<p>{text}</p>")
-    return "\n".join(parts)
-
-
 class Scraper:
-    """Turns a URL into a Firecrawl Document (or a ScrapeFailure) from the world."""
+    """Turns a URL into a Firecrawl Document (or a ScrapeFailure) from the world's web."""
 
     def __init__(self, request: Request) -> None:
         self.state = request.app.state.sandbox
         self.store = _store(request)
 
     def site_for(self, url: str) -> tuple[Site, str]:
+        """The site a URL names (ScrapeFailure for a bad URL, a refused or unknown host)."""
         parts = urlsplit(url if "://" in url else f"https://{url}")
         host = (parts.hostname or "").lower()
-        if not host or "." not in host:
-            raise ScrapeFailure(400, f"Invalid URL: {url}", "BAD_REQUEST")
-        if host.removeprefix("www.").endswith(SOCIAL_HOSTS):
+        if parts.scheme not in ("http", "https") or not host or "." not in host:
+            raise ScrapeFailure(400, f"Bad Request: invalid URL: {url}", "BAD_REQUEST")
+        if social_or_aggregator(host):
             raise ScrapeFailure(403, UNSUPPORTED_ERROR, "WEBSITE_NOT_SUPPORTED")
         site = self.state.world.site(host)
-        down = {d.lower().removeprefix("www.") for d in self.state.config.down_domains}
-        if site.profile.status == "down" or site.domain in down:
-            raise ScrapeFailure(500, SITE_DOWN_ERROR, "SCRAPE_SITE_ERROR")
+        if site is None:
+            raise ScrapeFailure(500, dns_error(host), "SCRAPE_DNS_RESOLUTION_ERROR")
         return site, parts.path or "/"
 
-    def document(self, url: str, formats: set[str]) -> dict[str, Any]:
-        site, path = self.site_for(url)
-        path = path.rstrip("/") or "/"
-        if site.profile.status == "flaky":
-            self.store.attempts[f"{site.domain}{path}"] += 1
-            if self.store.attempts[f"{site.domain}{path}"] % 2 == 1:
+    def load(self, url: str) -> tuple[Site, Fetched]:
+        """Load `url` as a browser would (ScrapeFailure when nothing answers)."""
+        site, _ = self.site_for(url)
+        down = {bare_host(d) for d in self.state.config.down_domains}
+        if site.domain in down:
+            raise ScrapeFailure(500, site_error("ERR_CONNECTION_REFUSED"), "SCRAPE_SITE_ERROR")
+        try:
+            fetched = fetch(site, url if "://" in url else f"https://{url}")
+        except Unreachable as exc:
+            if exc.code == "ERR_NAME_NOT_RESOLVED":
+                raise ScrapeFailure(500, dns_error(exc.host), "SCRAPE_DNS_RESOLUTION_ERROR") from exc
+            raise ScrapeFailure(500, site_error(exc.code), "SCRAPE_SITE_ERROR") from exc
+        if site.flaky:
+            key = urlsplit(fetched.url)._replace(scheme="", query="", fragment="").geturl()
+            self.store.attempts[key] += 1
+            if self.store.attempts[key] % 2 == 1:
                 raise ScrapeFailure(500, FLAKY_ERROR, "SCRAPE_ALL_ENGINES_FAILED")
-        page = site.pages.get(path)
-        final_url = site.url(path)
-        status = 200
-        if page is None:
-            title, markdown, description, status = "Page not found", "# Page not found", "", 404
-        else:
-            title, markdown, description = page.title, page.markdown, page.description
-            markdown = with_planted_text(self.state.config, site.domain, markdown)
+        planted = planted_for(self.state.config, site.domain)
+        if planted:
+            fetched = replace(fetched, html=with_planted_text(fetched.html, planted))
+        return site, fetched
+
+    def _converted(self, fetched: Fetched, options: ScrapeOptions) -> Transformed:
+        key = (
+            fetched.url,
+            fetched.status,
+            hash(fetched.html),  # planted text changes a page without changing its address
+            options.only_main_content,
+            options.include_tags,
+            options.exclude_tags,
+        )
+        if key not in self.store.converted:
+            try:
+                self.store.converted[key] = transform(
+                    fetched.html,
+                    fetched.url,
+                    only_main_content=options.only_main_content,
+                    include_tags=list(options.include_tags),
+                    exclude_tags=list(options.exclude_tags),
+                )
+            except BadSelector as exc:
+                raise ScrapeFailure(400, f"Bad Request: {exc}", "BAD_REQUEST") from exc
+        return self.store.converted[key]
+
+    def page_metadata(self, fetched: Fetched) -> dict[str, Any]:
+        if fetched.url not in self.store.metadata or fetched.page is None:
+            self.store.metadata[fetched.url] = extract_metadata(fetched.html, fetched.url)
+        return dict(self.store.metadata[fetched.url])
+
+    def document(self, url: str, options: ScrapeOptions) -> dict[str, Any]:
+        _, fetched = self.load(url)
+        formats = options.formats
+        converted = (
+            self._converted(fetched, options)
+            if formats & {"markdown", "html", "links", "images", "summary", "json"}
+            else Transformed("", "", [])
+        )
         doc: dict[str, Any] = {}
         if "markdown" in formats:
-            doc["markdown"] = markdown
+            doc["markdown"] = converted.markdown
         if "summary" in formats:
-            doc["summary"] = " ".join(markdown.replace("#", "").split())[:300]
-        if "html" in formats or "rawHtml" in formats:
-            body = _markdown_to_html(markdown)
-            if "html" in formats:
-                doc["html"] = body
-            if "rawHtml" in formats:
-                doc["rawHtml"] = (
-                    f"<html><head><title>{html.escape(title)}</title></head><body>{body}</body></html>"
-                )
+            doc["summary"] = " ".join(re.sub(r"[#*_>\[\]()]", " ", converted.markdown).split())[:300]
+        if "html" in formats:
+            doc["html"] = converted.html
+        if "rawHtml" in formats:
+            doc["rawHtml"] = fetched.html
         if "links" in formats:
-            doc["links"] = [site.url(p) for p in site.pages if p != path] + (
-                [f"https://www.facebook.com/{site.domain.split('.')[0]}"] if status == 200 else []
-            )
+            doc["links"] = converted.links
+        if "images" in formats:
+            doc["images"] = list(dict.fromkeys(re.findall(r'<img[^>]+src="([^"]+)"', converted.html)))
+        metadata = self.page_metadata(fetched)
         if "json" in formats:
-            doc["json"] = {k: v for k, v in site.facts.items() if k in ("name", "phone", "email", "services")}
-        doc["metadata"] = {
-            "title": title,
-            "description": description,
-            "language": "en",
-            "ogTitle": title,
-            "sourceURL": url,
-            "url": final_url,
-            "statusCode": status,
-            "contentType": "text/html; charset=utf-8",
-            "scrapeId": str(uuid.uuid4()),
-            "proxyUsed": "basic",
-            "cacheState": "miss",
-            "creditsUsed": 1,
-        }
+            doc["json"] = _json_extract(options.json_schema, metadata, converted)
+        metadata.update(
+            {
+                "sourceURL": url,
+                "url": fetched.url,
+                "statusCode": fetched.status,
+                "contentType": fetched.content_type,
+                "proxyUsed": "basic",
+                "cacheState": "miss",
+                "scrapeId": str(uuid.uuid4()),
+                "creditsUsed": 1,
+            }
+        )
+        if fetched.status >= 400:
+            metadata["error"] = fetched.reason
+        doc["metadata"] = metadata
         return doc
+
+    def is_slow(self, url: str) -> bool:
+        try:
+            site, path = self.site_for(url)
+        except ScrapeFailure:
+            return False
+        page = site.page(path)
+        return page is not None and page.slow
 
     def page_seconds(self, url: str) -> float:
         """Simulated time to scrape `url` (before latency_scale), slow pages included."""
         low, high = DOC_SECONDS
         seconds = low + (high - low) * unit_draw("fc-doc", url)
-        try:
-            site, path = self.site_for(url)
-        except ScrapeFailure:
-            return seconds
-        page = site.pages.get(path.rstrip("/") or "/")
-        if page is not None and page.slow:
+        if self.is_slow(url):
             seconds += SLOW_PAGE_EXTRA_MS[1] / 1000
         return seconds
+
+
+def _json_extract(
+    schema: dict[str, Any] | None, metadata: dict[str, Any], converted: Transformed
+) -> dict[str, Any]:
+    """A literal extraction (no model): schema properties filled from what the page states."""
+    phones = [link.removeprefix("tel:") for link in converted.links if link.startswith("tel:")]
+    emails = [link.removeprefix("mailto:") for link in converted.links if link.startswith("mailto:")]
+    found: dict[str, Any] = {
+        "name": metadata.get("ogSiteName") or metadata.get("title"),
+        "title": metadata.get("title"),
+        "description": metadata.get("description"),
+        "phone": phones[0] if phones else None,
+        "email": emails[0] if emails else None,
+    }
+    properties = (schema or {}).get("properties")
+    if not isinstance(properties, dict):
+        return {k: v for k, v in found.items() if v is not None}
+    out: dict[str, Any] = {}
+    for name in properties:
+        lowered = str(name).lower()
+        out[name] = next((v for k, v in found.items() if k in lowered), None)
+    return out
 
 
 async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
@@ -218,15 +333,17 @@ async def scrape(request: Request) -> JSONResponse:
     url = body.get("url")
     if not isinstance(url, str) or not url:
         return _fc_error(400, "Bad Request: url is required", "BAD_REQUEST")
+    try:
+        options = ScrapeOptions.from_body(body)
+    except ValueError as exc:
+        return _fc_error(400, f"Bad Request: {exc}", "BAD_REQUEST")
     scraper = Scraper(request)
     try:
-        doc = scraper.document(url, _formats(body))
+        doc = scraper.document(url, options)
     except ScrapeFailure as failure:
         return _fc_error(failure.status, failure.message, failure.code)
-    site, path = scraper.site_for(url)
-    page = site.pages.get(path.rstrip("/") or "/")
     scale = float(request.scope.get("state", {}).get("latency_scale", 0))
-    if page is not None and page.slow and scale > 0:
+    if scale > 0 and scraper.is_slow(url):
         low, high = SLOW_PAGE_EXTRA_MS
         await asyncio.sleep(scale * (low + (high - low) * unit_draw("slow", url)) / 1000)
     return JSONResponse({"success": True, "data": doc})
@@ -245,14 +362,22 @@ async def map_site(request: Request) -> JSONResponse:
     try:
         site, _ = scraper.site_for(url)
     except ScrapeFailure as failure:
-        if failure.status == 500:  # an unreachable site maps to nothing rather than an error
+        if failure.status == 500:  # an unknown host maps to nothing rather than an error
             return JSONResponse({"success": True, "links": []})
         return _fc_error(failure.status, failure.message, failure.code)
-    if body.get("sitemap") == "only" and site.profile.status != "ok":
-        return JSONResponse({"success": True, "links": []})  # unhealthy sites publish no sitemap
-    links = [
-        {"url": site.url(p.path), "title": p.title, "description": p.description} for p in site.pages.values()
-    ]
+    down = {bare_host(d) for d in scraper.state.config.down_domains}
+    if site.down or site.domain in down:
+        return JSONResponse({"success": True, "links": []})
+    if body.get("sitemap") == "only" and site.flaky:
+        return JSONResponse({"success": True, "links": []})  # an overloaded host serves no sitemap
+    links = []
+    for page in site.readable_pages():
+        fetched = fetch(site, site.url(page.path))
+        meta = scraper.page_metadata(fetched)
+        link = {"url": fetched.url, "title": str(meta.get("title") or "").strip()}
+        if isinstance(meta.get("description"), str) and meta["description"].strip():
+            link["description"] = meta["description"]
+        links.append(link)
     requested_host = (urlsplit(url if "://" in url else f"https://{url}").hostname or "").lower()
     if not body.get("includeSubdomains", True):
         links = [link for link in links if _same_site(link["url"], requested_host)]
@@ -276,7 +401,7 @@ def _same_site(url: str, host: str) -> bool:
 
 
 def _new_job(
-    request: Request, kind: str, urls: list[str], formats: set[str], invalid: list[str] | None = None
+    request: Request, kind: str, urls: list[str], options: ScrapeOptions, invalid: list[str] | None = None
 ) -> Job:
     scraper = Scraper(request)
     documents, errors, seconds = [], [], 0.0
@@ -284,7 +409,7 @@ def _new_job(
     for url in urls:
         seconds += scraper.page_seconds(url)
         try:
-            documents.append(scraper.document(url, formats))
+            documents.append(scraper.document(url, options))
         except ScrapeFailure as failure:
             errors.append(
                 {
@@ -404,7 +529,11 @@ async def batch_start(request: Request) -> JSONResponse:
     invalid = [str(u) for u in urls if u not in valid]
     if invalid and not body.get("ignoreInvalidURLs"):
         return _fc_error(400, f"Bad Request: invalid URLs: {', '.join(invalid)}", "BAD_REQUEST")
-    job = _new_job(request, "batch", valid, _formats(body), invalid)
+    try:
+        options = ScrapeOptions.from_body(body)
+    except ValueError as exc:
+        return _fc_error(400, f"Bad Request: {exc}", "BAD_REQUEST")
+    job = _new_job(request, "batch", valid, options, invalid)
     base = str(request.base_url).rstrip("/")
     return JSONResponse(
         {"success": True, "id": job.id, "url": f"{base}/v2/batch/scrape/{job.id}", "invalidURLs": invalid}
@@ -429,6 +558,11 @@ async def crawl_start(request: Request) -> JSONResponse:
         return _fc_error(
             400, f"Bad Request: invalid regex in includePaths/excludePaths: {exc}", "BAD_REQUEST"
         )
+    scrape_options = body.get("scrapeOptions") or {}
+    try:
+        options = ScrapeOptions.from_body(scrape_options if isinstance(scrape_options, dict) else {})
+    except ValueError as exc:
+        return _fc_error(400, f"Bad Request: scrapeOptions: {exc}", "BAD_REQUEST")
     scraper = Scraper(request)
     urls: list[str] = []
     try:
@@ -438,28 +572,28 @@ async def crawl_start(request: Request) -> JSONResponse:
             return _fc_error(failure.status, failure.message, failure.code)
     else:
         on_full_url = bool(body.get("regexOnFullURL"))
-        start_path = start_path.rstrip("/") or "/"
-        for page in site.pages.values():
-            target = site.url(page.path) if on_full_url else page.path
-            if page.path == start_path:
-                urls.insert(0, site.url(page.path))  # the start URL is always crawled
-                continue
-            if include and not any(p.search(target) for p in include):
-                continue
-            if any(p.search(target) for p in exclude):
-                continue
-            if (
-                not body.get("crawlEntireDomain")
-                and start_path != "/"
-                and not page.path.startswith(start_path)
-            ):
-                continue
-            urls.append(site.url(page.path))
+        start_key = page_key(start_path)
+        if not site.down:
+            for page in site.readable_pages():
+                target = site.url(page.path) if on_full_url else page.path
+                if page_key(page.path) == start_key:
+                    urls.insert(0, site.url(page.path))  # the start URL is always crawled
+                    continue
+                if include and not any(p.search(target) for p in include):
+                    continue
+                if any(p.search(target) for p in exclude):
+                    continue
+                if (
+                    not body.get("crawlEntireDomain")
+                    and start_key != "/"
+                    and not page.path.startswith(start_key)
+                ):
+                    continue
+                urls.append(site.url(page.path))
     limit = body.get("limit")
     if isinstance(limit, int) and limit > 0:
         urls = urls[:limit]
-    options = body.get("scrapeOptions") or {}
-    job = _new_job(request, "crawl", urls, _formats(options))
+    job = _new_job(request, "crawl", urls, options)
     base = str(request.base_url).rstrip("/")
     return JSONResponse({"success": True, "id": job.id, "url": f"{base}/v2/crawl/{job.id}"})
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tools.sandbox.world import Business, site_profile
+from tools.sandbox.world import social_or_aggregator
 
 MAX_TOTAL_RESULTS = 60
 MAX_PAGE_SIZE = 20
@@ -81,38 +81,11 @@ def _api_key_invalid() -> JSONResponse:
     )
 
 
-def _cid(place_id: str) -> int:
-    return int(hashlib.sha256(place_id.encode()).hexdigest()[:15], 16)
-
-
-def place_resource(business: Business, region_code: str | None) -> dict[str, Any]:
-    """Every field the sandbox knows for a place; absent values are left out, never null."""
-    address = business.formatted_address
-    if (region_code or "").upper() == "US":
-        address = address.removesuffix(", USA")  # the country is omitted when it matches regionCode
-    place: dict[str, Any] = {
-        "name": f"places/{business.place_id}",
-        "id": business.place_id,
-        "types": [business.vertical.place_type, "point_of_interest", "establishment"],
-        "formattedAddress": address,
-        "shortFormattedAddress": f"{business.street_address}, {business.city.name}",
-        "location": {"latitude": business.lat, "longitude": business.lng},
-        "googleMapsUri": f"https://maps.google.com/?cid={_cid(business.place_id)}",
-        "businessStatus": business.business_status,
-        "displayName": {"text": business.name, "languageCode": "en"},
-        "primaryType": business.vertical.place_type,
-        "primaryTypeDisplayName": {"text": business.vertical.type_label, "languageCode": "en-US"},
-        "utcOffsetMinutes": -300,
-        "pureServiceAreaBusiness": False,
-    }
-    if business.phone_e164:
-        place["nationalPhoneNumber"] = business.national_phone
-        place["internationalPhoneNumber"] = business.international_phone
-    if business.website:
-        place["websiteUri"] = business.website
-    if business.review_count and business.rating is not None:
-        place["rating"] = business.rating
-        place["userRatingCount"] = business.review_count
+def _for_region(place: dict[str, Any], region_code: str | None) -> dict[str, Any]:
+    """The place as Google words it for `regionCode`: the country is omitted when it matches."""
+    address = place.get("formattedAddress")
+    if (region_code or "").upper() == "US" and isinstance(address, str):
+        return {**place, "formattedAddress": address.removesuffix(", USA")}
     return place
 
 
@@ -223,20 +196,19 @@ async def search_text(request: Request) -> JSONResponse:
 
     state = request.app.state.sandbox
     config = state.config
+    world = state.world
     if config.world_profile == "all_auditable":
         # Benchmarks want every lead audited: draw from the full 60 and keep those with a phone
         # and a site of their own that loads.
-        found = [
-            b
-            for b in state.world.search(text_query, limit=MAX_TOTAL_RESULTS)
-            if b.phone_e164 and b.own_domain and site_profile(b.own_domain).status == "ok"
-        ][: max(config.places_max_results, 0)]
+        found = [p for p in world.places(text_query, MAX_TOTAL_RESULTS) if _auditable(world, p)][
+            : max(config.places_max_results, 0)
+        ]
     else:
-        found = state.world.search(text_query, limit=max(config.places_max_results, 0))
-    found = [b for b in found if _passes_filters(b, body)][:MAX_TOTAL_RESULTS]
+        found = world.places(text_query, max(config.places_max_results, 0))
+    found = [p for p in found if _passes_filters(p, body)][:MAX_TOTAL_RESULTS]
     page = found[offset : offset + size]
     response: dict[str, Any] = {
-        "places": [place_resource(b, body.get("regionCode")) for b in page],
+        "places": [_for_region(p, body.get("regionCode")) for p in page],
         "searchUri": "https://www.google.com/maps/search/" + text_query.replace(" ", "+"),
     }
     if offset + size < len(found):
@@ -247,16 +219,28 @@ async def search_text(request: Request) -> JSONResponse:
     return JSONResponse(projected)
 
 
-def _passes_filters(business: Business, body: dict[str, Any]) -> bool:
+def _auditable(world: Any, place: dict[str, Any]) -> bool:
+    website = place.get("websiteUri")
+    if not place.get("nationalPhoneNumber") or not isinstance(website, str) or "://" not in website:
+        return False
+    host = website.split("://", 1)[1].split("/", 1)[0]
+    if social_or_aggregator(host):
+        return False
+    site = world.site(host)
+    return site is not None and not site.down and not site.flaky
+
+
+def _passes_filters(place: dict[str, Any], body: dict[str, Any]) -> bool:
     min_rating = body.get("minRating")
+    rating = place.get("rating")
     if (
         isinstance(min_rating, int | float)
         and min_rating > 0
-        and (business.rating is None or business.rating < min_rating)
+        and not (isinstance(rating, int | float) and rating >= min_rating)
     ):
         return False
     strict_type = body.get("includedType") if body.get("strictTypeFiltering") else None
-    return not strict_type or strict_type == business.vertical.place_type
+    return not strict_type or strict_type in (place.get("types") or [])
 
 
 routes = [Route("/places/v1/places:searchText", search_text, methods=["POST"])]

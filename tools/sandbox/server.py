@@ -77,8 +77,8 @@ class SandboxHandle:
         self.stop()
 
 
-def _server(host: str, port: int, knobs: dict[str, Any]) -> tuple[uvicorn.Server, socket.socket]:
-    app = create_app(**knobs)
+def _server(host: str, port: int, knobs: dict[str, Any], world: Any) -> tuple[uvicorn.Server, socket.socket]:
+    app = create_app(world, **knobs)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
     # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and without it
@@ -90,9 +90,12 @@ def _server(host: str, port: int, knobs: dict[str, Any]) -> tuple[uvicorn.Server
     return server, sock
 
 
-def start_sandbox(host: str = "127.0.0.1", port: int = 0, **knobs: Any) -> SandboxHandle:
-    """Start a sandbox in a background thread (its own event loop); returns once it is listening."""
-    server, sock = _server(host, port, knobs)
+def start_sandbox(
+    host: str = "127.0.0.1", port: int = 0, *, world: Any = None, **knobs: Any
+) -> SandboxHandle:
+    """Start a sandbox in a background thread (its own event loop); returns once it is listening.
+    `world` is a recorded world (recorded_world.load_world), or None for the synthetic one."""
+    server, sock = _server(host, port, knobs, world)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -112,6 +112,9 @@ class LeadGenFlow(Base):
     target_vertical: Mapped[str] = mapped_column(String(200))
     target_geography: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32), default="idle")
+    # `leadgen run --refresh`: audit every lead again, even one with a dossier younger than
+    # LEADGEN_DOSSIER_MAX_AGE_DAYS (kept on the row so a resume or a queue worker knows).
+    refresh_dossiers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     phases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=initial_phases)
     last_event: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     places_snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
@@ -132,6 +135,9 @@ class LeadGenFlow(Base):
 
 
 class ClientOpportunity(Base):
+    """A lead of one agency, deduplicated across runs. Which runs found it is in FlowLead;
+    `lead_gen_flow_id` only names the newest of them, and `status` is its latest status."""
+
     __tablename__ = "client_opportunities"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -183,6 +189,39 @@ class ClientOpportunity(Base):
         ),
         Index("ix_client_opportunities_by_lead_gen_flow", "lead_gen_flow_id"),
         Index("ix_client_opportunities_by_lead_gen_flow_and_domain", "lead_gen_flow_id", "domain"),
+    )
+
+
+class FlowLead(Base):
+    """One lead found by one run: the run's own list, kept for as long as the run exists, however
+    often later runs find the same business again. It holds what the run made of the lead: its
+    place in the run's ranking, the score it was ranked by, its status in this run, and the
+    audit and dossier this run shows for it (its own, or one it reused: `dossier_reused`)."""
+
+    __tablename__ = "lead_gen_flow_leads"
+
+    lead_gen_flow_id: Mapped[str] = mapped_column(
+        ForeignKey("lead_gen_flows.id", ondelete="CASCADE"), primary_key=True
+    )
+    opportunity_id: Mapped[str] = mapped_column(
+        ForeignKey("client_opportunities.id", ondelete="CASCADE"), primary_key=True
+    )
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)  # 0 = best; written by graphs/ranking.py's order
+    qualification_score: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="SOURCED")
+    audit_job_id: Mapped[str | None] = mapped_column(String(32))
+    dossier_id: Mapped[str | None] = mapped_column(String(32))
+    dossier_reused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        # A run's leads in rank order, straight off the index.
+        Index("ix_lead_gen_flow_leads_by_flow_and_rank", "lead_gen_flow_id", "rank"),
+        # A lead's runs (`runs[]`).
+        Index("ix_lead_gen_flow_leads_by_opportunity", "opportunity_id", "created_at"),
+        Index("ix_lead_gen_flow_leads_by_agency", "agency_id"),
     )
 
 

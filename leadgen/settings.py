@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     leadgen_sandbox_url: str = ""
     leadgen_public_url: str = ""
     leadgen_lease_seconds: float = Field(default=15.0, gt=0)
+    # A lead whose dossier is younger than this is not audited (or charged) again; 0 = always.
+    leadgen_dossier_max_age_days: float = Field(default=30, ge=0, le=36500)
 
     google_places_api_key: str = ""
     firecrawl_api_key: str = ""

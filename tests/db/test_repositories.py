@@ -353,10 +353,12 @@ async def test_flow_counts(database: Database, agency: str) -> None:
         for n in (1, 2, 3):
             opp = opps[f"place-{n}"]
             jobs[n] = await repo.create_audit_job(agency, flow_id, opp.id, opp.website or "")
-        await repo.update_opportunity(agency, opps["place-1"].id, status="READY")
-        await repo.update_opportunity(agency, opps["place-2"].id, status="DATA_READY")
-        await repo.update_opportunity(agency, opps["place-3"].id, status="AUDITING")
-        await repo.update_opportunity(agency, opps["place-4"].id, status="DATA_READY")
+        await repo.set_flow_lead(agency, flow_id, opps["place-1"].id, status="READY")
+        await repo.set_flow_lead(agency, flow_id, opps["place-2"].id, status="DATA_READY")
+        await repo.set_flow_lead(agency, flow_id, opps["place-3"].id, status="AUDITING")
+        await repo.set_flow_lead(agency, flow_id, opps["place-4"].id, status="DATA_READY")
+        # The lead's status elsewhere (the other flow's, the lead's latest) is not this flow's.
+        await repo.update_opportunity(agency, opps["place-5"].id, status="READY")
         await repo.update_audit_job(agency, jobs[1].id, status="completed")
         await repo.update_audit_job(agency, jobs[2].id, status="error")
         await repo.update_audit_job(agency, jobs[3].id, status="running")
@@ -372,6 +374,7 @@ async def test_flow_counts(database: Database, agency: str) -> None:
         "audits_queued": 3,
         "audits_completed": 1,
         "audits_failed": 1,
+        "reused": 0,
     }
     assert await read(database, lambda r: r.audit_tally(agency, flow_id)) == (2, 3)  # finished, queued
     empty = await make_flow(database, agency)
@@ -472,6 +475,13 @@ async def test_upsert_creates_and_lists_ranked(database: Database, agency: str) 
         ],
     )
     assert counts == UpsertCounts(created=4, updated=0, skipped=0)
+    # The flow's ranking is the order the pipeline gave (graphs/ranking.py decides it) ...
+    listed = await read(database, lambda r: r.list_opportunities(agency, flow_id))
+    assert [o.name for o in listed] == ["Bravo", "Alpha", "Charlie", "Delta"]
+    # ... until it ranks them again.
+    by_name = {o.name: o.id for o in listed}
+    order = [(by_name[n], s) for n, s in (("Charlie", 1.0), ("Alpha", 0.5), ("Bravo", 0.5), ("Delta", 0.0))]
+    await tx(database, lambda r: r.set_flow_ranks(agency, flow_id, order))
     listed = await read(database, lambda r: r.list_opportunities(agency, flow_id))
     assert [o.name for o in listed] == ["Charlie", "Alpha", "Bravo", "Delta"]
     alpha = listed[1]

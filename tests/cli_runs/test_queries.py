@@ -39,6 +39,7 @@ COUNT_KEYS = {
     "audits_queued",
     "audits_completed",
     "audits_failed",
+    "reused",
 }
 LEAD_KEYS = [
     "id",
@@ -54,8 +55,10 @@ LEAD_KEYS = [
     "signals",
     "qualification_score",
     "fit_reason",
+    "runs",
     "audit_job_id",
     "dossier_id",
+    "dossier_reused",
     "meeting_time",
 ]
 
@@ -76,7 +79,9 @@ def test_run_json_has_the_documented_shape_and_completed(completed_run: Complete
     assert run["agency_id"] == "acme"
     assert run["status"] == "completed"
     assert run["num_leads_requested"] == 10  # -n defaults to 10
-    assert 1 <= run["num_leads_fetched"] <= 10
+    # N means N leads that passed the filter; num_leads_fetched counts the places read for them.
+    assert run["counts"]["opportunities"] == 10
+    assert 10 <= run["num_leads_fetched"] <= 60
     assert run["campaign"] == {"target_vertical": "dentists", "target_geography": "Austin, TX"}
     assert [p["name"] for p in run["phases"]] == PHASES
     for phase in run["phases"]:
@@ -151,7 +156,8 @@ def test_runs_lists_newest_first(completed_run: CompletedRun) -> None:
     listed = ok_json(completed_run.cli("runs", "--agency", "acme", "--json"))
     assert [r["id"] for r in listed][:2] == [second["id"], completed_run.run["id"]]
     assert all(set(r) >= RUN_KEYS for r in listed)
-    assert second["num_leads_requested"] == 1 and second["num_leads_fetched"] <= 1
+    assert second["num_leads_requested"] == 1 and second["counts"]["opportunities"] == 1
+    assert 1 <= second["num_leads_fetched"] <= 20  # one page of Places was enough
     assert ok_json(completed_run.cli("runs", "--agency", "nobody", "--json")) == []
     human = completed_run.cli("runs", "--agency", "acme")
     assert human.exit_code == 0 and completed_run.run["id"] in human.stdout

@@ -43,10 +43,12 @@ _JOB_STATUS = {"completed": "READY", "error": "DATA_READY", "queued": "AUDITING"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("lead_gen_flows") as batch:
-        batch.add_column(
-            sa.Column("refresh_dossiers", sa.Boolean(), server_default=sa.text("false"), nullable=False)
-        )
+    # A plain ALTER TABLE, never a batch copy: SQLite would drop and recreate lead_gen_flows, and
+    # with foreign keys on that drop sets every lead's and audit's run to NULL.
+    op.add_column(
+        "lead_gen_flows",
+        sa.Column("refresh_dossiers", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+    )
     op.create_table(
         "lead_gen_flow_leads",
         sa.Column("lead_gen_flow_id", sa.String(length=32), nullable=False),
@@ -95,8 +97,7 @@ def downgrade() -> None:
     op.drop_index("ix_lead_gen_flow_leads_by_opportunity", table_name="lead_gen_flow_leads")
     op.drop_index("ix_lead_gen_flow_leads_by_flow_and_rank", table_name="lead_gen_flow_leads")
     op.drop_table("lead_gen_flow_leads")
-    with op.batch_alter_table("lead_gen_flows") as batch:
-        batch.drop_column("refresh_dossiers")
+    op.drop_column("lead_gen_flows", "refresh_dossiers")  # SQLite >= 3.35 drops in place
 
 
 # -- the backfill -------------------------------------------------------------------------------

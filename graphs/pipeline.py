@@ -48,6 +48,7 @@ class PipelineInput(TypedDict):
 class PipelineState(PipelineInput, total=False):
     leads: list[dict[str, Any]]  # scored, ranked leads (<= 20 small rows) from filter_rank to persist_leads
     audit_job_ids: list[str]
+    dossiers_reused: int
     audit_results: Annotated[list[dict[str, Any]], operator.add]
 
 
@@ -265,6 +266,7 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             job_ids.append(job.id)
             if job.status not in ("completed", "error"):
                 await repo.set_flow_lead(agency_id, flow_id, opp.id, status="AUDITING", audit_job_id=job.id)
+    crash_point("scrape_content:after_queue")
     message = f"Queued {len(job_ids)} audits"
     if reused:
         message += (
@@ -275,7 +277,7 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     await events.phase(
         ctx, agency_id, flow_id, "scrape_content", status="complete", progress=1.0, message=message
     )
-    return {"audit_job_ids": job_ids}
+    return {"audit_job_ids": job_ids, "dossiers_reused": reused}
 
 
 async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
@@ -283,6 +285,10 @@ async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("generate_dossier", flow_id)
     total = len(state.get("audit_job_ids", []))
+    reused = state.get("dossiers_reused", 0)
+    message = f"Auditing {total} websites" if total else "No websites to audit"
+    if reused:
+        message += f" ({reused} recent dossier{'s' if reused != 1 else ''} reused)"
     await events.phase(
         ctx,
         agency_id,
@@ -290,7 +296,7 @@ async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]
         "generate_dossier",
         status="running",
         progress=0.1,
-        message=f"Auditing {total} websites" if total else "No websites to audit",
+        message=message,
     )
     return {}
 

@@ -113,8 +113,8 @@ def shortfall_sentence(found: int, wanted: int, read: int) -> str:
     """Why a run has fewer leads than asked for (the run's last event says it too)."""
     cap = ", the most Places returns" if read >= PLACES_MAX_RESULTS else ""
     return (
-        f"Found {found} of the {wanted} leads asked for: Places had no more businesses with a "
-        f"phone ({read} places read{cap})"
+        f"Found {found} of the {wanted} leads asked for: Places had no more businesses that pass "
+        f"the filter (a phone, not closed for good; {read} places read{cap})"
     )
 
 

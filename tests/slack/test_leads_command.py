@@ -112,3 +112,20 @@ async def test_count_defaults_to_ten_and_geography_after_the_last_in(slack: Any)
     parsed = parse_leads_command("3D printers in Austin, TX")
     assert (parsed.num_leads, parsed.vertical) == (10, "3D printers")
     assert parse_leads_command("20 plumbers in Denver, CO").num_leads == 20
+
+
+async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(slack: Any, channel: str) -> None:
+    async def completed(count: int) -> list[dict[str, Any]] | None:
+        top = [m for m in await slack.bot_messages(channel) if not m.get("thread_ts")]
+        done = [m for m in top if "completed" in m["text"]]
+        return done if len(done) >= count else None
+
+    for count in (1, 2):
+        assert (await slack.command("3 dentists in Austin, TX", channel=channel)).status_code == 200
+        done = await slack.wait_for(
+            lambda c=count: completed(c), timeout=120, what=f"run {count} to complete"
+        )
+    newest, oldest = [f.id for f in await slack.adapter.services.runs.list_runs("acme")][:2]
+    by_run = {_run_id_of(m): _blocks_text(m) for m in done}
+    assert "reused a recent dossier" in by_run[newest] and "(reused dossier)" in by_run[newest]
+    assert "reused" not in by_run[oldest]  # the first run researched its leads itself

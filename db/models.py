@@ -216,12 +216,14 @@ class FlowLead(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    # Every read names the run (or the lead) and the agency. The agency sits in each index, and
+    # no index leads with it: planners without statistics (SQLite as shipped, PostgreSQL right
+    # after a bulk load) took an agency-only index and read the agency's every row (bench/queries.py).
     __table_args__ = (
         # A run's leads in rank order, straight off the index.
-        Index("ix_lead_gen_flow_leads_by_flow_and_rank", "lead_gen_flow_id", "rank"),
+        Index("ix_lead_gen_flow_leads_by_flow_and_rank", "lead_gen_flow_id", "agency_id", "rank"),
         # A lead's runs (`runs[]`).
-        Index("ix_lead_gen_flow_leads_by_opportunity", "opportunity_id", "created_at"),
-        Index("ix_lead_gen_flow_leads_by_agency", "agency_id"),
+        Index("ix_lead_gen_flow_leads_by_opportunity", "opportunity_id", "agency_id"),
     )
 
 
@@ -246,7 +248,8 @@ class AuditJob(Base):
     __table_args__ = (
         Index("ix_audit_jobs_by_opportunity", "opportunity_id"),
         Index("ix_audit_jobs_by_agency", "agency_id"),
-        Index("ix_audit_jobs_by_lead_gen_flow", "lead_gen_flow_id"),
+        # A run's audits in order; with the agency in it, planners no longer prefer the agency index.
+        Index("ix_audit_jobs_by_lead_gen_flow", "lead_gen_flow_id", "agency_id", "created_at"),
         # Queueing audits twice (a crash, a resume) finds the job it made before.
         UniqueConstraint("lead_gen_flow_id", "opportunity_id", name="uq_audit_jobs_flow_opportunity"),
     )

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -400,47 +400,47 @@ class Repository:
         that finished either way. `reused`: leads whose dossier this run took from an earlier run
         instead of researching (and charging) again.
         """
-        await self._require(LeadGenFlow, agency_id, flow_id)
 
         def count_status(column: Any, value: Any) -> Any:
             return func.coalesce(func.sum(case((column == value, 1), else_=0)), 0)
 
+        # One statement (the faces poll this): the flow row, its leads' and its audits' totals.
         member = FlowLead
-        o = (
-            await self.session.execute(
-                select(
-                    func.count(),
-                    func.count(ClientOpportunity.domain),
-                    count_status(member.status, "READY"),
-                    count_status(member.status, "DATA_READY"),
-                    count_status(member.status, "AUDITING"),
-                    count_status(member.dossier_reused, True),
-                )
-                .select_from(member)
-                .join(ClientOpportunity, ClientOpportunity.id == member.opportunity_id)
-                .where(member.lead_gen_flow_id == flow_id, member.agency_id == agency_id)
+        leads = (
+            select(
+                func.count().label("opportunities"),
+                func.count(ClientOpportunity.domain).label("with_website"),
+                count_status(member.status, "READY").label("ready"),
+                count_status(member.status, "DATA_READY").label("data_ready"),
+                count_status(member.status, "AUDITING").label("auditing"),
+                count_status(member.dossier_reused, True).label("reused"),
             )
-        ).one()
-        a = (
-            await self.session.execute(
-                select(
-                    func.count(),
-                    count_status(AuditJob.status, "completed"),
-                    count_status(AuditJob.status, "error"),
-                ).where(AuditJob.lead_gen_flow_id == flow_id, AuditJob.agency_id == agency_id)
+            .select_from(member)
+            .join(ClientOpportunity, ClientOpportunity.id == member.opportunity_id)
+            .where(member.lead_gen_flow_id == flow_id, member.agency_id == agency_id)
+            .subquery()
+        )
+        audits = (
+            select(
+                func.count().label("audits_queued"),
+                count_status(AuditJob.status, "completed").label("audits_completed"),
+                count_status(AuditJob.status, "error").label("audits_failed"),
             )
-        ).one()
-        return {
-            "opportunities": int(o[0]),
-            "with_website": int(o[1]),
-            "ready": int(o[2]),
-            "data_ready": int(o[3]),
-            "auditing": int(o[4]),
-            "audits_queued": int(a[0]),
-            "audits_completed": int(a[1]),
-            "audits_failed": int(a[2]),
-            "reused": int(o[5]),
-        }
+            .where(AuditJob.lead_gen_flow_id == flow_id, AuditJob.agency_id == agency_id)
+            .subquery()
+        )
+        row = (
+            await self.session.execute(
+                select(leads, audits)
+                .select_from(LeadGenFlow)
+                .join(leads, true())
+                .join(audits, true())
+                .where(LeadGenFlow.id == flow_id, LeadGenFlow.agency_id == agency_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(LeadGenFlow.__tablename__, flow_id)
+        return {key: int(value) for key, value in row._mapping.items()}
 
     async def audit_tally(self, agency_id: str, flow_id: str) -> tuple[int, int]:
         """(finished, queued) audit jobs of the flow in one query: the numbers behind

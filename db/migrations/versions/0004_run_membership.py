@@ -83,17 +83,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("lead_gen_flow_id", "opportunity_id", name=op.f("pk_lead_gen_flow_leads")),
     )
     op.create_index(
-        "ix_lead_gen_flow_leads_by_flow_and_rank", "lead_gen_flow_leads", ["lead_gen_flow_id", "rank"]
+        "ix_lead_gen_flow_leads_by_flow_and_rank",
+        "lead_gen_flow_leads",
+        ["lead_gen_flow_id", "agency_id", "rank"],
     )
     op.create_index(
-        "ix_lead_gen_flow_leads_by_opportunity", "lead_gen_flow_leads", ["opportunity_id", "created_at"]
+        "ix_lead_gen_flow_leads_by_opportunity", "lead_gen_flow_leads", ["opportunity_id", "agency_id"]
     )
-    op.create_index("ix_lead_gen_flow_leads_by_agency", "lead_gen_flow_leads", ["agency_id"])
+    # A run's audits: without the agency in the index, planners read the agency's every audit.
+    op.drop_index("ix_audit_jobs_by_lead_gen_flow", table_name="audit_jobs")
+    op.create_index(
+        "ix_audit_jobs_by_lead_gen_flow", "audit_jobs", ["lead_gen_flow_id", "agency_id", "created_at"]
+    )
     _backfill(op.get_bind())
 
 
 def downgrade() -> None:
-    op.drop_index("ix_lead_gen_flow_leads_by_agency", table_name="lead_gen_flow_leads")
+    op.drop_index("ix_audit_jobs_by_lead_gen_flow", table_name="audit_jobs")
+    op.create_index("ix_audit_jobs_by_lead_gen_flow", "audit_jobs", ["lead_gen_flow_id"])
     op.drop_index("ix_lead_gen_flow_leads_by_opportunity", table_name="lead_gen_flow_leads")
     op.drop_index("ix_lead_gen_flow_leads_by_flow_and_rank", table_name="lead_gen_flow_leads")
     op.drop_table("lead_gen_flow_leads")

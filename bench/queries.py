@@ -41,7 +41,7 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db import Database, open_database
-from db.base import new_id
+from db.base import Base, new_id
 from db.models import (
     Agency,
     AgencyProfile,

@@ -301,6 +301,7 @@ async def start_lead_run(
     vertical: str | None = None,
     geography: str | None = None,
     num_leads: int | None = None,
+    refresh: bool = False,
 ) -> str:
     """Start a new lead-generation run (campaign) that finds local businesses, audits their websites and writes dossiers. Returns at once; the run works in the background.
 
@@ -308,6 +309,7 @@ async def start_lead_run(
         vertical: The kind of business to find, e.g. "dentists". Leave empty to use the agency profile.
         geography: Where to look, e.g. "Austin, TX". Leave empty to use the agency profile.
         num_leads: How many leads to find, a whole number from 1 to 20 (default 10).
+        refresh: Only when the user asks to research leads again: audit (and charge for) leads that already have a recent dossier instead of reusing it.
     """
     ctx = runtime.context
     count = 10 if num_leads is None else num_leads
@@ -324,7 +326,12 @@ async def start_lead_run(
     geography = (geography or "").strip() or None
     try:
         flow = await ctx.runs.start(
-            ctx.agency_id, num_leads=count, vertical=vertical, geography=geography, user_id=ctx.user_id
+            ctx.agency_id,
+            num_leads=count,
+            vertical=vertical,
+            geography=geography,
+            user_id=ctx.user_id,
+            refresh=refresh is True,
         )
     except BadRunInput as exc:
         text = str(exc)

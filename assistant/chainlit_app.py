@@ -300,7 +300,7 @@ async def render_turn(turn: AgentTurn) -> None:
         if _shows_live_run(name, result):
             await watch(result["run_id"])
         elif name == "list_leads":
-            await send_leads(result["run_id"], result["leads"], title="Leads")
+            await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
         elif name == "get_dossier" and result.get("dossier"):
             await send_dossier(result["dossier"], result.get("lead"))
         elif name == "list_sources":

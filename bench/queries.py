@@ -128,6 +128,20 @@ def _rows(shape: Shape, ids: Ids) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
         1, min(shape.leads_per_run * 3 // 4, (leads_per_agency - shape.leads_per_run) // runs_per_agency)
     )
     ledger: list[dict[str, Any]] = []
+    # What a run's source phase keeps: the places it read (one page of 20 here).
+    snapshot = [
+        {
+            "id": f"place-{i}",
+            "name": f"Business {i}",
+            "website": f"https://biz{i}.com/",
+            "phone": "(512) 555-0100",
+            "rating": 4.5,
+            "reviews": 12,
+            "address": f"{i} Main St, Austin, TX 78701",
+            "business_status": "OPERATIONAL",
+        }
+        for i in range(20)
+    ]
     for a in agencies:
         leads = [new_id() for _ in range(leads_per_agency)]
         ids.leads[a] = leads
@@ -189,6 +203,7 @@ def _rows(shape: Shape, ids: Ids) -> Iterator[tuple[Any, list[dict[str, Any]]]]:
                         "message": "done",
                         "timestamp": "2026-01-01T00:00:00Z",
                     },
+                    "places_snapshot": snapshot,
                     "created_at": created[r],
                     "updated_at": created[r],
                     "completed_at": created[r],

@@ -117,7 +117,9 @@ class LeadGenFlow(Base):
     refresh_dossiers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     phases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=initial_phases)
     last_event: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    places_snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Up to 60 places as sourced: read by the filter only (Repository.get_places_snapshot), never
+    # loaded with the flow, which every face polls.
+    places_snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, deferred=True)
     billing_block: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
     # One execution per flow: compare-and-set on (lease_owner, lease_expires_at).

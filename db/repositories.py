@@ -315,6 +315,19 @@ class Repository:
     async def get_flow(self, agency_id: str, flow_id: str) -> LeadGenFlow | None:
         return await self._one(LeadGenFlow, agency_id, flow_id)
 
+    async def get_places_snapshot(self, agency_id: str, flow_id: str) -> list[dict[str, Any]]:
+        """The places the flow's source phase read ([] before it ran)."""
+        snapshot = (
+            await self.session.execute(
+                select(LeadGenFlow.places_snapshot).where(
+                    LeadGenFlow.id == flow_id, LeadGenFlow.agency_id == agency_id
+                )
+            )
+        ).one_or_none()
+        if snapshot is None:
+            raise NotFound(LeadGenFlow.__tablename__, flow_id)
+        return list(snapshot[0] or [])
+
     async def list_flows(self, agency_id: str, limit: int = 50) -> list[LeadGenFlow]:
         """Newest first."""
         stmt = (

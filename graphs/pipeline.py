@@ -144,10 +144,11 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     )
     async with ctx.read() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
+        snapshot = await repo.get_places_snapshot(agency_id, flow_id)
         profile = await repo.get_profile(agency_id)
     assert flow is not None
     wanted = clamp_num_leads(flow.num_leads_requested)
-    places = [RawPlace.from_snapshot(row) for row in flow.places_snapshot or []]
+    places = [RawPlace.from_snapshot(row) for row in snapshot]
     outcome = filter_and_score(places, profile.criteria if profile else [], limit=wanted)
     dropped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(outcome.dropped.items()))
     message = f"Kept {len(outcome.kept)} of {outcome.examined} places" + (

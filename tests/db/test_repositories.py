@@ -864,8 +864,10 @@ async def _snapshot(database: Database, agency: str, world: World) -> dict[str, 
         dossier = await repo.get_dossier(agency, world.dossier_id)
         call = await repo.get_call(agency, world.call_id)
         pages = await repo.list_scraped_pages(agency, world.audit_job_id)
-        assert flow and opp and job and dossier and call
+        member = await repo.get_flow_lead(agency, world.flow_id, world.opportunity_id)
+        assert flow and opp and job and dossier and call and member
         return {
+            "member": (member.rank, member.status, member.qualification_score, member.dossier_id),
             "flow": (flow.status, flow.phases, flow.lease_owner, flow.last_event, flow.num_leads_fetched),
             "opp": (opp.name, opp.status, opp.fit_reason, opp.lead_gen_flow_id),
             "job": (job.status, job.phases, job.metered, job.dossier_id),
@@ -895,6 +897,11 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         "get_dossier_for_opportunity": lambda r: r.get_dossier_for_opportunity(x, w.opportunity_id),
         "get_call": lambda r: r.get_call(x, w.call_id),
         "get_call_by_provider_id": lambda r: r.get_call_by_provider_id(x, before["call"][2]),
+        "get_lead": lambda r: r.get_lead(x, w.opportunity_id),
+        "get_flow_lead": lambda r: r.get_flow_lead(x, w.flow_id, w.opportunity_id),
+        "fresh_dossier": lambda r: r.fresh_dossier(
+            x, w.opportunity_id, newer_than=datetime(2000, 1, 1, tzinfo=UTC), target_url="https://example.com"
+        ),
     }
     lists_nothing: dict[str, Callable[[Repository], Awaitable[list[Any]]]] = {
         "list_flows": lambda r: r.list_flows(x),
@@ -902,6 +909,7 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         "list_audit_jobs": lambda r: r.list_audit_jobs(x, w.flow_id),
         "list_scraped_pages": lambda r: r.list_scraped_pages(x, w.audit_job_id),
         "list_calls": lambda r: r.list_calls(x),
+        "list_flow_leads": lambda r: r.list_flow_leads(x, w.flow_id),
     }
     refused: dict[str, Callable[[Repository], Awaitable[Any]]] = {
         "update_flow": lambda r: r.update_flow(x, w.flow_id, status="error"),
@@ -934,10 +942,14 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         ),
         "update_call": lambda r: r.update_call(x, w.call_id, status="ended"),
         "merge_call_metadata": lambda r: r.merge_call_metadata(x, w.call_id, {"pwned": True}),
+        "get_places_snapshot": lambda r: r.get_places_snapshot(x, w.flow_id),
+        "set_flow_lead": lambda r: r.set_flow_lead(x, w.flow_id, w.opportunity_id, status="DATA_READY"),
+        "set_flow_ranks": lambda r: r.set_flow_ranks(x, w.flow_id, [(w.opportunity_id, 1.0)]),
     }
 
     for name, fn in reads_none.items():
         assert await read(database, fn) is None, name
+    assert await read(database, lambda r: r.runs_of(x, [w.opportunity_id])) == {}
     for name, listing in lists_nothing.items():
         rows = await read(database, listing)
         assert all(getattr(row, "agency_id", x) == x for row in rows), name
@@ -1034,3 +1046,62 @@ async def test_upsert_scraped_pages_in_one_batch(database: Database, agency: str
             database, lambda r: r.upsert_scraped_pages("other-agency", world.audit_job_id, batch, store=store)
         )
     assert len(await read(database, lambda r: r.list_scraped_pages(agency, world.audit_job_id))) == len(after)
+
+
+# -- run membership --------------------------------------------------------------------------
+
+
+async def test_a_flow_keeps_its_leads_when_a_later_flow_finds_them(database: Database, agency: str) -> None:
+    first = await make_flow(database, agency)
+    await upsert(database, agency, first, [lead(1), lead(2)])
+    second = await make_flow(database, agency)
+    await upsert(database, agency, second, [lead(2), lead(3)])
+    await upsert(database, agency, second, [lead(2), lead(3)])  # again (a crash): nothing twice
+
+    first_leads = await read(database, lambda r: r.list_flow_leads(agency, first))
+    second_leads = await read(database, lambda r: r.list_flow_leads(agency, second))
+    assert [x.opportunity.place_id for x in first_leads] == ["place-1", "place-2"]
+    assert [x.opportunity.place_id for x in second_leads] == ["place-2", "place-3"]
+    shared = first_leads[1].opportunity.id
+    assert first_leads[1].runs == second_leads[0].runs == [second, first]  # newest first
+    assert first_leads[0].runs == [first]
+    assert (await read(database, lambda r: r.flow_counts(agency, first)))["opportunities"] == 2
+
+    # Each flow's status for the lead is its own; the lead's own status is the latest.
+    await tx(database, lambda r: r.set_flow_lead(agency, first, shared, status="READY"))
+    await tx(database, lambda r: r.set_flow_lead(agency, second, shared, status="AUDITING"))
+    assert [x.status for x in await read(database, lambda r: r.list_flow_leads(agency, first))] == [
+        "SOURCED",
+        "READY",
+    ]
+    got = await read(database, lambda r: r.get_lead(agency, shared))
+    assert got is not None and got.status == "AUDITING" and got.runs == [second, first]
+    with pytest.raises(ValueError, match="unknown lead status"):
+        await tx(database, lambda r: r.set_flow_lead(agency, first, shared, status="DONE"))
+    with pytest.raises(ValueError, match="cannot be changed"):
+        await tx(database, lambda r: r.set_flow_lead(agency, first, shared, opportunity_id="x"))
+
+
+async def test_fresh_dossier_and_a_failed_audit_of_a_researched_lead(database: Database, agency: str) -> None:
+    w = await make_world(database, agency)  # one lead, audited at https://example.com, with a dossier
+    await tx(database, lambda r: r.update_audit_job(agency, w.audit_job_id, status="completed"))
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def fresh(
+        newer_than: datetime, url: str = "https://example.com"
+    ) -> Callable[[Repository], Awaitable[Any]]:
+        return lambda r: r.fresh_dossier(agency, w.opportunity_id, newer_than=newer_than, target_url=url)
+
+    found = await read(database, fresh(long_ago))
+    assert found is not None and found.id == w.dossier_id
+    assert await read(database, fresh(datetime.now(UTC))) is None  # older than asked
+    assert await read(database, fresh(long_ago, "https://moved.example")) is None  # about another site
+
+    # A later flow's audit of it fails: that flow says DATA_READY, the lead stays researched.
+    later = await make_flow(database, agency)
+    await upsert(database, agency, later, [lead(f"w-{agency}")])
+    await tx(database, lambda r: r.set_flow_lead(agency, later, w.opportunity_id, status="DATA_READY"))
+    member = await read(database, lambda r: r.get_flow_lead(agency, later, w.opportunity_id))
+    assert member is not None and member.status == "DATA_READY"
+    opp = await read(database, lambda r: r.get_opportunity(agency, w.opportunity_id))
+    assert opp is not None and opp.status == "READY"

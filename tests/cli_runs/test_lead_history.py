@@ -90,3 +90,32 @@ def test_run_again_reuses_dossiers_and_refresh_buys_them_again(history_cli: Invo
     assert [(lead["id"], lead["dossier_id"]) for lead in leads(a["id"])] == [
         (lead["id"], lead["dossier_id"]) for lead in a_leads
     ]
+
+
+async def test_the_live_view_says_what_a_run_reused(run_env: dict[str, str]) -> None:
+    """The live path `run` takes on a terminal, for a second run of a campaign."""
+    import io
+
+    from rich.console import Console
+
+    from assistant.cli.live import RunMonitor, summary_view
+    from graphs.service import RunService
+
+    async with RunService.open() as runs:
+        first = await runs.start("live2", num_leads=4, vertical="dentists", geography="Austin, TX")
+        assert (await runs.execute("live2", first.id)).status == "completed"
+        second = await runs.start("live2", num_leads=4, vertical="dentists", geography="Austin, TX")
+        screen = io.StringIO()
+        terminal = Console(file=screen, force_terminal=True, width=120, height=60, color_system=None)
+        async with RunMonitor(runs, "live2", second.id, terminal, live=True, refresh_seconds=0) as monitor:
+            assert (await runs.execute("live2", second.id, on_event=monitor.on_event)).status == "completed"
+            await monitor.refresh()
+            frame = monitor.render()
+        assert monitor.snapshot is not None
+        reused = monitor.snapshot.run["counts"]["reused"]
+    assert reused >= 1
+    drawn = Console(file=io.StringIO(), width=120, color_system=None)
+    drawn.print(frame)
+    assert f"{reused} recent dossier" in drawn.file.getvalue()  # type: ignore[attr-defined]
+    drawn.print(summary_view(monitor.snapshot, "live2"))
+    assert "reused a recent dossier" in " ".join(drawn.file.getvalue().split())  # type: ignore[attr-defined]

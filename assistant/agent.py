@@ -59,7 +59,7 @@ from assistant.cli.parsing import (
     parse_vertical,
 )
 from db import Database, open_database
-from db.models import OPPORTUNITY_STATUSES, SIGNALS, AuditJob, ClientOpportunity, LeadGenFlow
+from db.models import OPPORTUNITY_STATUSES, SIGNALS, LeadGenFlow
 from graphs import accounts
 
 # The plans live with the upgrade policy; the faces import them from here as before.
@@ -71,7 +71,7 @@ from graphs.calls import place_call as place_call_for
 from graphs.checkpoints import open_checkpointer
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
-from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json
+from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
 from tools.billing.port import BillingError
@@ -283,15 +283,6 @@ async def _pick_flow(
     return flows[0] if flows else None
 
 
-async def _job_of(ctx: ChatContext, opp: ClientOpportunity) -> AuditJob | None:
-    if not opp.lead_gen_flow_id:
-        return None
-    with contextlib.suppress(RunNotFound):
-        jobs = await ctx.runs.audit_jobs(ctx.agency_id, opp.lead_gen_flow_id)
-        return next((j for j in jobs if j.opportunity_id == opp.id), None)
-    return None
-
-
 def _no_run() -> str:
     return _error("no_runs", "There are no runs for this agency yet. Ask me to find some leads.")
 
@@ -306,6 +297,7 @@ async def start_lead_run(
     vertical: str | None = None,
     geography: str | None = None,
     num_leads: int | None = None,
+    refresh: bool = False,
 ) -> str:
     """Start a new lead-generation run (campaign) that finds local businesses, audits their websites and writes dossiers. Returns at once; the run works in the background.
 
@@ -313,6 +305,7 @@ async def start_lead_run(
         vertical: The kind of business to find, e.g. "dentists". Leave empty to use the agency profile.
         geography: Where to look, e.g. "Austin, TX". Leave empty to use the agency profile.
         num_leads: How many leads to find, a whole number from 1 to 20 (default 10).
+        refresh: Only when the user asks to research leads again: audit (and charge for) leads that already have a recent dossier instead of reusing it.
     """
     ctx = runtime.context
     count = 10 if num_leads is None else num_leads
@@ -329,7 +322,12 @@ async def start_lead_run(
     geography = (geography or "").strip() or None
     try:
         flow = await ctx.runs.start(
-            ctx.agency_id, num_leads=count, vertical=vertical, geography=geography, user_id=ctx.user_id
+            ctx.agency_id,
+            num_leads=count,
+            vertical=vertical,
+            geography=geography,
+            user_id=ctx.user_id,
+            refresh=refresh is True,
         )
     except BadRunInput as exc:
         text = str(exc)
@@ -372,7 +370,10 @@ async def get_run_status(runtime: Runtime_, run_id: str | None = None) -> str:
         return _error("not_found", f"No run with id {run_id!r} in your agency.")
     if flow is None:
         return _no_run()
-    result: dict[str, Any] = {"run_id": flow.id, "run": await _flow_view(ctx.runs, flow)}
+    run = await _flow_view(ctx.runs, flow)
+    result: dict[str, Any] = {"run_id": flow.id, "run": run}
+    if run_notes(run):
+        result["notes"] = run_notes(run)
     if not run_id:
         recent = await ctx.runs.list_runs(ctx.agency_id, limit=10)
         result["recent_runs"] = [
@@ -412,11 +413,11 @@ async def list_leads(
         flow = await _pick_flow(ctx, run_id)
         if flow is None:
             return _no_run()
-        opps = await ctx.runs.opportunities(ctx.agency_id, flow.id)
-        jobs = await ctx.runs.audit_jobs(ctx.agency_id, flow.id)
+        records = await ctx.runs.run_leads(ctx.agency_id, flow.id)
+        run = await _flow_view(ctx.runs, flow)
     except RunNotFound:
         return _error("not_found", f"No run with id {run_id!r} in your agency.")
-    leads = leads_json(opps, jobs)
+    leads = leads_json(records)
     total = len(leads)
     if status:
         leads = [lead for lead in leads if lead["status"] == status]
@@ -429,6 +430,7 @@ async def list_leads(
             "total": total,
             "shown": len(leads),
             "filters": {"status": status, "signal": signal},
+            "notes": run_notes(run),
             "leads": leads,
         }
     )
@@ -443,21 +445,20 @@ async def get_dossier(runtime: Runtime_, opportunity_id: str) -> str:
     """
     ctx = runtime.context
     ident = opportunity_id.strip()
-    opp = await ctx.runs.opportunity(ctx.agency_id, ident)
-    if opp is None:
+    record = await ctx.runs.lead(ctx.agency_id, ident)
+    if record is None:
         # The model may pass a dossier id instead: accept it, within the agency.
         dossier = await ctx.runs.dossier(ctx.agency_id, ident)
         if dossier is None:
             return _error("not_found", f"No lead with id {ident!r} in your agency.")
-        opp = await ctx.runs.opportunity(ctx.agency_id, dossier.opportunity_id)
+        record = await ctx.runs.lead(ctx.agency_id, dossier.opportunity_id)
     else:
-        dossier = await ctx.runs.dossier_for_opportunity(ctx.agency_id, opp.id)
-    job = await _job_of(ctx, opp) if opp else None
-    lead = lead_json(opp, job) if opp else None
+        dossier = await ctx.runs.dossier(ctx.agency_id, record.dossier_id) if record.dossier_id else None
+    lead = lead_json(record) if record else None
     if dossier is None:
         reason = (
             "it has no website of its own to audit"
-            if opp is not None and not opp.domain
+            if record is not None and not record.opportunity.domain
             else "its audit has not finished or failed"
         )
         return _json(
@@ -484,12 +485,11 @@ async def list_sources(runtime: Runtime_, audit_job_id: str) -> str:
         pages = await ctx.runs.scraped_pages(ctx.agency_id, ident)
         job_id = ident
     except RunNotFound:
-        opp = await ctx.runs.opportunity(ctx.agency_id, ident)
-        job = await _job_of(ctx, opp) if opp else None
-        if job is None:
+        record = await ctx.runs.lead(ctx.agency_id, ident)
+        if record is None or record.audit_job_id is None:
             return _error("not_found", f"No audit (or lead with an audit) with id {ident!r} in your agency.")
-        pages = await ctx.runs.scraped_pages(ctx.agency_id, job.id)
-        job_id = job.id
+        job_id = record.audit_job_id
+        pages = await ctx.runs.scraped_pages(ctx.agency_id, job_id)
     return _json({"audit_job_id": job_id, "count": len(pages), "pages": [page_json(p) for p in pages]})
 
 

@@ -40,6 +40,7 @@ import logging
 import os
 import secrets
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -65,7 +66,7 @@ from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authe
 from db.models import PHASES
 from graphs import accounts
 from graphs.service import RunNotFound
-from graphs.views import dossier_json, flow_json, leads_json, page_json
+from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
 from leadgen.settings import get_settings, reset_settings
 from tools.billing.port import BillingError
 
@@ -392,7 +393,7 @@ async def render_turn(turn: AgentTurn) -> None:
         if _shows_live_run(name, result):
             await watch(result["run_id"])
         elif name == "list_leads":
-            await send_leads(result["run_id"], result["leads"], title="Leads")
+            await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
         elif name == "get_dossier" and result.get("dossier"):
             await send_dossier(result["dossier"], result.get("lead"))
         elif name == "list_sources":
@@ -440,6 +441,7 @@ def progress_markdown(run: dict[str, Any]) -> str:
         f"{counts['audits_completed'] + counts['audits_failed']}/{counts['audits_queued']}"
         f" done, {counts['audits_failed']} failed"
     )
+    lines += run_notes(run)
     if run.get("last_event"):
         lines.append(f"Last event: {run['last_event'].get('message') or run['last_event'].get('type')}")
     return "\n".join(lines)
@@ -539,9 +541,13 @@ class RunView:
 
     async def finish(self, run: dict[str, Any]) -> None:
         if run["status"] == "completed":
-            opps = await STATE.chat.runs.opportunities(self.agency_id, self.run_id)
-            jobs = await STATE.chat.runs.audit_jobs(self.agency_id, self.run_id)
-            await send_leads(self.run_id, leads_json(opps, jobs), title=f"Run `{self.run_id[:8]}` finished")
+            leads = await STATE.chat.runs.run_leads(self.agency_id, self.run_id)
+            await send_leads(
+                self.run_id,
+                leads_json(leads),
+                title=f"Run `{self.run_id[:8]}` finished",
+                notes=run_notes(run),
+            )
         elif run["status"] == "error":
             await cl.Message(
                 content=f"Run `{self.run_id[:8]}` failed: {run.get('error') or 'unknown error'}"
@@ -661,7 +667,8 @@ def leads_markdown(leads: list[dict[str, Any]]) -> str:
     for rank, lead in enumerate(leads, 1):
         name = f"[{cell(lead['name'])}]({lead['website']})" if lead.get("website") else cell(lead["name"])
         rows.append(
-            f"| {rank} | {name} | {lead['status']} | {cell(', '.join(lead['signals']) or '—')} | "
+            f"| {rank} | {name} | {lead['status']}{' (reused)' if lead.get('dossier_reused') else ''} | "
+            f"{cell(', '.join(lead['signals']) or '—')} | "
             f"{lead['qualification_score']:.2f} | {cell(lead.get('fit_reason') or '—')} |"
         )
     return "\n".join(rows)
@@ -681,6 +688,8 @@ LEAD_CSV_FIELDS = (
     "rating",
     "reviews_count",
     "dossier_id",
+    "dossier_reused",
+    "runs",
 )
 
 
@@ -689,11 +698,13 @@ def leads_csv(leads: list[dict[str, Any]]) -> bytes:
     writer = csv.DictWriter(out, fieldnames=LEAD_CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for lead in leads:
-        writer.writerow({**lead, "signals": ";".join(lead["signals"])})
+        writer.writerow({**lead, "signals": ";".join(lead["signals"]), "runs": ";".join(lead["runs"])})
     return out.getvalue().encode()
 
 
-async def send_leads(run_id: str, leads: list[dict[str, Any]], *, title: str) -> None:
+async def send_leads(
+    run_id: str, leads: list[dict[str, Any]], *, title: str, notes: Sequence[str] = ()
+) -> None:
     actions = [
         cl.Action(
             name="open_dossier", payload={"opportunity_id": lead["id"]}, label=f"Dossier: {lead['name']}"
@@ -705,7 +716,7 @@ async def send_leads(run_id: str, leads: list[dict[str, Any]], *, title: str) ->
         name=f"leads-{run_id[:8]}.csv", content=leads_csv(leads), mime="text/csv", display="inline"
     )
     await cl.Message(
-        content=f"**{title}** · {len(leads)} leads\n\n{leads_markdown(leads)}",
+        content="\n\n".join([f"**{title}** · {len(leads)} leads", *notes, leads_markdown(leads)]),
         elements=[csv_file],
         actions=actions,
     ).send()
@@ -763,18 +774,12 @@ async def on_open_dossier(action: cl.Action) -> None:
         return
     runs, agency = STATE.chat.runs, _agency()
     opp_id = str(action.payload.get("opportunity_id", ""))
-    opp = await runs.opportunity(agency, opp_id)
-    dossier = await runs.dossier_for_opportunity(agency, opp_id) if opp else None
-    if opp is None or dossier is None:
+    lead = await runs.lead(agency, opp_id)
+    dossier = await runs.dossier(agency, lead.dossier_id) if lead and lead.dossier_id else None
+    if lead is None or dossier is None:
         await cl.Message(content="That dossier is not available.").send()
         return
-    job = None
-    if opp.lead_gen_flow_id:
-        jobs = await runs.audit_jobs(agency, opp.lead_gen_flow_id)
-        job = next((j for j in jobs if j.opportunity_id == opp.id), None)
-    from graphs.views import lead_json
-
-    await send_dossier(dossier_json(dossier), lead_json(opp, job))
+    await send_dossier(dossier_json(dossier), lead_json(lead))
 
 
 @cl.action_callback("show_pages")

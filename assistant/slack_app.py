@@ -315,9 +315,7 @@ class RunWatcher:
     async def finish(self, run: dict[str, Any]) -> None:
         leads: list[dict[str, Any]] | None = None
         if run["status"] == "completed":
-            opps = await self.runs.opportunities(self.ws.agency_id, self.run_id)
-            jobs = await self.runs.audit_jobs(self.ws.agency_id, self.run_id)
-            leads = leads_json(opps, jobs)
+            leads = leads_json(await self.runs.run_leads(self.ws.agency_id, self.run_id))
         if self.paywall_key is not None:
             await self.close_paywall(f"The run is {kit.STATUS_LABELS.get(run['status'], run['status'])}.")
         await self.draw(run, leads, final=True)
@@ -658,17 +656,15 @@ class SlackAdapter:
         self, ws: Workspace, user: str, place: Place, trigger_id: str | None, opp_id: str
     ) -> None:
         runs = self.services.runs
-        opp = await runs.opportunity(ws.agency_id, opp_id) if opp_id else None
-        dossier = await runs.dossier_for_opportunity(ws.agency_id, opp.id) if opp else None
-        if opp is None or dossier is None:
+        record = await runs.lead(ws.agency_id, opp_id) if opp_id else None
+        dossier = (
+            await runs.dossier(ws.agency_id, record.dossier_id) if record and record.dossier_id else None
+        )
+        if record is None or dossier is None:
             await self.tell(ws, place, user, "That dossier is not available.")
             return
-        job = None
-        if opp.lead_gen_flow_id:
-            with contextlib.suppress(RunNotFound):
-                jobs = await runs.audit_jobs(ws.agency_id, opp.lead_gen_flow_id)
-                job = next((j for j in jobs if j.opportunity_id == opp.id), None)
-        dossier_view, lead = dossier_json(dossier), lead_json(opp, job)
+        opp = record.opportunity
+        dossier_view, lead = dossier_json(dossier), lead_json(record)
         if trigger_id:
             view = kit.dossier_modal(dossier_view, lead)
             view["private_metadata"] = json.dumps({"c": place.channel, "t": place.thread_ts})

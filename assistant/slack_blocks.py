@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graphs.views import run_notes
+
 # Action ids (the adapter registers a listener for each).
 OPEN_DOSSIER = "open_dossier"
 CALL_LEAD = "call_lead"
@@ -139,6 +141,9 @@ def run_blocks(run: dict[str, Any], leads: list[dict[str, Any]] | None = None) -
             f" · run id `{run['id']}`"
         ),
     ]
+    notes = run_notes(run)
+    if notes:
+        blocks.append(context("\n".join(escape(note) for note in notes)))
     event = run.get("last_event") or {}
     if event and run["status"] not in ("completed",):
         blocks.append(context(f"Last event: {escape(event.get('message') or event.get('type') or '')}"))
@@ -155,7 +160,8 @@ def lead_line(rank: int, lead: dict[str, Any]) -> str:
         name = f"<{lead['website']}|{name}>"
     signals = ", ".join(lead["signals"]) or "no signals"
     lines = [
-        f"*{rank}. {name}* · score *{lead['qualification_score']:.2f}* · {lead['status']} · {signals}",
+        f"*{rank}. {name}* · score *{lead['qualification_score']:.2f}* · {lead['status']}"
+        f"{' (reused dossier)' if lead.get('dossier_reused') else ''} · {signals}",
     ]
     if lead.get("fit_reason"):
         lines.append(f"_{escape(lead['fit_reason'])}_")

@@ -122,7 +122,9 @@ async def run_once(concurrency: int, leads: int, workdir: Path, *, timed: bool =
         Providers.from_settings(settings) as providers,
     ):
         runs = RunService(db, billing_for(settings, db.engine), providers, saver, settings)
-        agency = f"bench-{concurrency}"
+        # An agency per run: a second run of the campaign in one agency would reuse the first
+        # run's dossiers (lead history) and audit nothing.
+        agency = f"bench-{concurrency}-{uuid.uuid4().hex[:8]}"
         customer = await runs.ensure_agency(agency)
         assert isinstance(runs.billing, LocalLedger)
         await runs.billing.set_balance(customer, 1000)

@@ -139,9 +139,14 @@ class LeadGenFlow(Base):
     target_vertical: Mapped[str] = mapped_column(String(200))
     target_geography: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32), default="idle")
+    # `leadgen run --refresh`: audit every lead again, even one with a dossier younger than
+    # LEADGEN_DOSSIER_MAX_AGE_DAYS (kept on the row so a resume or a queue worker knows).
+    refresh_dossiers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     phases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=initial_phases)
     last_event: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    places_snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # Up to 60 places as sourced: read by the filter only (Repository.get_places_snapshot), never
+    # loaded with the flow, which every face polls.
+    places_snapshot: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, deferred=True)
     billing_block: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[str | None] = mapped_column(Text)
     # One execution per flow: compare-and-set on (lease_owner, lease_expires_at).
@@ -159,6 +164,9 @@ class LeadGenFlow(Base):
 
 
 class ClientOpportunity(Base):
+    """A lead of one agency, deduplicated across runs. Which runs found it is in FlowLead;
+    `lead_gen_flow_id` only names the newest of them, and `status` is its latest status."""
+
     __tablename__ = "client_opportunities"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -213,6 +221,41 @@ class ClientOpportunity(Base):
     )
 
 
+class FlowLead(Base):
+    """One lead found by one run: the run's own list, kept for as long as the run exists, however
+    often later runs find the same business again. It holds what the run made of the lead: its
+    place in the run's ranking, the score it was ranked by, its status in this run, and the
+    audit and dossier this run shows for it (its own, or one it reused: `dossier_reused`)."""
+
+    __tablename__ = "lead_gen_flow_leads"
+
+    lead_gen_flow_id: Mapped[str] = mapped_column(
+        ForeignKey("lead_gen_flows.id", ondelete="CASCADE"), primary_key=True
+    )
+    opportunity_id: Mapped[str] = mapped_column(
+        ForeignKey("client_opportunities.id", ondelete="CASCADE"), primary_key=True
+    )
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)  # 0 = best; written by graphs/ranking.py's order
+    qualification_score: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(16), default="SOURCED")
+    audit_job_id: Mapped[str | None] = mapped_column(String(32))
+    dossier_id: Mapped[str | None] = mapped_column(String(32))
+    dossier_reused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    # Every read names the run (or the lead) and the agency. The agency sits in each index, and
+    # no index leads with it: planners without statistics (SQLite as shipped, PostgreSQL right
+    # after a bulk load) took an agency-only index and read the agency's every row (bench/queries.py).
+    __table_args__ = (
+        # A run's leads in rank order, straight off the index.
+        Index("ix_lead_gen_flow_leads_by_flow_and_rank", "lead_gen_flow_id", "agency_id", "rank"),
+        # A lead's runs (`runs[]`).
+        Index("ix_lead_gen_flow_leads_by_opportunity", "opportunity_id", "agency_id"),
+    )
+
+
 class AuditJob(Base):
     __tablename__ = "audit_jobs"
 
@@ -234,7 +277,8 @@ class AuditJob(Base):
     __table_args__ = (
         Index("ix_audit_jobs_by_opportunity", "opportunity_id"),
         Index("ix_audit_jobs_by_agency", "agency_id"),
-        Index("ix_audit_jobs_by_lead_gen_flow", "lead_gen_flow_id"),
+        # A run's audits in order; with the agency in it, planners no longer prefer the agency index.
+        Index("ix_audit_jobs_by_lead_gen_flow", "lead_gen_flow_id", "agency_id", "created_at"),
         # Queueing audits twice (a crash, a resume) finds the job it made before.
         UniqueConstraint("lead_gen_flow_id", "opportunity_id", name="uq_audit_jobs_flow_opportunity"),
     )

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +45,7 @@ from db.base import Base, new_id, utcnow
 from db.content_store import ContentStore
 from db.models import (
     AUDIT_PHASES,
+    OPPORTUNITY_STATUSES,
     PHASE_STATUSES,
     PHASES,
     Agency,
@@ -53,6 +54,7 @@ from db.models import (
     AuditJob,
     Call,
     ClientOpportunity,
+    FlowLead,
     LeadGenFlow,
     ScrapedPage,
     WebhookInbox,
@@ -64,6 +66,7 @@ M = TypeVar("M", bound=Base)
 WEBHOOK_STATUSES = ("received", "processed", "failed")
 # Never writable through update_*: they are the row's identity and its tenant.
 _IMMUTABLE = frozenset({"id", "agency_id"})
+_MEMBER_IDENTITY = frozenset({"lead_gen_flow_id", "opportunity_id", "status", "created_at"})
 
 
 class NotFound(LookupError):
@@ -107,6 +110,22 @@ class UpsertCounts:
     created: int
     updated: int
     skipped: int
+
+
+@dataclass(frozen=True)
+class LeadRecord:
+    """A lead as the faces show it: the opportunity, the runs that found it (newest first),
+    and what one run made of it: in a run's list, that run's status, score, audit and dossier
+    (`dossier_reused` when the run linked an earlier dossier instead of researching again); on
+    its own, the lead's latest status and its newest dossier."""
+
+    opportunity: ClientOpportunity
+    runs: list[str]
+    status: str
+    qualification_score: float
+    audit_job_id: str | None
+    dossier_id: str | None
+    dossier_reused: bool = False
 
 
 def new_lease_owner() -> str:
@@ -267,9 +286,11 @@ class Repository:
         user_id: str | None = None,
         billing_customer_id: str | None = None,
         flow_id: str | None = None,
+        refresh_dossiers: bool = False,
     ) -> LeadGenFlow:
         """A new `idle` flow with all six phases pending. Bills the agency's customer unless told.
-        `flow_id` names it (LangGraph Server: the thread's id); otherwise a new id is drawn."""
+        `flow_id` names it (LangGraph Server: the thread's id); otherwise a new id is drawn.
+        `refresh_dossiers` makes the run audit leads again even when a recent dossier exists."""
         agency = await self.get_agency(agency_id)
         if agency is None:
             raise NotFound("agencies", agency_id)
@@ -287,6 +308,7 @@ class Repository:
             target_vertical=target_vertical,
             target_geography=target_geography,
             status="idle",
+            refresh_dossiers=refresh_dossiers,
             phases=initial_phases(),
         )
         self.session.add(flow)
@@ -295,6 +317,19 @@ class Repository:
 
     async def get_flow(self, agency_id: str, flow_id: str) -> LeadGenFlow | None:
         return await self._one(LeadGenFlow, agency_id, flow_id)
+
+    async def get_places_snapshot(self, agency_id: str, flow_id: str) -> list[dict[str, Any]]:
+        """The places the flow's source phase read ([] before it ran)."""
+        snapshot = (
+            await self.session.execute(
+                select(LeadGenFlow.places_snapshot).where(
+                    LeadGenFlow.id == flow_id, LeadGenFlow.agency_id == agency_id
+                )
+            )
+        ).one_or_none()
+        if snapshot is None:
+            raise NotFound(LeadGenFlow.__tablename__, flow_id)
+        return list(snapshot[0] or [])
 
     async def list_flows(self, agency_id: str, limit: int = 50) -> list[LeadGenFlow]:
         """Newest first."""
@@ -371,49 +406,57 @@ class Repository:
         return sum(float(p.get("progress") or 0.0) for p in flow.phases) / len(flow.phases)
 
     async def flow_counts(self, agency_id: str, flow_id: str) -> dict[str, int]:
-        """Totals for the UI chips, counted in the database.
+        """Totals for the UI chips, counted in the database over the run's own leads (its
+        membership rows, so a later run finding the same businesses changes nothing here).
 
-        `with_website`: opportunities with an own domain (the ones that get audited; a social
-        or aggregator page does not count). `audits_queued`: every audit job queued for the flow
-        (the seed's queuedCount, the denominator of generate_dossier's progress);
-        `audits_completed` / `audits_failed`: those that finished either way.
+        `with_website`: leads with an own domain (the ones that get audited; a social or
+        aggregator page does not count). Statuses are the leads' statuses in this run.
+        `audits_queued`: every audit job queued for the flow (the seed's queuedCount, the
+        denominator of generate_dossier's progress); `audits_completed` / `audits_failed`: those
+        that finished either way. `reused`: leads whose dossier this run took from an earlier run
+        instead of researching (and charging) again.
         """
-        await self._require(LeadGenFlow, agency_id, flow_id)
 
-        def count_status(column: Any, value: str) -> Any:
+        def count_status(column: Any, value: Any) -> Any:
             return func.coalesce(func.sum(case((column == value, 1), else_=0)), 0)
 
-        opp = ClientOpportunity
-        o = (
-            await self.session.execute(
-                select(
-                    func.count(),
-                    func.count(opp.domain),
-                    count_status(opp.status, "READY"),
-                    count_status(opp.status, "DATA_READY"),
-                    count_status(opp.status, "AUDITING"),
-                ).where(opp.lead_gen_flow_id == flow_id, opp.agency_id == agency_id)
+        # One statement (the faces poll this): the flow row, its leads' and its audits' totals.
+        member = FlowLead
+        leads = (
+            select(
+                func.count().label("opportunities"),
+                func.count(ClientOpportunity.domain).label("with_website"),
+                count_status(member.status, "READY").label("ready"),
+                count_status(member.status, "DATA_READY").label("data_ready"),
+                count_status(member.status, "AUDITING").label("auditing"),
+                count_status(member.dossier_reused, True).label("reused"),
             )
-        ).one()
-        a = (
-            await self.session.execute(
-                select(
-                    func.count(),
-                    count_status(AuditJob.status, "completed"),
-                    count_status(AuditJob.status, "error"),
-                ).where(AuditJob.lead_gen_flow_id == flow_id, AuditJob.agency_id == agency_id)
+            .select_from(member)
+            .join(ClientOpportunity, ClientOpportunity.id == member.opportunity_id)
+            .where(member.lead_gen_flow_id == flow_id, member.agency_id == agency_id)
+            .subquery()
+        )
+        audits = (
+            select(
+                func.count().label("audits_queued"),
+                count_status(AuditJob.status, "completed").label("audits_completed"),
+                count_status(AuditJob.status, "error").label("audits_failed"),
             )
-        ).one()
-        return {
-            "opportunities": int(o[0]),
-            "with_website": int(o[1]),
-            "ready": int(o[2]),
-            "data_ready": int(o[3]),
-            "auditing": int(o[4]),
-            "audits_queued": int(a[0]),
-            "audits_completed": int(a[1]),
-            "audits_failed": int(a[2]),
-        }
+            .where(AuditJob.lead_gen_flow_id == flow_id, AuditJob.agency_id == agency_id)
+            .subquery()
+        )
+        row = (
+            await self.session.execute(
+                select(leads, audits)
+                .select_from(LeadGenFlow)
+                .join(leads, true())
+                .join(audits, true())
+                .where(LeadGenFlow.id == flow_id, LeadGenFlow.agency_id == agency_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(LeadGenFlow.__tablename__, flow_id)
+        return {key: int(value) for key, value in row._mapping.items()}
 
     async def audit_tally(self, agency_id: str, flow_id: str) -> tuple[int, int]:
         """(finished, queued) audit jobs of the flow in one query: the numbers behind
@@ -530,17 +573,21 @@ class Repository:
         target_vertical: str,
         target_geography: str,
     ) -> UpsertCounts:
-        """Persist a flow's leads, deduplicated per agency by place id, then by own domain.
+        """Persist a flow's leads, deduplicated per agency by place id, then by own domain, and
+        record them as the flow's own (its membership rows), ranked in the order given.
 
         A lead matching an existing opportunity updates it (contact data, signals, score,
-        campaign, flow) and leaves its status alone, so a re-run never moves a lead backwards.
-        A lead that lands on a row this call already wrote is `skipped`. The domain and place id
-        of an existing row are kept when the new values would collide with another row.
-        Concurrent calls are safe: inserts are ON CONFLICT DO NOTHING, and the loser updates.
+        campaign, newest flow) and leaves its status alone, so a re-run never moves a lead
+        backwards; the runs that found it before keep it in their lists. A lead that lands on a
+        row this call already wrote is `skipped`. The domain and place id of an existing row are
+        kept when the new values would collide with another row. Concurrent calls are safe:
+        inserts are ON CONFLICT DO NOTHING, and the loser updates. Calling it again for the
+        same flow (a crash before the step was recorded) re-ranks and adds nothing twice.
         """
         await self._require(LeadGenFlow, agency_id, flow_id)
         created = updated = skipped = 0
         touched: set[str] = set()
+        ranked: list[tuple[str, float]] = []
         for lead in leads:
             row = await self._find_lead(agency_id, lead)
             if row is None:
@@ -577,6 +624,7 @@ class Repository:
                 if inserted is not None:
                     created += 1
                     touched.add(row_id)
+                    ranked.append((row_id, lead.qualification_score))
                     continue
                 # Another transaction inserted the same place or domain first: update theirs.
                 row = await self._find_lead(agency_id, lead)
@@ -587,9 +635,38 @@ class Repository:
                 continue
             await self._update_from_lead(agency_id, row, lead, flow_id, target_vertical, target_geography)
             touched.add(row.id)
+            ranked.append((row.id, lead.qualification_score))
             updated += 1
         await self.session.flush()
+        await self._add_members(agency_id, flow_id, ranked)
         return UpsertCounts(created=created, updated=updated, skipped=skipped)
+
+    async def _add_members(self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, float]]) -> None:
+        if not ranked:
+            return
+        now = utcnow()
+        stmt = self._insert(FlowLead).values(
+            [
+                {
+                    "lead_gen_flow_id": flow_id,
+                    "opportunity_id": opp_id,
+                    "agency_id": agency_id,
+                    "rank": rank,
+                    "qualification_score": score,
+                    "status": "SOURCED",
+                    "dossier_reused": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for rank, (opp_id, score) in enumerate(ranked)
+            ]
+        )
+        # Again for the same flow: the ranking is refreshed, the lead's progress in it kept.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["lead_gen_flow_id", "opportunity_id"],
+            set_={"rank": stmt.excluded.rank, "qualification_score": stmt.excluded.qualification_score},
+        )
+        await self.session.execute(stmt)
 
     async def _update_from_lead(
         self,
@@ -619,16 +696,168 @@ class Repository:
         row.target_geography = target_geography
         row.lead_gen_flow_id = flow_id
 
-    async def list_opportunities(self, agency_id: str, flow_id: str) -> list[ClientOpportunity]:
-        """A flow's leads ranked: highest qualification score first, then by name."""
-        stmt = (
-            select(ClientOpportunity)
-            .where(ClientOpportunity.agency_id == agency_id, ClientOpportunity.lead_gen_flow_id == flow_id)
-            .order_by(
-                ClientOpportunity.qualification_score.desc(), ClientOpportunity.name, ClientOpportunity.id
-            )
+    def _run_leads_query(self, agency_id: str, flow_id: str) -> Any:
+        return (
+            select(ClientOpportunity, FlowLead)
+            .join(FlowLead, FlowLead.opportunity_id == ClientOpportunity.id)
+            .where(FlowLead.lead_gen_flow_id == flow_id, FlowLead.agency_id == agency_id)
+            .order_by(FlowLead.rank, FlowLead.opportunity_id)
         )
-        return list((await self.session.execute(stmt)).scalars())
+
+    async def list_opportunities(self, agency_id: str, flow_id: str) -> list[ClientOpportunity]:
+        """The leads this flow found, in the flow's ranking (graphs/ranking.py decides it)."""
+        rows = await self.session.execute(self._run_leads_query(agency_id, flow_id))
+        return [opp for opp, _member in rows]
+
+    async def list_flow_leads(self, agency_id: str, flow_id: str) -> list[LeadRecord]:
+        """The flow's leads ranked, each as this flow saw it, with every run that found it."""
+        rows = list(await self.session.execute(self._run_leads_query(agency_id, flow_id)))
+        runs = await self.runs_of(agency_id, [opp.id for opp, _member in rows])
+        return [
+            LeadRecord(
+                opportunity=opp,
+                runs=runs.get(opp.id, []),
+                status=member.status,
+                qualification_score=member.qualification_score,
+                audit_job_id=member.audit_job_id,
+                dossier_id=member.dossier_id,
+                dossier_reused=member.dossier_reused,
+            )
+            for opp, member in rows
+        ]
+
+    async def get_lead(self, agency_id: str, opportunity_id: str) -> LeadRecord | None:
+        """One lead on its own: latest status and score, its newest dossier (and the audit that
+        wrote it, else its newest audit), and every run that found it."""
+        opp = await self._one(ClientOpportunity, agency_id, opportunity_id)
+        if opp is None:
+            return None
+        dossier = await self.get_dossier_for_opportunity(agency_id, opportunity_id)
+        job_id = dossier.audit_job_id if dossier is not None else None
+        if job_id is None:
+            job_id = (
+                await self.session.execute(
+                    select(AuditJob.id)
+                    .where(AuditJob.agency_id == agency_id, AuditJob.opportunity_id == opportunity_id)
+                    .order_by(AuditJob.created_at.desc(), AuditJob.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        runs = await self.runs_of(agency_id, [opportunity_id])
+        return LeadRecord(
+            opportunity=opp,
+            runs=runs.get(opportunity_id, []),
+            status=opp.status,
+            qualification_score=opp.qualification_score,
+            audit_job_id=job_id,
+            dossier_id=dossier.id if dossier is not None else None,
+        )
+
+    async def runs_of(self, agency_id: str, opportunity_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each lead's runs, newest first (by when the run was started)."""
+        if not opportunity_ids:
+            return {}
+        rows = await self.session.execute(
+            select(FlowLead.opportunity_id, FlowLead.lead_gen_flow_id)
+            .join(LeadGenFlow, LeadGenFlow.id == FlowLead.lead_gen_flow_id)
+            .where(FlowLead.agency_id == agency_id, FlowLead.opportunity_id.in_(list(opportunity_ids)))
+            .order_by(FlowLead.opportunity_id, LeadGenFlow.created_at.desc(), LeadGenFlow.id.desc())
+        )
+        runs: dict[str, list[str]] = {}
+        for opp_id, flow_id in rows:
+            runs.setdefault(opp_id, []).append(flow_id)
+        return runs
+
+    async def get_flow_lead(self, agency_id: str, flow_id: str, opportunity_id: str) -> FlowLead | None:
+        stmt = select(FlowLead).where(
+            FlowLead.agency_id == agency_id,
+            FlowLead.lead_gen_flow_id == flow_id,
+            FlowLead.opportunity_id == opportunity_id,
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def set_flow_lead(
+        self,
+        agency_id: str,
+        flow_id: str,
+        opportunity_id: str,
+        /,
+        *,
+        status: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Record what the flow made of one of its leads (status, audit, dossier, reuse). A
+        status is also the lead's latest status, except that a lead which has a dossier stays
+        READY when this flow's audit of it failed (the earlier research still stands). Core
+        statements: audits call this inside their last, writer-holding transaction."""
+        if status is not None and status not in OPPORTUNITY_STATUSES:
+            raise ValueError(f"unknown lead status {status!r}; statuses: {', '.join(OPPORTUNITY_STATUSES)}")
+        self._check_fields(FlowLead, fields, also_forbidden=_MEMBER_IDENTITY)
+        values = {**fields, "updated_at": utcnow()}
+        if status is not None:
+            values["status"] = status
+        result = await self.session.execute(
+            update(FlowLead)
+            .where(
+                FlowLead.agency_id == agency_id,
+                FlowLead.lead_gen_flow_id == flow_id,
+                FlowLead.opportunity_id == opportunity_id,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(FlowLead.__tablename__, f"{flow_id}/{opportunity_id}")
+        if status is None:
+            return
+        latest: Any = status
+        if status == "DATA_READY":
+            has_dossier = select(AuditDossier.id).where(
+                AuditDossier.agency_id == agency_id, AuditDossier.opportunity_id == opportunity_id
+            )
+            latest = case((has_dossier.exists(), "READY"), else_="DATA_READY")
+        await self.session.execute(
+            update(ClientOpportunity)
+            .where(ClientOpportunity.id == opportunity_id, ClientOpportunity.agency_id == agency_id)
+            .values(status=latest, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+    async def set_flow_ranks(self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, float]]) -> None:
+        """Re-rank the flow's leads: `ranked` is (opportunity id, score) best first."""
+        await self._require(LeadGenFlow, agency_id, flow_id)
+        for rank, (opp_id, score) in enumerate(ranked):
+            await self.session.execute(
+                update(FlowLead)
+                .where(
+                    FlowLead.agency_id == agency_id,
+                    FlowLead.lead_gen_flow_id == flow_id,
+                    FlowLead.opportunity_id == opp_id,
+                )
+                .values(rank=rank, qualification_score=score)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def fresh_dossier(
+        self, agency_id: str, opportunity_id: str, *, newer_than: datetime, target_url: str
+    ) -> AuditDossier | None:
+        """The lead's newest dossier written after `newer_than` by an audit of `target_url` (a
+        dossier about the site it has now), or None. Another agency's lead has none."""
+        stmt = (
+            select(AuditDossier)
+            .join(AuditJob, AuditJob.id == AuditDossier.audit_job_id)
+            .where(
+                AuditDossier.agency_id == agency_id,
+                AuditDossier.opportunity_id == opportunity_id,
+                AuditDossier.created_at > newer_than,
+                AuditJob.agency_id == agency_id,
+                AuditJob.target_url == target_url,
+                AuditJob.status == "completed",
+            )
+            .order_by(AuditDossier.created_at.desc(), AuditDossier.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def get_opportunity(self, agency_id: str, opportunity_id: str) -> ClientOpportunity | None:
         return await self._one(ClientOpportunity, agency_id, opportunity_id)

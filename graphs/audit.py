@@ -310,7 +310,9 @@ async def _settle(
             metered=True,
             dossier_id=dossier_id,
         )
-        await repo.update_opportunity(agency_id, opportunity_id, status="READY")
+        await repo.set_flow_lead(
+            agency_id, state["flow_id"], opportunity_id, status="READY", dossier_id=dossier_id
+        )
         progress = await _record_progress(repo, state)
     events.emit(progress)
     return {"audit_results": [{"audit_job_id": job_id, "ok": True, "dossier_id": dossier_id}]}
@@ -328,7 +330,7 @@ async def _finish_failed(ctx: PipelineContext, state: AuditState, message: str) 
     await ctx.billing.release(audit_key(job_id))
     async with ctx.repo() as repo:
         job = await repo.update_audit_job(agency_id, job_id, status="error", error=message[:2000])
-        await repo.update_opportunity(agency_id, job.opportunity_id, status="DATA_READY")
+        await repo.set_flow_lead(agency_id, state["flow_id"], job.opportunity_id, status="DATA_READY")
         progress = await _record_progress(repo, state)
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "failed", "message": message})
     events.emit(progress)

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import phonenumbers
 import tldextract
 
+from graphs.ranking import ranked
+
 MIN_LEADS, MAX_LEADS = 1, 20
 LOW_RATING_THRESHOLD = 4.0
 MIN_REVIEWS_FOR_LOW_RATING = 5
@@ -225,24 +227,39 @@ class ScoredLead:
 
 @dataclass(frozen=True)
 class FilterOutcome:
-    kept: list[ScoredLead]
+    kept: list[ScoredLead]  # ranked (graphs/ranking.py)
     dropped: dict[str, int]  # reason -> count
+    examined: int = 0  # places looked at before `limit` leads were kept (all of them without one)
+
+
+def drop_reason(place: RawPlace, *, region: str = "US") -> str | None:
+    """Why the hard filter drops a place (`closed_permanently`, `no_phone`), None when it passes."""
+    if place.business_status == "CLOSED_PERMANENTLY":
+        return "closed_permanently"
+    if normalize_phone(place.phone, region=region) is None:
+        return "no_phone"
+    return None
 
 
 def filter_and_score(
-    places: Iterable[RawPlace], criteria: Sequence[str], *, region: str = "US"
+    places: Iterable[RawPlace], criteria: Sequence[str], *, region: str = "US", limit: int | None = None
 ) -> FilterOutcome:
-    """The hard filter (a valid phone; not permanently closed), then signals and score."""
+    """The hard filter (a valid phone; not permanently closed), then signals, score and rank.
+    With `limit`, the first `limit` places that pass (in the order given, Places' relevance)
+    are kept and the rest are not looked at."""
     kept: list[ScoredLead] = []
     dropped: dict[str, int] = {}
+    examined = 0
     for place in places:
-        if place.business_status == "CLOSED_PERMANENTLY":
-            dropped["closed_permanently"] = dropped.get("closed_permanently", 0) + 1
+        if limit is not None and len(kept) >= limit:
+            break
+        examined += 1
+        reason = drop_reason(place, region=region)
+        if reason is not None:
+            dropped[reason] = dropped.get(reason, 0) + 1
             continue
         phone = normalize_phone(place.phone, region=region)
-        if phone is None:
-            dropped["no_phone"] = dropped.get("no_phone", 0) + 1
-            continue
+        assert phone is not None  # drop_reason checked it
         signals = detect_signals(place)
         website = normalize_website(place.website)
         kept.append(
@@ -259,8 +276,7 @@ def filter_and_score(
                 qualification_score=qualification_score(signals, criteria),
             )
         )
-    kept.sort(key=lambda lead: (-lead.qualification_score, lead.name.lower()))
-    return FilterOutcome(kept=kept, dropped=dropped)
+    return FilterOutcome(kept=ranked(kept), dropped=dropped, examined=examined)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -13,17 +13,29 @@ Graph state holds ids and small values only; leads, pages and dossiers live in o
 from __future__ import annotations
 
 import operator
+from datetime import timedelta
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
+from db.base import utcnow
 from graphs import events
 from graphs.audit import AuditInput, build_audit_graph, hold_or_interrupt
 from graphs.context import Ctx, PipelineContext, crash_point
-from graphs.leads import RawPlace, build_text_query, clamp_num_leads, dedupe_places, filter_and_score
-from tools.places import Place
+from graphs.leads import (
+    RawPlace,
+    build_text_query,
+    clamp_num_leads,
+    dedupe_places,
+    drop_reason,
+    filter_and_score,
+)
+from graphs.ranking import ranked, ranking_score
+from graphs.views import shortfall_sentence
+from tools.places import MAX_RESULTS as MAX_PLACES
+from tools.places import PAGE_SIZE, Place
 
 DISCOVERY_FEATURE = "lead_discovery"
 
@@ -34,8 +46,9 @@ class PipelineInput(TypedDict):
 
 
 class PipelineState(PipelineInput, total=False):
-    leads: list[dict[str, Any]]  # scored leads (<= 20 small rows) from filter_rank to persist_leads
+    leads: list[dict[str, Any]]  # scored, ranked leads (<= 20 small rows) from filter_rank to persist_leads
     audit_job_ids: list[str]
+    dossiers_reused: int
     audit_results: Annotated[list[dict[str, Any]], operator.add]
 
 
@@ -57,6 +70,8 @@ def _raw(place: Place) -> RawPlace:
 
 
 async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
+    """Read Places result pages until enough places pass the hard filter for the leads asked
+    for, or Places has no more (60 at most): one `lead_discovery` credit however many pages."""
     ctx = runtime.context
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("source", flow_id)
@@ -83,17 +98,31 @@ async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         progress=0.1,
         message=f"Searching Google Places for “{query}”",
     )
+    read: list[RawPlace] = []
     try:
-        places = await ctx.providers.places.search_text(query, max_results=wanted)
+        async for page in ctx.providers.places.search_text_pages(query, max_results=MAX_PLACES):
+            read.extend(_raw(p) for p in page)
+            passing = sum(1 for p in dedupe_places(read) if drop_reason(p) is None)
+            if passing >= wanted:
+                break
+            await events.phase(
+                ctx,
+                agency_id,
+                flow_id,
+                "source",
+                progress=0.1 + 0.8 * passing / wanted,
+                message=f"Read {len(read)} places, {passing} of {wanted} usable so far; reading more",
+            )
     except BaseException:
         await ctx.billing.release(source_key(flow_id))
         raise
-    unique = dedupe_places(_raw(p) for p in places)[:wanted]
+    unique = dedupe_places(read)
     async with ctx.repo() as repo:
         await repo.update_flow(
-            agency_id, flow_id, places_snapshot=[p.snapshot() for p in unique], num_leads_fetched=len(unique)
+            agency_id, flow_id, places_snapshot=[p.snapshot() for p in unique], num_leads_fetched=len(read)
         )
     await ctx.billing.settle(source_key(flow_id))
+    pages = -(-len(read) // PAGE_SIZE) or 1
     await events.phase(
         ctx,
         agency_id,
@@ -101,7 +130,7 @@ async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         "source",
         status="complete",
         progress=1.0,
-        message=f"Found {len(unique)} businesses for “{query}”",
+        message=f"Read {len(read)} places for “{query}” ({pages} page{'s' if pages > 1 else ''})",
     )
     return {}
 
@@ -115,20 +144,20 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     )
     async with ctx.read() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
+        snapshot = await repo.get_places_snapshot(agency_id, flow_id)
         profile = await repo.get_profile(agency_id)
     assert flow is not None
-    places = [RawPlace.from_snapshot(row) for row in flow.places_snapshot or []]
-    outcome = filter_and_score(places, profile.criteria if profile else [])
+    wanted = clamp_num_leads(flow.num_leads_requested)
+    places = [RawPlace.from_snapshot(row) for row in snapshot]
+    outcome = filter_and_score(places, profile.criteria if profile else [], limit=wanted)
     dropped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(outcome.dropped.items()))
+    message = f"Kept {len(outcome.kept)} of {outcome.examined} places" + (
+        f"; dropped {dropped}" if dropped else ""
+    )
+    if len(outcome.kept) < wanted:
+        message += f". {shortfall_sentence(len(outcome.kept), wanted, flow.num_leads_fetched)}"
     await events.phase(
-        ctx,
-        agency_id,
-        flow_id,
-        "filter_rank",
-        status="complete",
-        progress=1.0,
-        message=f"Kept {len(outcome.kept)} of {len(places)} leads"
-        + (f"; dropped {dropped}" if dropped else ""),
+        ctx, agency_id, flow_id, "filter_rank", status="complete", progress=1.0, message=message
     )
     return {"leads": [lead.__dict__ | {"signals": list(lead.signals)} for lead in outcome.kept]}
 
@@ -180,7 +209,12 @@ async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
-    """Queue one audit per lead with its own website; the rest are ready with what Places gave."""
+    """Queue one audit per lead with its own website, unless the lead has a dossier younger
+    than LEADGEN_DOSSIER_MAX_AGE_DAYS about that site: the run then links it, uncharged (not
+    with `--refresh`). Leads without a site of their own are ready with what Places gave.
+
+    One transaction, and every decision is read back on a re-run (a job made, a dossier
+    linked), so a crash here never queues, links or charges anything twice."""
     ctx = runtime.context
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("queue_audits", flow_id)
@@ -194,27 +228,57 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         message="Queueing website audits",
     )
     job_ids: list[str] = []
-    skipped = 0
+    reused = skipped = 0
+    max_age = ctx.settings.leadgen_dossier_max_age_days
+    newer_than = utcnow() - timedelta(days=max_age)
     async with ctx.repo() as repo:
-        for opp in await repo.list_opportunities(agency_id, flow_id):
-            if opp.domain and opp.website:
-                job = await repo.create_audit_job(agency_id, flow_id, opp.id, opp.website)
-                job_ids.append(job.id)
-                if job.status not in ("completed", "error"):
-                    await repo.update_opportunity(agency_id, opp.id, status="AUDITING")
-            else:
+        flow = await repo.get_flow(agency_id, flow_id)
+        assert flow is not None
+        audited = {job.opportunity_id: job for job in await repo.list_audit_jobs(agency_id, flow_id)}
+        for lead in await repo.list_flow_leads(agency_id, flow_id):
+            opp = lead.opportunity
+            if not (opp.domain and opp.website):
                 skipped += 1
-                await repo.update_opportunity(agency_id, opp.id, status="DATA_READY")
+                await repo.set_flow_lead(agency_id, flow_id, opp.id, status="DATA_READY")
+                continue
+            if lead.dossier_reused:
+                reused += 1
+                continue
+            job = audited.get(opp.id)
+            fresh = None
+            if job is None and not flow.refresh_dossiers and max_age > 0:
+                fresh = await repo.fresh_dossier(
+                    agency_id, opp.id, newer_than=newer_than, target_url=opp.website
+                )
+            if fresh is not None:
+                reused += 1
+                await repo.set_flow_lead(
+                    agency_id,
+                    flow_id,
+                    opp.id,
+                    status="READY",
+                    dossier_id=fresh.id,
+                    audit_job_id=fresh.audit_job_id,
+                    dossier_reused=True,
+                )
+                continue
+            if job is None:
+                job = await repo.create_audit_job(agency_id, flow_id, opp.id, opp.website)
+            job_ids.append(job.id)
+            if job.status not in ("completed", "error"):
+                await repo.set_flow_lead(agency_id, flow_id, opp.id, status="AUDITING", audit_job_id=job.id)
+    crash_point("scrape_content:after_queue")
+    message = f"Queued {len(job_ids)} audits"
+    if reused:
+        message += (
+            f"; reused {reused} dossier{'s' if reused != 1 else ''} younger than "
+            f"{max_age:g} days (not charged again)"
+        )
+    message += f"; {skipped} leads have no website of their own"
     await events.phase(
-        ctx,
-        agency_id,
-        flow_id,
-        "scrape_content",
-        status="complete",
-        progress=1.0,
-        message=f"Queued {len(job_ids)} audits; {skipped} leads have no website of their own",
+        ctx, agency_id, flow_id, "scrape_content", status="complete", progress=1.0, message=message
     )
-    return {"audit_job_ids": job_ids}
+    return {"audit_job_ids": job_ids, "dossiers_reused": reused}
 
 
 async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
@@ -222,6 +286,10 @@ async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("generate_dossier", flow_id)
     total = len(state.get("audit_job_ids", []))
+    reused = state.get("dossiers_reused", 0)
+    message = f"Auditing {total} websites" if total else "No websites to audit"
+    if reused:
+        message += f" ({reused} recent dossier{'s' if reused != 1 else ''} reused)"
     await events.phase(
         ctx,
         agency_id,
@@ -229,7 +297,7 @@ async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]
         "generate_dossier",
         status="running",
         progress=0.1,
-        message=f"Auditing {total} websites" if total else "No websites to audit",
+        message=message,
     )
     return {}
 
@@ -261,11 +329,20 @@ async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         ctx, agency_id, flow_id, "finalize_rank", status="running", progress=0.0, message="Ranking leads"
     )
     crash_point("finalize_rank:running")
+    async with ctx.repo() as repo:
+        leads = await repo.list_opportunities(agency_id, flow_id)
+        await repo.set_flow_ranks(agency_id, flow_id, [(o.id, ranking_score(o)) for o in ranked(leads)])
     async with ctx.read() as repo:
+        flow = await repo.get_flow(agency_id, flow_id)
         counts = await repo.flow_counts(agency_id, flow_id)
-    summary = (
-        f"{counts['opportunities']} leads, {counts['ready']} researched, {counts['data_ready']} data-ready"
-    )
+    assert flow is not None
+    summary = f"{counts['opportunities']} leads, {counts['ready']} researched"
+    if counts["reused"]:
+        summary += f" ({counts['reused']} with a dossier reused from an earlier run, not charged again)"
+    summary += f", {counts['data_ready']} data-ready"
+    wanted = clamp_num_leads(flow.num_leads_requested)
+    if counts["opportunities"] < wanted:
+        summary += f". {shortfall_sentence(counts['opportunities'], wanted, flow.num_leads_fetched)}"
     await events.phase(
         ctx,
         agency_id,

@@ -262,9 +262,7 @@ async def summarize(state: LeadGenState) -> dict[str, Any]:
             counts=await runs.counts(agency_id, run_id),
             progress=await runs.progress(agency_id, run_id),
         )
-        ranked = leads_json(
-            await runs.opportunities(agency_id, run_id), await runs.audit_jobs(agency_id, run_id)
-        )
+        ranked = leads_json(await runs.run_leads(agency_id, run_id))
     leads: list[RankedLead] = [
         {
             "id": lead["id"],

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
-from db.repositories import NotFound, new_lease_owner, parse_lease_owner
+from db.repositories import LeadRecord, NotFound, new_lease_owner, parse_lease_owner
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
@@ -204,9 +204,12 @@ class RunService:
         geography: str | None = None,
         user_id: str | None = None,
         flow_id: str | None = None,
+        refresh: bool = False,
     ) -> LeadGenFlow:
         """Validate the campaign (arguments, else the agency profile) and create the flow (with
-        the id `flow_id` when given: graphs/platform_graph.py passes its thread's)."""
+        the id `flow_id` when given: graphs/platform_graph.py passes its thread's).
+        `refresh`: audit (and charge for) every lead with a website again, even those whose
+        dossier is younger than LEADGEN_DOSSIER_MAX_AGE_DAYS, which are otherwise reused."""
         if (
             isinstance(num_leads, bool)
             or not isinstance(num_leads, int)
@@ -243,6 +246,7 @@ class RunService:
                 user_id=user_id,
                 billing_customer_id=customer,
                 flow_id=flow_id,
+                refresh_dossiers=bool(refresh),
             )
 
     async def _verify_billing_key(self, agency_id: str) -> None:
@@ -396,9 +400,22 @@ class RunService:
             return await repo.flow_counts(agency_id, flow_id)
 
     async def opportunities(self, agency_id: str, flow_id: str) -> list[ClientOpportunity]:
+        """The leads this run found (every one, even those later runs found again), ranked."""
         await self.get(agency_id, flow_id)
         async with self.db.reader() as repo:
             return await repo.list_opportunities(agency_id, flow_id)
+
+    async def run_leads(self, agency_id: str, flow_id: str) -> list[LeadRecord]:
+        """The run's leads ranked, each as this run saw it (status, score, audit, dossier,
+        reuse) with every run that found it: what `graphs.views.leads_json` renders."""
+        await self.get(agency_id, flow_id)
+        async with self.db.reader() as repo:
+            return await repo.list_flow_leads(agency_id, flow_id)
+
+    async def lead(self, agency_id: str, opportunity_id: str) -> LeadRecord | None:
+        """One lead with its runs and newest dossier (None when it is not the agency's)."""
+        async with self.db.reader() as repo:
+            return await repo.get_lead(agency_id, opportunity_id)
 
     async def audit_jobs(self, agency_id: str, flow_id: str) -> list[AuditJob]:
         await self.get(agency_id, flow_id)

@@ -6,10 +6,13 @@ means the same thing everywhere. Times are ISO 8601 UTC strings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from db.models import AuditDossier, AuditJob, Call, ClientOpportunity, LeadGenFlow, ScrapedPage
+from db.models import AuditDossier, AuditJob, Call, LeadGenFlow, ScrapedPage
+from db.repositories import LeadRecord
+from tools.places import MAX_RESULTS as PLACES_MAX_RESULTS
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -49,6 +52,7 @@ def flow_json(flow: LeadGenFlow, *, counts: dict[str, int], progress: float) -> 
                 "audits_queued",
                 "audits_completed",
                 "audits_failed",
+                "reused",
             )
         },
         "error": flow.error,
@@ -57,7 +61,10 @@ def flow_json(flow: LeadGenFlow, *, counts: dict[str, int], progress: float) -> 
     }
 
 
-def lead_json(opp: ClientOpportunity, job: AuditJob | None) -> dict[str, Any]:
+def lead_json(lead: LeadRecord) -> dict[str, Any]:
+    """A lead; in a run's list, as that run saw it (`dossier_reused`: the run linked a dossier
+    an earlier run wrote instead of researching again)."""
+    opp = lead.opportunity
     return {
         "id": opp.id,
         "name": opp.name,
@@ -68,21 +75,47 @@ def lead_json(opp: ClientOpportunity, job: AuditJob | None) -> dict[str, Any]:
         "rating": opp.rating,
         "reviews_count": opp.reviews_count,
         "place_id": opp.place_id,
-        "status": opp.status,
+        "status": lead.status,
         "signals": list(opp.signals or []),
-        "qualification_score": opp.qualification_score,
+        "qualification_score": lead.qualification_score,
         "fit_reason": opp.fit_reason,
-        "audit_job_id": job.id if job else None,
-        "dossier_id": job.dossier_id if job else None,
+        "runs": list(lead.runs),
+        "audit_job_id": lead.audit_job_id,
+        "dossier_id": lead.dossier_id,
+        "dossier_reused": lead.dossier_reused,
         "meeting_time": iso(opp.meeting_time),
     }
 
 
-def leads_json(opps: list[ClientOpportunity], jobs: list[AuditJob]) -> list[dict[str, Any]]:
-    """A run's leads ranked (highest score first), each with its audit job of this run."""
-    by_opp = {job.opportunity_id: job for job in jobs}
-    ranked = sorted(opps, key=lambda o: (-o.qualification_score, o.name.lower()))
-    return [lead_json(opp, by_opp.get(opp.id)) for opp in ranked]
+def leads_json(leads: Sequence[LeadRecord]) -> list[dict[str, Any]]:
+    """A run's leads in the run's ranking (the order the repository returns them in)."""
+    return [lead_json(lead) for lead in leads]
+
+
+def run_notes(run: dict[str, Any]) -> list[str]:
+    """What every face says under a run beyond its counts: dossiers it reused instead of buying
+    again, and, once it finished, that it found fewer leads than asked for (and why)."""
+    counts = run["counts"]
+    notes: list[str] = []
+    reused = counts.get("reused", 0)
+    if reused:
+        notes.append(
+            f"{reused} lead{'s' if reused != 1 else ''} reused a recent dossier from an earlier run: "
+            "not researched or charged again (`leadgen run --refresh` researches them anew)."
+        )
+    found, wanted = counts.get("opportunities", 0), run["num_leads_requested"]
+    if run["status"] == "completed" and found < wanted:
+        notes.append(shortfall_sentence(found, wanted, run["num_leads_fetched"]) + ".")
+    return notes
+
+
+def shortfall_sentence(found: int, wanted: int, read: int) -> str:
+    """Why a run has fewer leads than asked for (the run's last event says it too)."""
+    cap = ", the most Places returns" if read >= PLACES_MAX_RESULTS else ""
+    return (
+        f"Found {found} of the {wanted} leads asked for: Places had no more businesses that pass "
+        f"the filter (a phone, not closed for good; {read} places read{cap})"
+    )
 
 
 def dossier_json(dossier: AuditDossier) -> dict[str, Any]:

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     leadgen_signin_window_seconds: float = Field(default=900.0, gt=0)
     leadgen_signin_max_failures_per_user: int = Field(default=5, ge=1)
     leadgen_signin_max_failures_per_address: int = Field(default=20, ge=1)
+    # A lead whose dossier is younger than this is not audited (or charged) again; 0 = always.
+    leadgen_dossier_max_age_days: float = Field(default=30, ge=0, le=36500)
 
     google_places_api_key: str = ""
     firecrawl_api_key: str = ""

@@ -16,6 +16,7 @@ Errors (each also subclasses the common kind from `tools.http`)::
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +182,24 @@ class PlacesClient:
         language_code: str = "en",
     ) -> list[Place]:
         """Up to `max_results` (≤ 60) places, following `nextPageToken` with an identical body."""
+        places: list[Place] = []
+        async for page in self.search_text_pages(
+            text_query, max_results=max_results, region_code=region_code, language_code=language_code
+        ):
+            places.extend(page)
+        return places
+
+    async def search_text_pages(
+        self,
+        text_query: str,
+        *,
+        max_results: int = MAX_RESULTS,
+        region_code: str = "US",
+        language_code: str = "en",
+    ) -> AsyncIterator[list[Place]]:
+        """The search's result pages one by one (20 places each, as Google pages them), up to
+        `max_results` (≤ 60) places in all, so a caller can stop reading once it has enough.
+        Each page is one request; the next is sent only when the caller asks for it."""
         if not text_query.strip():
             raise ValueError("text_query must not be empty")
         if not 1 <= max_results <= MAX_RESULTS:
@@ -192,13 +211,15 @@ class PlacesClient:
             "regionCode": region_code,
             "languageCode": language_code,
         }
-        places: list[Place] = []
+        read = 0
         seen_tokens: set[str] = set()
         while True:
             page, token = await self._page(body)
-            places.extend(page)
-            if len(places) >= max_results or not token or token in seen_tokens:
-                return places[:max_results]
+            page = page[: max_results - read]
+            read += len(page)
+            yield page
+            if read >= max_results or not token or token in seen_tokens:
+                return
             seen_tokens.add(token)
             body = {**body, "pageToken": token}
 

@@ -28,7 +28,7 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from graphs.service import RunService
-from graphs.views import flow_json, leads_json
+from graphs.views import flow_json, leads_json, run_notes
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,8 @@ async def load_snapshot(runs: RunService, agency_id: str, flow_id: str) -> RunSn
     flow = await runs.get(agency_id, flow_id)
     counts = await runs.counts(agency_id, flow_id)
     progress = await runs.progress(agency_id, flow_id)
-    opportunities = await runs.opportunities(agency_id, flow_id)
-    jobs = await runs.audit_jobs(agency_id, flow_id)
-    return RunSnapshot(flow_json(flow, counts=counts, progress=progress), leads_json(opportunities, jobs))
+    leads = await runs.run_leads(agency_id, flow_id)
+    return RunSnapshot(flow_json(flow, counts=counts, progress=progress), leads_json(leads))
 
 
 # ---- renderers -----------------------------------------------------------------------------
@@ -152,11 +151,17 @@ def phases_table(run: dict[str, Any]) -> Table:
 
 
 def audits_line(counts: dict[str, int]) -> str:
-    """`audits_queued` counts every audit job of the run, finished or not."""
+    """`audits_queued` counts every audit job of the run, finished or not; reused dossiers
+    were not audited (or charged) again."""
     finished = counts.get("audits_completed", 0) + counts.get("audits_failed", 0)
     total = counts.get("audits_queued", 0)
     failed = counts.get("audits_failed", 0)
-    return f"audits {finished}/{total} finished" + (f" ({failed} failed)" if failed else "")
+    reused = counts.get("reused", 0)
+    return (
+        f"audits {finished}/{total} finished"
+        + (f" ({failed} failed)" if failed else "")
+        + (f"; {reused} recent dossier{'s' if reused != 1 else ''} reused, not charged" if reused else "")
+    )
 
 
 def counts_line(run: dict[str, Any]) -> str:
@@ -166,6 +171,10 @@ def counts_line(run: dict[str, Any]) -> str:
         f"{counts['ready']} researched, {counts['data_ready']} data-ready, {counts['auditing']} auditing; "
         + audits_line(counts)
     )
+
+
+def notes_view(run: dict[str, Any]) -> Text:
+    return Text("\n".join(run_notes(run)), style="yellow")
 
 
 SIGNAL_SHORT = {
@@ -196,7 +205,7 @@ def leads_table(
             f"{lead['qualification_score']:.2f}",
             Text.assemble(lead["name"], "\n", (lead["id"], "dim")),
             ", ".join(SIGNAL_SHORT.get(s, s) for s in lead["signals"]) or "—",
-            lead["status"],
+            lead["status"] + ("\n(reused)" if lead.get("dossier_reused") else ""),
         ]
         if full:
             row.append(f"{lead['website'] or 'no website'}\n{lead['phone'] or ''}")
@@ -269,7 +278,8 @@ def run_header(run: dict[str, Any]) -> Text:
     text.append(FLOW_STATUS_WORDS.get(status, status), style=STATUS_STYLES.get(status, ""))
     text.append(
         f" · {campaign['target_vertical']} in {campaign['target_geography']}"
-        f" · {run['num_leads_fetched']}/{run['num_leads_requested']} businesses found"
+        f" · {run['counts']['opportunities']}/{run['num_leads_requested']} leads"
+        f" ({run['num_leads_fetched']} places read)"
         f" · {run['progress']:.0%}"
     )
     return text
@@ -286,6 +296,8 @@ def status_view(snapshot: RunSnapshot, agency_id: str) -> RenderableType:
     """`leadgen status` in human mode: header, phases, counts, and why it stopped if it did."""
     run = snapshot.run
     parts: list[RenderableType] = [run_header(run), phases_table(run), Text(counts_line(run))]
+    if run_notes(run):
+        parts.append(notes_view(run))
     parts.append(last_event_line(run))
     if run["status"] == "paused_for_upgrade":
         parts.append(billing_explanation(run, agency_id))
@@ -298,6 +310,8 @@ def summary_view(snapshot: RunSnapshot, agency_id: str, *, top: int = 10) -> Ren
     """The end of `run`/`resume` in human mode: status, counts, the best leads, what to do next."""
     run = snapshot.run
     parts: list[RenderableType] = [run_header(run), Text(counts_line(run))]
+    if run_notes(run):
+        parts.append(notes_view(run))
     if snapshot.leads:
         parts.append(leads_table(snapshot.leads, limit=top, title="Top leads"))
     if run["status"] == "paused_for_upgrade":

@@ -1,6 +1,6 @@
 """The run commands of `leadgen`: start and resume a lead-gen run, and read what it found.
 
-    leadgen run [--vertical V] [--geography G] [-n N] [--agency A] [--json]
+    leadgen run [--vertical V] [--geography G] [-n N] [--refresh] [--agency A] [--json]
     leadgen resume RUN_ID        leadgen status RUN_ID        leadgen runs
     leadgen leads RUN_ID [--json | --csv]        leadgen audits RUN_ID
     leadgen dossier OPPORTUNITY_ID               leadgen pages AUDIT_JOB_ID
@@ -195,6 +195,14 @@ def run(
     vertical: VerticalOption = None,
     geography: GeographyOption = None,
     num_leads: CountOption = "10",
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Research every lead again, even those with a dossier younger than "
+            "LEADGEN_DOSSIER_MAX_AGE_DAYS (charged as usual).",
+        ),
+    ] = False,
     agency: AgencyOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -214,7 +222,9 @@ def run(
         fail(str(exc), ExitCode.FAILED)
 
     async def start(runs: RunService) -> str:
-        flow = await runs.start(agency_id, num_leads=count, vertical=vertical, geography=geography)
+        flow = await runs.start(
+            agency_id, num_leads=count, vertical=vertical, geography=geography, refresh=refresh
+        )
         return flow.id
 
     async def go(runs: RunService, flow_id: str, monitor: RunMonitor) -> Outcome:
@@ -307,15 +317,13 @@ def leads(
     json_output: JsonOption = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="Print CSV (RFC 4180) on stdout.")] = False,
 ) -> None:
-    """A run's leads, ranked: highest qualification score first."""
+    """Every lead the run found (also those later runs found again), ranked: best first."""
     agency_id = agency_id_or_fail(agency)
     if json_output and csv_output:
         fail("--json and --csv cannot be used together", ExitCode.BAD_INPUT)
 
     async def work(runs: RunService) -> list[dict[str, Any]]:
-        return leads_json(
-            await runs.opportunities(agency_id, run_id), await runs.audit_jobs(agency_id, run_id)
-        )
+        return leads_json(await runs.run_leads(agency_id, run_id))
 
     rows = _with_service(work)
     if json_output:

@@ -184,3 +184,18 @@ async def test_answers_stream_token_by_token(say: Say) -> None:
 
     turn = await say("how many credits do I have?", on_token=on_token)
     assert len(tokens) > 3 and "".join(tokens) == turn.text
+
+
+async def test_a_second_run_reuses_dossiers_and_the_tools_say_so(say: Say, chat: ChatServices) -> None:
+    first = await start_and_finish(say, chat, "find 4 dentists in Austin, TX")
+    second = await start_and_finish(say, chat, "find 4 dentists in Austin, TX")
+    leads = only_result(await say(f"list leads of {second}"), "list_leads")
+    reused = [lead for lead in leads["leads"] if lead["dossier_reused"]]
+    assert reused and all(lead["runs"] == [second, first] for lead in reused)
+    assert any("reused a recent dossier" in note for note in leads["notes"])
+    status = only_result(await say(f"status of run {second}"), "get_run_status")
+    assert status["run"]["counts"]["reused"] == len(reused)
+    assert any("reused a recent dossier" in note for note in status["notes"])
+    # The first run still lists its leads.
+    earlier = only_result(await say(f"list leads of {first}"), "list_leads")
+    assert {lead["id"] for lead in earlier["leads"]} == {lead["id"] for lead in leads["leads"]}

@@ -250,3 +250,22 @@ async def test_another_agency_sees_no_threads_runs_or_dossiers(server: Server) -
         assert await tab.click(dossier_action | {"forId": None}) == 200
         await tab.wait_for(lambda: any("not available" in m for m in tab.messages()))
         assert not any(m.startswith("### Dossier") for m in tab.messages())
+
+
+async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(server: Server) -> None:
+    token = await login(server, "ana")
+    assert token
+    async with Session(server, token) as tab:
+        for _ in range(2):  # the second run finds the same businesses a moment later
+            finished = len([m for m in tab.messages() if "| # | Lead |" in m])
+            await tab.say("Find 3 florists in Omaha, NE")
+            await tab.wait_for(lambda n=finished: len([m for m in tab.messages() if "| # | Lead |" in m]) > n)
+        table = [m for m in tab.messages() if "| # | Lead |" in m][-1]
+        assert "reused a recent dossier" in table and "(reused)" in table
+        progress = [m for m in tab.messages() if m.startswith("**Run `")]
+        assert any("reused a recent dossier" in m for m in progress)
+        # Its dossier buttons open the dossier the first run wrote.
+        assert await tab.click(tab.actions("open_dossier")[-1]) == 200
+        await tab.wait_for(lambda: any(m.startswith("### Dossier") for m in tab.messages()))
+    reused = server.rows("SELECT COUNT(*) FROM lead_gen_flow_leads WHERE dossier_reused")
+    assert reused[0][0] >= 1

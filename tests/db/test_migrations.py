@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import column as sa_column
 from sqlalchemy import inspect, text
+from sqlalchemy import table as sa_table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
@@ -166,3 +168,151 @@ async def test_cli_db_upgrade(tmp_path: Path) -> None:
     bad = await asyncio.to_thread(run, "--revision", "nope")
     assert bad.returncode == 2
     assert "nope" in bad.stderr
+
+
+# -- 0004: run membership, backfilled from what runs made before it left behind ----------------
+
+
+def _legacy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert rows as the code before 0004 wrote them (only the columns that existed then)."""
+    from datetime import datetime
+
+    from db.base import JSONType, UTCDateTime
+
+    def column(name: str, value: Any) -> Any:
+        if isinstance(value, list | dict):
+            return sa_column(name, JSONType)
+        if isinstance(value, datetime):
+            return sa_column(name, UTCDateTime())
+        return sa_column(name)
+
+    for row in rows:
+        conn.execute(sa_table(table, *(column(k, v) for k, v in row.items())).insert().values(**row))
+
+
+def _runs_made_before_0004(conn: Connection) -> None:
+    """Two runs of one campaign by the old code (the second moved the shared leads to itself),
+    and a rival agency's run that found the same place."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+    def place(pid: str, phone: str | None = "+15125550100", status: str = "OPERATIONAL") -> dict[str, Any]:
+        return {"id": pid, "name": pid, "website": None, "phone": phone, "business_status": status}
+
+    def flow(fid: str, agency: str, at: datetime, snapshot: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": fid, "agency_id": agency, "billing_customer_id": agency, "num_leads_requested": 5,
+            "num_leads_fetched": len(snapshot), "target_vertical": "dentists",
+            "target_geography": "Austin, TX", "status": "completed", "phases": [],
+            "places_snapshot": snapshot, "created_at": at, "updated_at": at,
+        }  # fmt: skip
+
+    def opp(
+        oid: str, agency: str, flow_id: str, pid: str, domain: str | None, status: str, score: float
+    ) -> dict[str, Any]:
+        return {
+            "id": oid, "agency_id": agency, "lead_gen_flow_id": flow_id, "name": f"Biz {oid}",
+            "domain": domain, "website": f"https://{domain}/" if domain else None, "place_id": pid,
+            "phone": "+15125550100", "source": "google_places", "status": status,
+            "qualification_score": score, "signals": [], "created_at": t0, "updated_at": t0,
+        }  # fmt: skip
+
+    def job(jid: str, flow_id: str, opp_id: str, status: str, dossier: str | None) -> dict[str, Any]:
+        return {
+            "id": jid, "agency_id": "acme", "opportunity_id": opp_id, "lead_gen_flow_id": flow_id,
+            "target_url": "https://x.com/", "status": status, "phases": [], "dossier_id": dossier,
+            "metered": status == "completed", "created_at": t0, "updated_at": t0,
+        }  # fmt: skip
+
+    def dossier(did: str, jid: str, opp_id: str) -> dict[str, Any]:
+        return {
+            "id": did, "agency_id": "acme", "audit_job_id": jid, "opportunity_id": opp_id,
+            "summary": "s", "gaps": [], "talking_points": [], "sources": [], "created_at": t0,
+        }  # fmt: skip
+
+    _legacy_rows(conn, "agencies", [
+        {"id": a, "name": a, "billing_customer_id": a, "created_at": t0} for a in ("acme", "rival")
+    ])  # fmt: skip
+    _legacy_rows(conn, "lead_gen_flows", [
+        flow("A", "acme", t0, [place("p1"), place("p2"), place("p3", phone=None),
+                               place("p4", status="CLOSED_PERMANENTLY"), place("p5")]),
+        flow("B", "acme", t0 + timedelta(days=1), [place("p1"), place("p2"), place("p6")]),
+        flow("R", "rival", t0 + timedelta(days=2), [place("p1")]),
+    ])  # fmt: skip
+    _legacy_rows(conn, "client_opportunities", [
+        opp("o1", "acme", "B", "p1", "x.com", "READY", 0.5),
+        opp("o2", "acme", "B", "p2", None, "DATA_READY", 0.75),
+        opp("o4", "acme", "B", "p4", None, "DATA_READY", 0.0),  # closed when A looked
+        opp("o5", "acme", "A", "p5", "y.com", "READY", 0.25),
+        opp("o6", "acme", "B", "p6", None, "DATA_READY", 0.25),
+        opp("r1", "rival", "R", "p1", "x.com", "SOURCED", 1.0),
+    ])  # fmt: skip
+    _legacy_rows(conn, "audit_jobs", [
+        job("jA1", "A", "o1", "completed", "dA1"),
+        job("jA5", "A", "o5", "completed", "dA5"),
+        job("jB1", "B", "o1", "completed", "dB1"),
+    ])  # fmt: skip
+    _legacy_rows(conn, "audit_dossiers", [
+        dossier("dA1", "jA1", "o1"), dossier("dA5", "jA5", "o5"), dossier("dB1", "jB1", "o1")
+    ])  # fmt: skip
+
+
+Members = dict[str, list[tuple[str, str, str | None, list[str]]]]
+
+
+async def _leads_of_runs(url: str, tmp_path: Path) -> tuple[Members, dict[str, int]]:
+    """Each run's leads (id, status in the run, dossier, runs), and run A's counts."""
+    from db import open_database
+
+    db = await open_database(url, content_dir=tmp_path / "content")
+    try:
+        async with db.reader() as repo:
+            members = {
+                flow_id: [
+                    (lead.opportunity.id, lead.status, lead.dossier_id, lead.runs)
+                    for lead in await repo.list_flow_leads(agency, flow_id)
+                ]
+                for agency, flow_id in (("acme", "A"), ("acme", "B"), ("rival", "R"))
+            }
+            return members, await repo.flow_counts("acme", "A")
+    finally:
+        await db.close()
+
+
+async def test_upgrade_to_0004_gives_every_run_back_its_leads(empty_db_url: str, tmp_path: Path) -> None:
+    url = empty_db_url
+    await migrate.upgrade(url, "0003")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_runs_made_before_0004)
+    finally:
+        await engine.dispose()
+
+    await migrate.upgrade(url)
+
+    expected = {
+        # Ranked by score then name: o2 0.75, o1 0.5, o5 0.25. A gets back o1 (its audit job and
+        # dossier) and o2 (its snapshot) from B; p3 had no phone and p4 was closed: never A's.
+        "A": [
+            ("o2", "DATA_READY", None, ["B", "A"]),
+            ("o1", "READY", "dA1", ["B", "A"]),
+            ("o5", "READY", "dA5", ["A"]),
+        ],
+        "B": [
+            ("o2", "DATA_READY", None, ["B", "A"]),
+            ("o1", "READY", "dB1", ["B", "A"]),
+            ("o6", "DATA_READY", None, ["B"]),
+            ("o4", "DATA_READY", None, ["B"]),
+        ],
+        "R": [("r1", "SOURCED", None, ["R"])],  # the same place, another agency: never acme's
+    }
+    leads, counts = await _leads_of_runs(url, tmp_path)
+    assert leads == expected
+    assert (counts["opportunities"], counts["ready"], counts["data_ready"], counts["reused"]) == (3, 2, 1, 0)
+
+    # Down to 0003 and up again: the same membership is rebuilt.
+    await migrate.downgrade(url, "0003")
+    await migrate.upgrade(url)
+    assert (await _leads_of_runs(url, tmp_path))[0] == expected

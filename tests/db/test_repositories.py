@@ -353,10 +353,12 @@ async def test_flow_counts(database: Database, agency: str) -> None:
         for n in (1, 2, 3):
             opp = opps[f"place-{n}"]
             jobs[n] = await repo.create_audit_job(agency, flow_id, opp.id, opp.website or "")
-        await repo.update_opportunity(agency, opps["place-1"].id, status="READY")
-        await repo.update_opportunity(agency, opps["place-2"].id, status="DATA_READY")
-        await repo.update_opportunity(agency, opps["place-3"].id, status="AUDITING")
-        await repo.update_opportunity(agency, opps["place-4"].id, status="DATA_READY")
+        await repo.set_flow_lead(agency, flow_id, opps["place-1"].id, status="READY")
+        await repo.set_flow_lead(agency, flow_id, opps["place-2"].id, status="DATA_READY")
+        await repo.set_flow_lead(agency, flow_id, opps["place-3"].id, status="AUDITING")
+        await repo.set_flow_lead(agency, flow_id, opps["place-4"].id, status="DATA_READY")
+        # The lead's status elsewhere (the other flow's, the lead's latest) is not this flow's.
+        await repo.update_opportunity(agency, opps["place-5"].id, status="READY")
         await repo.update_audit_job(agency, jobs[1].id, status="completed")
         await repo.update_audit_job(agency, jobs[2].id, status="error")
         await repo.update_audit_job(agency, jobs[3].id, status="running")
@@ -372,6 +374,7 @@ async def test_flow_counts(database: Database, agency: str) -> None:
         "audits_queued": 3,
         "audits_completed": 1,
         "audits_failed": 1,
+        "reused": 0,
     }
     assert await read(database, lambda r: r.audit_tally(agency, flow_id)) == (2, 3)  # finished, queued
     empty = await make_flow(database, agency)
@@ -472,6 +475,13 @@ async def test_upsert_creates_and_lists_ranked(database: Database, agency: str) 
         ],
     )
     assert counts == UpsertCounts(created=4, updated=0, skipped=0)
+    # The flow's ranking is the order the pipeline gave (graphs/ranking.py decides it) ...
+    listed = await read(database, lambda r: r.list_opportunities(agency, flow_id))
+    assert [o.name for o in listed] == ["Bravo", "Alpha", "Charlie", "Delta"]
+    # ... until it ranks them again.
+    by_name = {o.name: o.id for o in listed}
+    order = [(by_name[n], s) for n, s in (("Charlie", 1.0), ("Alpha", 0.5), ("Bravo", 0.5), ("Delta", 0.0))]
+    await tx(database, lambda r: r.set_flow_ranks(agency, flow_id, order))
     listed = await read(database, lambda r: r.list_opportunities(agency, flow_id))
     assert [o.name for o in listed] == ["Charlie", "Alpha", "Bravo", "Delta"]
     alpha = listed[1]
@@ -854,8 +864,10 @@ async def _snapshot(database: Database, agency: str, world: World) -> dict[str, 
         dossier = await repo.get_dossier(agency, world.dossier_id)
         call = await repo.get_call(agency, world.call_id)
         pages = await repo.list_scraped_pages(agency, world.audit_job_id)
-        assert flow and opp and job and dossier and call
+        member = await repo.get_flow_lead(agency, world.flow_id, world.opportunity_id)
+        assert flow and opp and job and dossier and call and member
         return {
+            "member": (member.rank, member.status, member.qualification_score, member.dossier_id),
             "flow": (flow.status, flow.phases, flow.lease_owner, flow.last_event, flow.num_leads_fetched),
             "opp": (opp.name, opp.status, opp.fit_reason, opp.lead_gen_flow_id),
             "job": (job.status, job.phases, job.metered, job.dossier_id),
@@ -885,6 +897,11 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         "get_dossier_for_opportunity": lambda r: r.get_dossier_for_opportunity(x, w.opportunity_id),
         "get_call": lambda r: r.get_call(x, w.call_id),
         "get_call_by_provider_id": lambda r: r.get_call_by_provider_id(x, before["call"][2]),
+        "get_lead": lambda r: r.get_lead(x, w.opportunity_id),
+        "get_flow_lead": lambda r: r.get_flow_lead(x, w.flow_id, w.opportunity_id),
+        "fresh_dossier": lambda r: r.fresh_dossier(
+            x, w.opportunity_id, newer_than=datetime(2000, 1, 1, tzinfo=UTC), target_url="https://example.com"
+        ),
     }
     lists_nothing: dict[str, Callable[[Repository], Awaitable[list[Any]]]] = {
         "list_flows": lambda r: r.list_flows(x),
@@ -892,6 +909,7 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         "list_audit_jobs": lambda r: r.list_audit_jobs(x, w.flow_id),
         "list_scraped_pages": lambda r: r.list_scraped_pages(x, w.audit_job_id),
         "list_calls": lambda r: r.list_calls(x),
+        "list_flow_leads": lambda r: r.list_flow_leads(x, w.flow_id),
     }
     refused: dict[str, Callable[[Repository], Awaitable[Any]]] = {
         "update_flow": lambda r: r.update_flow(x, w.flow_id, status="error"),
@@ -924,10 +942,14 @@ async def test_another_agency_reads_not_found_and_writes_nothing(
         ),
         "update_call": lambda r: r.update_call(x, w.call_id, status="ended"),
         "merge_call_metadata": lambda r: r.merge_call_metadata(x, w.call_id, {"pwned": True}),
+        "get_places_snapshot": lambda r: r.get_places_snapshot(x, w.flow_id),
+        "set_flow_lead": lambda r: r.set_flow_lead(x, w.flow_id, w.opportunity_id, status="DATA_READY"),
+        "set_flow_ranks": lambda r: r.set_flow_ranks(x, w.flow_id, [(w.opportunity_id, 1.0)]),
     }
 
     for name, fn in reads_none.items():
         assert await read(database, fn) is None, name
+    assert await read(database, lambda r: r.runs_of(x, [w.opportunity_id])) == {}
     for name, listing in lists_nothing.items():
         rows = await read(database, listing)
         assert all(getattr(row, "agency_id", x) == x for row in rows), name
@@ -1024,3 +1046,62 @@ async def test_upsert_scraped_pages_in_one_batch(database: Database, agency: str
             database, lambda r: r.upsert_scraped_pages("other-agency", world.audit_job_id, batch, store=store)
         )
     assert len(await read(database, lambda r: r.list_scraped_pages(agency, world.audit_job_id))) == len(after)
+
+
+# -- run membership --------------------------------------------------------------------------
+
+
+async def test_a_flow_keeps_its_leads_when_a_later_flow_finds_them(database: Database, agency: str) -> None:
+    first = await make_flow(database, agency)
+    await upsert(database, agency, first, [lead(1), lead(2)])
+    second = await make_flow(database, agency)
+    await upsert(database, agency, second, [lead(2), lead(3)])
+    await upsert(database, agency, second, [lead(2), lead(3)])  # again (a crash): nothing twice
+
+    first_leads = await read(database, lambda r: r.list_flow_leads(agency, first))
+    second_leads = await read(database, lambda r: r.list_flow_leads(agency, second))
+    assert [x.opportunity.place_id for x in first_leads] == ["place-1", "place-2"]
+    assert [x.opportunity.place_id for x in second_leads] == ["place-2", "place-3"]
+    shared = first_leads[1].opportunity.id
+    assert first_leads[1].runs == second_leads[0].runs == [second, first]  # newest first
+    assert first_leads[0].runs == [first]
+    assert (await read(database, lambda r: r.flow_counts(agency, first)))["opportunities"] == 2
+
+    # Each flow's status for the lead is its own; the lead's own status is the latest.
+    await tx(database, lambda r: r.set_flow_lead(agency, first, shared, status="READY"))
+    await tx(database, lambda r: r.set_flow_lead(agency, second, shared, status="AUDITING"))
+    assert [x.status for x in await read(database, lambda r: r.list_flow_leads(agency, first))] == [
+        "SOURCED",
+        "READY",
+    ]
+    got = await read(database, lambda r: r.get_lead(agency, shared))
+    assert got is not None and got.status == "AUDITING" and got.runs == [second, first]
+    with pytest.raises(ValueError, match="unknown lead status"):
+        await tx(database, lambda r: r.set_flow_lead(agency, first, shared, status="DONE"))
+    with pytest.raises(ValueError, match="cannot be changed"):
+        await tx(database, lambda r: r.set_flow_lead(agency, first, shared, opportunity_id="x"))
+
+
+async def test_fresh_dossier_and_a_failed_audit_of_a_researched_lead(database: Database, agency: str) -> None:
+    w = await make_world(database, agency)  # one lead, audited at https://example.com, with a dossier
+    await tx(database, lambda r: r.update_audit_job(agency, w.audit_job_id, status="completed"))
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def fresh(
+        newer_than: datetime, url: str = "https://example.com"
+    ) -> Callable[[Repository], Awaitable[Any]]:
+        return lambda r: r.fresh_dossier(agency, w.opportunity_id, newer_than=newer_than, target_url=url)
+
+    found = await read(database, fresh(long_ago))
+    assert found is not None and found.id == w.dossier_id
+    assert await read(database, fresh(datetime.now(UTC))) is None  # older than asked
+    assert await read(database, fresh(long_ago, "https://moved.example")) is None  # about another site
+
+    # A later flow's audit of it fails: that flow says DATA_READY, the lead stays researched.
+    later = await make_flow(database, agency)
+    await upsert(database, agency, later, [lead(f"w-{agency}")])
+    await tx(database, lambda r: r.set_flow_lead(agency, later, w.opportunity_id, status="DATA_READY"))
+    member = await read(database, lambda r: r.get_flow_lead(agency, later, w.opportunity_id))
+    assert member is not None and member.status == "DATA_READY"
+    opp = await read(database, lambda r: r.get_opportunity(agency, w.opportunity_id))
+    assert opp is not None and opp.status == "READY"

@@ -185,14 +185,19 @@ async def test_one_site_down_is_data_ready_and_uncharged(
     victim = next(o for o in await runs.opportunities(agency, probe.id) if o.domain)
     sandbox_config.configure(down_domains=[victim.domain])
 
-    flow = await runs.start(agency, num_leads=8, vertical="dentists", geography="Reno, NV")
+    # --refresh: audit again what the probe researched a moment ago.
+    flow = await runs.start(agency, num_leads=8, vertical="dentists", geography="Reno, NV", refresh=True)
     outcome = await runs.execute(agency, flow.id)
 
     assert outcome.status == "completed"
     jobs = {j.opportunity_id: j for j in await runs.audit_jobs(agency, flow.id)}
     assert jobs[victim.id].status == "error"
-    lead = await runs.opportunity(agency, victim.id)
-    assert lead is not None and lead.status == "DATA_READY"
+    in_run = {lead.opportunity.id: lead for lead in await runs.run_leads(agency, flow.id)}
+    assert in_run[victim.id].status == "DATA_READY" and in_run[victim.id].dossier_id is None
+    # The lead itself stays researched when the probe's audit of it had written a dossier.
+    lead = await runs.lead(agency, victim.id)
+    assert lead is not None
+    assert lead.status == ("READY" if lead.dossier_id else "DATA_READY")
     keys = [k for _, _, k in await charges(runs, customer)]
     assert f"audit:{jobs[victim.id].id}" not in keys
     assert any(j.status == "completed" for j in jobs.values())

@@ -112,8 +112,10 @@ async def test_a_run_through_the_sdk_completes_and_is_the_clis_run(
 
 
 async def test_a_billing_pause_is_the_threads_interrupt_and_resumes_without_double_charge(
-    client: LangGraphClient, lead_gen_server: LeadGenServer
+    client: LangGraphClient, lead_gen_server: LeadGenServer, sandbox_config: Any
 ) -> None:
+    # Sites that all answer: the one audit the credits allow must succeed to be charged.
+    sandbox_config.configure(world_profile="all_auditable")
     server, agency = lead_gen_server, fresh_agency()
     server.leadgen("credits", "set", "3", "--agency", agency)  # the search and one audit
     thread_id, run_id = await new_thread(client)

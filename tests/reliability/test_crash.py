@@ -83,7 +83,7 @@ def node_runs(tmp_path: Path) -> Counter[str]:
     return Counter(log.read_text().splitlines()) if log.exists() else Counter()
 
 
-def assert_consistent(tmp_path: Path, flow: dict[str, Any]) -> None:
+def assert_consistent(tmp_path: Path, flow: dict[str, Any], *, searches: int = 1) -> None:
     assert flow["status"] == "completed", flow
     assert all(p["status"] == "complete" for p in flow["phases"])
     places = query(tmp_path, "SELECT place_id, COUNT(*) FROM client_opportunities GROUP BY place_id")
@@ -94,7 +94,7 @@ def assert_consistent(tmp_path: Path, flow: dict[str, Any]) -> None:
     keys = [k for k, _ in charges]
     assert len(keys) == len(set(keys))
     completed = query(tmp_path, "SELECT id FROM audit_jobs WHERE status = 'completed'")
-    assert sum(c for _, c in charges) == 1 + 2 * len(completed)
+    assert sum(c for _, c in charges) == searches + 2 * len(completed)
     assert {k for k in keys if k.startswith("audit:")} == {f"audit:{job_id}" for (job_id,) in completed}
     open_holds = query(tmp_path, "SELECT hold_key FROM credit_holds WHERE status = 'open'")
     assert open_holds == []
@@ -196,3 +196,41 @@ def _completed_audits(tmp_path: Path) -> set[str]:
         return {job for (job,) in query(tmp_path, "SELECT id FROM audit_jobs WHERE status = 'completed'")}
     except sqlite3.OperationalError:  # the file exists before its tables do
         return set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["scrape_content:after_queue", "finalize_rank:running"])
+def test_kill_a_run_that_reuses_dossiers_then_resume(point: str, tmp_path: Path, sandbox: Any) -> None:
+    """A second run of a campaign links the first run's dossiers; killed after it decided (or at
+    the end) and resumed, it neither links twice, audits them, nor charges for them."""
+    env = env_for(tmp_path, sandbox.url)
+    first = start_run(env)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    first_id = json.loads(out)["id"]
+    researched = {opp for (opp,) in query(tmp_path, "SELECT opportunity_id FROM audit_dossiers")}
+    assert researched
+
+    second = start_run({**env, "LEADGEN_KILL_AT": point})
+    second.communicate(timeout=300)
+    assert second.returncode == -signal.SIGKILL
+    [(flow_id,)] = query(tmp_path, "SELECT id FROM lead_gen_flows WHERE id != ?", first_id)
+
+    flow = resume(env, flow_id)
+
+    assert_consistent(tmp_path, flow, searches=2)
+    assert flow["counts"]["reused"] == len(researched)
+    linked = query(
+        tmp_path,
+        "SELECT opportunity_id FROM lead_gen_flow_leads WHERE lead_gen_flow_id = ? AND dossier_reused",
+        flow_id,
+    )
+    assert {opp for (opp,) in linked} == researched
+    audited = {
+        opp
+        for (opp,) in query(
+            tmp_path, "SELECT opportunity_id FROM audit_jobs WHERE lead_gen_flow_id = ?", flow_id
+        )
+    }
+    assert audited.isdisjoint(researched)  # never audited (or charged) again
+    assert node_runs(tmp_path)[f"source:{flow_id}"] == 1

@@ -61,14 +61,15 @@ def test_page_size_rules(sandbox_url: str) -> None:
 
 
 def test_pagination_and_changed_params(sandbox_url: str) -> None:
+    # As Places: up to 60 results by default, `pageSize` a page, a token while more remain.
     body = {"textQuery": "roofers in Boise", "pageSize": 8}
-    first = search(sandbox_url, body).json()
-    second = search(sandbox_url, {**body, "pageToken": first["nextPageToken"]}).json()
-    third = search(sandbox_url, {**body, "pageToken": second["nextPageToken"]}).json()
-    ids = [p["id"] for page in (first, second, third) for p in page["places"]]
-    assert len(ids) == len(set(ids)) == 20
-    assert "nextPageToken" not in third
-    changed = search(sandbox_url, {"textQuery": "roofers in Denver", "pageToken": first["nextPageToken"]})
+    pages = [search(sandbox_url, body).json()]
+    while "nextPageToken" in pages[-1]:
+        pages.append(search(sandbox_url, {**body, "pageToken": pages[-1]["nextPageToken"]}).json())
+    ids = [p["id"] for page in pages for p in page["places"]]
+    assert len(ids) == len(set(ids)) == 60
+    assert [len(page["places"]) for page in pages] == [8] * 7 + [4]
+    changed = search(sandbox_url, {"textQuery": "roofers in Denver", "pageToken": pages[0]["nextPageToken"]})
     assert changed.status_code == 400
 
 

@@ -91,7 +91,18 @@ async def test_resume_from_slack_of_a_run_started_elsewhere(slack: Any, channel:
     assert any("Still paused" in t and "short by 2" in t for t in said), said
     assert (await runs.get("acme", run_id)).status == "paused_for_upgrade"
 
-    # Credits arrive another way (the CLI's `credits grant`), then Resume in Slack.
+    # The click also put a live message on the run, which shows the paywall once it has read the
+    # (still short) balance. Grant only then: granting earlier raced that first read, and the
+    # message resumed the run before any paywall was shown.
+    async def paywall() -> bool:
+        return any(
+            e["action_id"] == RESUME_RUN for m in await slack.bot_messages(channel) for e in _actions(m)
+        )
+
+    await slack.wait_for(paywall, timeout=30, what="the paywall of the live message")
+
+    # Credits arrive another way (the CLI's `credits grant`), then Resume in Slack: the click
+    # resumes it, or the live message does first (it watches the balance); either says so.
     await runs.billing.grant("acme", 50, key="test-grant")
     assert (await slack.action(RESUME_RUN, {"r": run_id}, channel=channel)).status_code == 200
 

@@ -136,3 +136,20 @@ async def test_leads_in_a_channel_the_bot_is_not_in_answers_through_the_response
     await slack.adapter.drain()
     async with slack.adapter.services.database.reader() as repo:
         assert await repo.list_flows("acme") == []
+
+
+async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(slack: Any, channel: str) -> None:
+    async def completed(count: int) -> list[dict[str, Any]] | None:
+        top = [m for m in await slack.bot_messages(channel) if not m.get("thread_ts")]
+        done = [m for m in top if "completed" in m["text"]]
+        return done if len(done) >= count else None
+
+    for count in (1, 2):
+        assert (await slack.command("3 dentists in Austin, TX", channel=channel)).status_code == 200
+        done = await slack.wait_for(
+            lambda c=count: completed(c), timeout=120, what=f"run {count} to complete"
+        )
+    newest, oldest = [f.id for f in await slack.adapter.services.runs.list_runs("acme")][:2]
+    by_run = {_run_id_of(m): _blocks_text(m) for m in done}
+    assert "reused a recent dossier" in by_run[newest] and "(reused dossier)" in by_run[newest]
+    assert "reused" not in by_run[oldest]  # the first run researched its leads itself

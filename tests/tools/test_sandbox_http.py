@@ -69,6 +69,20 @@ async def test_places_search_and_wire(http, fresh, sandbox_url) -> None:
     assert "nextPageToken" in request["headers"]["x-goog-fieldmask"]
 
 
+async def test_places_pages_are_read_one_request_at_a_time(http, fresh, sandbox_url) -> None:
+    fresh.configure(places_max_results=60)
+    pages = places(http, sandbox_url).search_text_pages("plumbers in Denver, CO")
+    first = await anext(pages)
+    assert len(first) == 20 and len(fresh.requests("places")) == 1  # the next page only when asked
+    second = await anext(pages)
+    assert {p.id for p in first}.isdisjoint(p.id for p in second)
+    bodies = [r["body"] for r in fresh.requests("places")]
+    assert "pageToken" not in bodies[0] and bodies[1]["pageToken"]
+    rest = [page async for page in pages]
+    assert [len(p) for p in (first, second, *rest)] == [20, 20, 20]  # Places stops at 60
+    await pages.aclose()
+
+
 async def test_places_pagination_up_to_the_cap(http, fresh, sandbox_url) -> None:
     fresh.configure(places_max_results=60)
     found = await places(http, sandbox_url).search_text("plumbers in Denver, CO", max_results=45)

@@ -40,7 +40,7 @@ class SandboxConfig:
     timeout_seconds: float = 30.0  # how long a "timeout" fault hangs before answering 504
     outages: list[str] = field(default_factory=list)  # providers answering 503 always
     down_domains: list[str] = field(default_factory=list)  # firecrawl domains that fail to load
-    places_max_results: int = 20  # businesses per well-formed query (Places still caps at 60)
+    places_max_results: int = 60  # businesses per well-formed query, 20 a page (as Places: at most 60)
     world_profile: str = "realistic"  # or "all_auditable": only leads with a phone and a working own site
     autumn_starting_balance: int = 20  # atlas_credits of a customer created without a plan
     vapi_call_seconds: float = 60.0  # simulated talk time

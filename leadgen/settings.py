@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     leadgen_sandbox_url: str = ""
     leadgen_public_url: str = ""
     leadgen_lease_seconds: float = Field(default=15.0, gt=0)
+    # How long a SQLite writer waits for another process's write to end before giving up.
+    leadgen_sqlite_busy_seconds: float = Field(default=30.0, gt=0)
 
     google_places_api_key: str = ""
     firecrawl_api_key: str = ""

@@ -67,8 +67,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def sandbox() -> Iterator[SandboxHandle]:
     """A running sandbox (tools.sandbox.server.SandboxHandle): no latency, no faults.
 
-    Shared by the whole session: a test that changes its knobs must use `sandbox_config`,
-    which puts them back afterwards.
+    Shared by the whole session, and reset before each test that uses it (`_fresh_sandbox`); a
+    test that changes its knobs uses `sandbox_config`, which also puts them back afterwards.
     """
     from tools.sandbox.server import start_sandbox
 
@@ -83,6 +83,17 @@ def sandbox() -> Iterator[SandboxHandle]:
 def sandbox_url(sandbox: SandboxHandle) -> str:
     """The sandbox's base URL (e.g. for LEADGEN_SANDBOX_URL)."""
     return sandbox.url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
+    """Every test that uses the session sandbox starts from the same sandbox: its starting knobs,
+    fresh fault and flaky-page counters (reset_config), and an empty request log, so what a test
+    reads back from `/_sandbox/requests` is what it caused (and tests run in any order)."""
+    if "sandbox" in request.fixturenames:
+        handle: SandboxHandle = request.getfixturevalue("sandbox")
+        handle.reset_config()
+        handle.clear_requests()
 
 
 @pytest.fixture

@@ -100,3 +100,48 @@ def test_all_auditable_world_profile_gives_only_auditable_leads(sandbox_config: 
         host = place["websiteUri"].split("://", 1)[1].split("/", 1)[0].removeprefix("www.")
         assert not host.endswith(("facebook.com", "yelp.com", "instagram.com"))
         assert site_profile(host).status == "ok"
+
+
+def _flaky_host(url: str) -> str:
+    """A business site of the synthetic world that fails every other scrape."""
+    from tools.sandbox.world import site_profile
+
+    headers = {"X-Goog-Api-Key": "AIzaX", "X-Goog-FieldMask": "places.websiteUri"}
+    for city in ("Austin, TX", "Boise, ID", "Tampa, FL", "Reno, NV", "Omaha, NE", "Provo, UT"):
+        body = {"textQuery": f"dentists in {city}", "pageSize": 20}
+        for place in HTTP.post(f"{url}/places/v1/places:searchText", json=body, headers=headers).json()[
+            "places"
+        ]:
+            host = place.get("websiteUri", "").split("://", 1)[-1].split("/", 1)[0].removeprefix("www.")
+            if host and site_profile(host).status == "flaky":
+                return host
+    raise AssertionError("no flaky site in the sample")
+
+
+def test_reset_starts_fault_draws_and_flaky_pages_over(sandbox: Any) -> None:
+    # Whatever earlier tests asked, a reset sandbox answers the same requests the same way.
+    def draws() -> list[int]:
+        return [_places(sandbox.url, "dentists in Omaha").status_code for _ in range(8)]
+
+    sandbox.configure(fail_rate=0.5, fault_kinds=["503"])
+    first = draws()
+    assert 200 in first and 503 in first
+    sandbox.reset_config()
+    sandbox.configure(fail_rate=0.5, fault_kinds=["503"])
+    assert draws() == first
+
+    sandbox.reset_config()
+    host = _flaky_host(sandbox.url)
+
+    def scrape() -> int:
+        response = HTTP.post(
+            f"{sandbox.url}/v2/scrape",
+            json={"url": f"https://{host}/"},
+            headers={"Authorization": "Bearer fc-x"},
+        )
+        return response.status_code
+
+    assert scrape() == 500  # a flaky page fails its first attempt
+    sandbox.reset_config()
+    assert scrape() == 500  # and again after a reset, not on whatever attempt came next
+    assert scrape() == 200

@@ -2,7 +2,7 @@
 
 GET    /_sandbox/config            the current knobs
 POST   /_sandbox/config            change some knobs (JSON object of knob -> value)
-DELETE /_sandbox/config            back to the knobs the server started with
+DELETE /_sandbox/config            back to the knobs the server started with (and counters)
 GET    /_sandbox/requests          requests answered, newest last (?service=places|firecrawl|...)
 DELETE /_sandbox/requests          forget them
 GET    /_sandbox/truth?domain=...  the synthetic site's pages, planted gaps and facts
@@ -147,8 +147,15 @@ async def post_config(request: Request) -> JSONResponse:
 
 
 async def reset_config(request: Request) -> JSONResponse:
+    """The starting knobs, and the counters behind them: which attempt of a request this is (the
+    fault draws) and of a flaky page (it fails every other time). A reset sandbox answers the
+    same requests the same way, whatever was asked before."""
     state = _state(request)
     state.config = SandboxConfig(**state.initial_config.as_dict())
+    getattr(state, "fault_attempts", {}).clear()
+    firecrawl = state.stores.get("firecrawl")
+    if firecrawl is not None:
+        firecrawl.attempts.clear()
     return JSONResponse(state.config.as_dict())
 
 

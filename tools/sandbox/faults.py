@@ -66,6 +66,15 @@ def unit_draw(*parts: object) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def fault_attempts(state: Any) -> Counter[str]:
+    """How often each request was seen, for the per-attempt fault draws. Kept on the sandbox's
+    state, not the middleware, so that resetting the config starts the draws over."""
+    attempts: Counter[str] | None = getattr(state, "fault_attempts", None)
+    if attempts is None:
+        attempts = state.fault_attempts = Counter()
+    return attempts
+
+
 def latency_profile(service: str, path: str) -> tuple[int, int]:
     if service == "firecrawl":
         for word in ("map", "scrape", "batch", "crawl"):
@@ -157,7 +166,6 @@ class SandboxMiddleware:
     def __init__(self, app: ASGIApp, state: Any) -> None:
         self.app = app
         self.state = state
-        self.attempts: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service = service_for(scope.get("path", "")) if scope["type"] == "http" else None
@@ -209,8 +217,9 @@ class SandboxMiddleware:
         if fail_rate <= 0 or not config.fault_kinds:
             return None
         key = f"{service}|{method}|{path}|{hashlib.sha256(raw).hexdigest()}"
-        self.attempts[key] += 1
-        attempt = self.attempts[key]
+        attempts = fault_attempts(self.state)
+        attempts[key] += 1
+        attempt = attempts[key]
         if unit_draw("fault", config.fault_seed, key, attempt) >= fail_rate:
             return None
         kinds = config.fault_kinds

@@ -39,11 +39,21 @@ def test_fault_draws_are_per_attempt_so_retries_can_succeed(sandbox_config: Any)
     assert 200 in outcomes and 503 in outcomes
 
 
-def test_per_request_header_overrides(sandbox_url: str) -> None:
-    response = _places(sandbox_url, "roofers in Tampa", **{"X-Sandbox-Fail-Rate": "1"})
+def test_per_request_header_overrides(sandbox: Any) -> None:
+    import json
+
+    from tools.sandbox.faults import latency_seconds
+
+    response = _places(sandbox.url, "roofers in Tampa", **{"X-Sandbox-Fail-Rate": "1"})
     assert response.status_code in (429, 500, 503, 504)
-    slow = _places(sandbox_url, "roofers in Tampa", **{"X-Sandbox-Latency": "0.5"})
-    assert slow.status_code == 200 and slow.elapsed.total_seconds() >= 0.15
+    slow = _places(sandbox.url, "roofers in Tampa", **{"X-Sandbox-Latency": "0.5"})
+    assert slow.status_code == 200
+    # The session sandbox has no latency: the header alone made the sandbox wait its drawn latency
+    # (a lower bound it enforces by sleeping, whatever the machine's load).
+    body = json.dumps({"textQuery": "roofers in Tampa"}).encode()
+    drawn = latency_seconds("places", "/places/v1/places:searchText", slow.request.content or body, 0.5)
+    assert drawn > 0
+    assert sandbox.requests("places")[-1]["duration_ms"] >= drawn * 1000 - 0.1  # logged to 0.1 ms
 
 
 def test_outage_answers_503_in_the_provider_shape(sandbox_config: Any) -> None:

@@ -98,6 +98,7 @@ class CallWorld:
     customer: str
     opportunity_id: str
     http: httpx.AsyncClient = field(repr=False)
+    background: Any = field(default=None, repr=False)  # the server's BackgroundWork
 
     @property
     def ledger(self) -> LocalLedger:
@@ -159,6 +160,15 @@ class CallWorld:
         elif auth == "hmac":
             headers |= signed_headers(secret, raw)
         return await self.http.post(self.webhook_url, content=raw, headers=headers)
+
+    async def quiet(self, timeout: float = 20.0) -> None:
+        """Wait until the server has no work left from the requests it answered: it spawns that
+        work before it answers, so afterwards nothing more can be written on their behalf."""
+        deadline = time.monotonic() + timeout
+        while self.background.pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.background.pending} background tasks still running")
+            await asyncio.sleep(0.01)
 
     async def settle(self, timeout: float = 20.0) -> None:
         """Wait until every inbox row is processed (the server works after answering)."""
@@ -225,6 +235,7 @@ async def _open_world(
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 world = CallWorld(settings, service, running.url, sandbox, "", "", "", http)
+                world.background = running.server.config.app.state.background
                 agency, opportunity = await world.add_agency()
                 world.agency, world.customer, world.opportunity_id = agency, agency, opportunity
                 yield world

@@ -7,8 +7,9 @@ Where the server is not reachable, Postgres-parametrised tests skip and say why.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,22 @@ def _postgres_unreachable_reason() -> str | None:
             return None
     except psycopg.Error as exc:
         return f"PostgreSQL not reachable at {PG_ADMIN_DSN} ({exc.__class__.__name__}: {exc})".strip()
+
+
+LEADGEN = str(Path(sys.executable).with_name("leadgen"))
+_WITH_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+@pytest.fixture(scope="session")
+def leadgen_argv() -> Callable[..., list[str]]:
+    """`leadgen_argv("run", "-n", "3")`: the command line of a real `leadgen` process that a test
+    may Ctrl-C. A process started from a background job inherits SIGINT *ignored* (POSIX) and
+    Python leaves it so: the test's SIGINT would be lost. This restores the default before exec."""
+
+    def argv(*args: str) -> list[str]:
+        return [sys.executable, "-c", _WITH_DEFAULT_SIGINT, LEADGEN, *args]
+
+    return argv
 
 
 @pytest.fixture(scope="session")

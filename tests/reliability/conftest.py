@@ -5,9 +5,8 @@ node executions across processes (`node_runs`, from LEADGEN_NODE_LOG) and waits 
 process makes true (`wait_until`, polling with a deadline; it fails at once if the process it
 watches exits).
 
-Processes are started able to receive Ctrl-C: one started from a background job inherits SIGINT
-*ignored* (POSIX), Python then leaves it ignored, and a test's SIGINT would be silently lost (the
-run finished and exited 0). The launcher restores the default disposition before exec.
+Processes are started able to receive Ctrl-C (`leadgen_argv` in tests/conftest.py): one started
+from a background job would inherit SIGINT ignored, and a test's Ctrl-C would be lost.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,14 +26,12 @@ import pytest
 if TYPE_CHECKING:
     from tools.sandbox.server import SandboxHandle
 
-LEADGEN = str(Path(sys.executable).with_name("leadgen"))
-_WITH_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
-
 
 @dataclass
 class Leadgen:
     tmp_path: Path
     sandbox_url: str
+    argv: Callable[..., list[str]]
 
     @property
     def db_file(self) -> Path:
@@ -55,7 +51,7 @@ class Leadgen:
         return env
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", _WITH_DEFAULT_SIGINT, LEADGEN, *args]
+        return self.argv(*args)
 
     def start(self, *args: str, env: dict[str, str], **popen: Any) -> subprocess.Popen[str]:
         popen.setdefault("stdout", subprocess.PIPE)
@@ -99,5 +95,5 @@ class Leadgen:
 
 
 @pytest.fixture
-def leadgen(tmp_path: Path, sandbox: SandboxHandle) -> Leadgen:
-    return Leadgen(tmp_path, sandbox.url)
+def leadgen(tmp_path: Path, sandbox: SandboxHandle, leadgen_argv: Callable[..., list[str]]) -> Leadgen:
+    return Leadgen(tmp_path, sandbox.url, leadgen_argv)

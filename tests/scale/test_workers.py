@@ -20,7 +20,6 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-
 def flows_leased_by(cluster: Any, pid: int) -> list[tuple[str, str]]:
     """(flow id, lease owner) of the flows a worker process holds now (owner is host:pid:uuid)."""
     return cluster.q("SELECT id, lease_owner FROM lead_gen_flows WHERE lease_owner LIKE %s", f"%:{pid}:%")

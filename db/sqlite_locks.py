@@ -76,7 +76,7 @@ def describe_process(pid: int) -> str:
     if len(words) > 1 and words[0].startswith("python"):
         words = words[1:]  # `python …/leadgen run` reads better as `leadgen run`
         words[0] = os.path.basename(words[0])
-    shown = " ".join(words)
+    shown = " ".join(" ".join(words).split())  # one line, whatever the arguments hold
     return f"process {pid} ({shown[:80]})" if shown else f"process {pid}"
 
 

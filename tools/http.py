@@ -334,8 +334,9 @@ class RetryingCaller:
                 stop_after_attempt(self.policy.attempts)
                 # Give up rather than start a wait that would end past the budget.
                 | stop_when(
-                    lambda state: self._clock() - started + (state.upcoming_sleep or 0)
-                    >= self.policy.max_total_wait
+                    lambda state: (
+                        self._clock() - started + (state.upcoming_sleep or 0) >= self.policy.max_total_wait
+                    )
                 )
                 | stop_when(self._too_long)
             ),

@@ -155,3 +155,19 @@ def test_reset_starts_fault_draws_and_flaky_pages_over(sandbox: Any) -> None:
     sandbox.reset_config()
     assert scrape() == 500  # and again after a reset, not on whatever attempt came next
     assert scrape() == 200
+
+
+def test_hold_keeps_a_providers_requests_waiting_until_released(sandbox: Any) -> None:
+    import threading
+
+    sandbox.configure(hold=["places"])
+    answers: list[int] = []
+    asking = threading.Thread(target=lambda: answers.append(_places(sandbox.url, "gyms in Reno").status_code))
+    asking.start()
+    # Another provider is not held; the held request is still waiting after it was answered.
+    chat = HTTP.post(f"{sandbox.url}/openai/v1/chat/completions", json={})
+    assert chat.status_code != 503 and answers == [] and asking.is_alive()
+    sandbox.configure(hold=[])
+    asking.join(timeout=30)
+    assert answers == [200]
+    assert HTTP.post(f"{sandbox.url}/_sandbox/config", json={"hold": ["nope"]}).status_code == 400

@@ -37,6 +37,7 @@ class SandboxConfig:
     retry_after_seconds: float = 1.0  # upper bound of Retry-After on 429 (scaled by latency_scale)
     timeout_seconds: float = 30.0  # how long a "timeout" fault hangs before answering 504
     outages: list[str] = field(default_factory=list)  # providers answering 503 always
+    hold: list[str] = field(default_factory=list)  # providers whose requests wait until released
     down_domains: list[str] = field(default_factory=list)  # firecrawl domains that fail to load
     places_max_results: int = 20  # businesses per well-formed query (Places still caps at 60)
     world_profile: str = "realistic"  # or "all_auditable": only leads with a phone and a working own site
@@ -77,6 +78,8 @@ class SandboxConfig:
             raise ValueError("world_profile must be realistic or all_auditable")
         if self.vapi_webhook_auth not in VAPI_WEBHOOK_AUTH:
             raise ValueError(f"vapi_webhook_auth must be one of {', '.join(VAPI_WEBHOOK_AUTH)}")
+        if set(self.hold) - set(SERVICES):
+            raise ValueError(f"hold must list services among {', '.join(SERVICES)}")
         unknown_kinds = set(self.fault_kinds) - set(FAULT_KINDS)
         if unknown_kinds:
             raise ValueError(f"fault_kinds must be among {', '.join(FAULT_KINDS)}")

@@ -1,7 +1,8 @@
 """Latency, transient faults, outages and request recording, applied in front of every provider.
 
 One ASGI middleware sees each request before the provider emulators do. It finds the provider
-from the path prefix, then (in this order) answers 503 when the provider is in an outage, draws a
+from the path prefix, then (in this order) waits while the provider is held (`hold`: a test stops
+work at a known step and releases it), answers 503 when the provider is in an outage, draws a
 transient fault (429 with Retry-After, 500, 503, or a hang longer than clients wait), sleeps the
 endpoint's latency, runs the emulator, and records the exchange for `/_sandbox/requests`.
 
@@ -176,6 +177,8 @@ class SandboxMiddleware:
         raw = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
+        while service in self.state.config.hold:  # a test holds this provider at a known step
+            await asyncio.sleep(0.01)
         config = self.state.config
         latency_scale = float(headers.get("x-sandbox-latency", config.latency_scale))
         fail_rate = float(headers.get("x-sandbox-fail-rate", config.fail_rate))

@@ -94,6 +94,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     busy_seconds = busy_timeout_seconds()
     engine = create_async_engine(url, connect_args={"timeout": busy_seconds}, **kwargs)
+    _BUSY_SECONDS[engine.sync_engine] = busy_seconds
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn: Any, record: Any) -> None:
@@ -118,6 +119,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+# The busy timeout each SQLite engine's connections were opened with.
+_BUSY_SECONDS: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
 
 def use_wal(cur: Any, attempts: int = 20) -> None:
@@ -172,7 +177,7 @@ async def write_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
             yield session
         return
     database = str(engine.url.database or ":memory:")
-    waited = busy_timeout_seconds()
+    waited = _BUSY_SECONDS.get(engine.sync_engine) or busy_timeout_seconds()
     lock = _writer_queue(database)
     try:
         async with asyncio.timeout(waited):

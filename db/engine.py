@@ -36,7 +36,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000  # the default of LEADGEN_SQLITE_BUSY_SECONDS
 
 
 class DatabaseLocked(RuntimeError):

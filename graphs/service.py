@@ -518,6 +518,8 @@ class RunService:
                 return Outcome("error", flow)
             finally:
                 keeper.cancel()
+                if keeper.done() and not keeper.cancelled():
+                    keeper.exception()  # retrieved: a renewal that failed as the run ended says nothing more
                 self._tasks.pop(flow_id, None)
             return await self._settle_status(agency_id, flow_id)
         finally:

@@ -37,7 +37,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-
 class DatabaseLocked(RuntimeError):
     """Another process kept the SQLite write lock for longer than the busy timeout. Nothing was
     written by the transaction that gave up."""

@@ -11,6 +11,7 @@ GET    /_sandbox/health            {"ok": true}
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -131,6 +132,20 @@ def _state(request: Request) -> Any:
     return request.app.state.sandbox
 
 
+def config_changed(state: Any) -> asyncio.Condition:
+    """Notified whenever the knobs change, for requests waiting on one (a held provider)."""
+    condition: asyncio.Condition | None = getattr(state, "config_changed", None)
+    if condition is None:
+        condition = state.config_changed = asyncio.Condition()
+    return condition
+
+
+async def _knobs_changed(state: Any) -> None:
+    condition = config_changed(state)
+    async with condition:
+        condition.notify_all()
+
+
 async def get_config(request: Request) -> JSONResponse:
     return JSONResponse(_state(request).config.as_dict())
 
@@ -146,6 +161,7 @@ async def post_config(request: Request) -> JSONResponse:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     state.config = candidate
+    await _knobs_changed(state)
     return JSONResponse(candidate.as_dict())
 
 
@@ -159,6 +175,7 @@ async def reset_config(request: Request) -> JSONResponse:
     firecrawl = state.stores.get("firecrawl")
     if firecrawl is not None:
         firecrawl.attempts.clear()
+    await _knobs_changed(state)
     return JSONResponse(state.config.as_dict())
 
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tools.sandbox.control import RecordedRequest
+from tools.sandbox.control import RecordedRequest, config_changed
 
 # Path prefix -> provider. Firecrawl sits at the root (its SDK drops any path from api_url).
 PREFIXES: tuple[tuple[str, str], ...] = (
@@ -177,8 +177,10 @@ class SandboxMiddleware:
         raw = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
-        while service in self.state.config.hold:  # a test holds this provider at a known step
-            await asyncio.sleep(0.01)
+        if service in self.state.config.hold:  # a test holds this provider at a known step
+            changed = config_changed(self.state)
+            async with changed:
+                await changed.wait_for(lambda: service not in self.state.config.hold)
         config = self.state.config
         latency_scale = float(headers.get("x-sandbox-latency", config.latency_scale))
         fail_rate = float(headers.get("x-sandbox-fail-rate", config.fail_rate))

@@ -184,7 +184,12 @@ class Stress:
             wait_http(f"{self.sandbox_url}/_sandbox/health", sandbox, "the sandbox")
             httpx.post(
                 f"{self.sandbox_url}/_sandbox/config",
-                json={"vapi_webhook_auth": "x-vapi-secret", "vapi_webhook_secret": SECRET},
+                # Every lead has a phone and a site of its own: every run audits (and can be held).
+                json={
+                    "vapi_webhook_auth": "x-vapi-secret",
+                    "vapi_webhook_secret": SECRET,
+                    "world_profile": "all_auditable",
+                },
             ).raise_for_status()
             return self._stress(began)
         finally:

@@ -106,15 +106,22 @@ class RecordedRequest:
 
 
 class RequestLog:
-    """Every provider request the sandbox answered, oldest first (thread-safe, bounded)."""
+    """Every provider request the sandbox answered, oldest first (thread-safe, bounded).
+
+    `clear()` starts a new generation: a request that began before it (a hung "timeout" fault
+    still being served, say) is not recorded when it ends, so the log after a clear holds only
+    what was asked after it."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self._items: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._limit = limit
+        self.generation = 0
 
-    def add(self, item: RecordedRequest) -> None:
+    def add(self, item: RecordedRequest, generation: int | None = None) -> None:
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             self._items.append(item)
             if len(self._items) > self._limit:
                 del self._items[: len(self._items) - self._limit]
@@ -126,6 +133,7 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.generation += 1
 
 
 def _state(request: Request) -> Any:

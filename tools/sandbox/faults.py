@@ -174,6 +174,7 @@ class SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
+        generation = self.state.log.generation  # a request begun before a clear is not logged
         raw = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
@@ -209,7 +210,8 @@ class SandboxMiddleware:
                 status=status_holder[0],
                 at=time.time(),
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
-            )
+            ),
+            generation,
         )
 
     async def _fault(

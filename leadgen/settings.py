@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     leadgen_signin_window_seconds: float = Field(default=900.0, gt=0)
     leadgen_signin_max_failures_per_user: int = Field(default=5, ge=1)
     leadgen_signin_max_failures_per_address: int = Field(default=20, ge=1)
+    # How long a SQLite writer waits for another process's write to end before giving up.
+    leadgen_sqlite_busy_seconds: float = Field(default=30.0, gt=0)
 
     google_places_api_key: str = ""
     firecrawl_api_key: str = ""

@@ -70,6 +70,7 @@ from graphs.calls import CallService
 from graphs.calls import place_call as place_call_for
 from graphs.checkpoints import open_checkpointer
 from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.resume_once import ResumeOnce
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
 from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
 from leadgen.settings import Settings, get_settings
@@ -149,16 +150,12 @@ class BackgroundRuns:
         self.runs = runs
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._subscribers: dict[str, list[EventSink]] = {}
-        self._resuming: set[str] = set()  # flows whose live execution here is a resume
         self.outcomes: dict[str, str] = {}  # flow id -> last outcome status (for tests and views)
+        self.resume_once = ResumeOnce()
 
     def active(self, flow_id: str) -> bool:
         task = self._tasks.get(flow_id)
         return task is not None and not task.done()
-
-    def resuming(self, flow_id: str) -> bool:
-        """The flow executes here because somebody resumed it (a paywall watcher or a click)."""
-        return self.active(flow_id) and flow_id in self._resuming
 
     def launch(self, agency_id: str, flow_id: str, *, resume: bool = False) -> bool:
         """Start executing (or resuming) the flow in the background; False when this process is
@@ -166,9 +163,7 @@ class BackgroundRuns:
         if self.active(flow_id):
             return False
         if resume:
-            self._resuming.add(flow_id)
-        else:
-            self._resuming.discard(flow_id)
+            self.resume_once.begin(flow_id)
         self._tasks[flow_id] = asyncio.create_task(
             self._drive(agency_id, flow_id, resume), name=f"leadgen-run-{flow_id}"
         )
@@ -229,6 +224,8 @@ class BackgroundRuns:
         except Exception:  # a background task has nobody else to report to
             log.exception("background run %s failed", flow_id)
             status = "error"
+        finally:
+            self.resume_once.end(flow_id)
         self.outcomes[flow_id] = status
         await self._publish(flow_id, {"type": "outcome", "flow_id": flow_id, "status": status})
 
@@ -622,9 +619,7 @@ async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
         return base | {"status": "completed", "message": "This run has already finished."}
     if flow.status == "cancelled":
         return base | {"status": "cancelled", "message": "This run was cancelled."}
-    if ctx.background.resuming(flow.id):
-        # Several views may answer one pause (a paywall watcher that saw the credits arrive, a
-        # click): the first resumes, and every later one is told the same true thing.
+    if ctx.background.resume_once.resuming(flow.id):  # another face resumed it just now: watch
         return base | {"status": "resuming", "message": "The run is resuming in the background."}
     if ctx.background.active(flow.id):
         return base | {"status": "running", "message": "This run is already running."}

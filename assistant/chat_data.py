@@ -6,11 +6,14 @@ Why our own wiring: Chainlit picks its *own* Prisma/asyncpg data layer when the 
 Chainlit app therefore always defines one, built here from the same URL the rest of the product
 uses (SQLite by default, PostgreSQL at scale).
 
-Chainlit's layer logs SQL errors as warnings and carries on (`execute_sql`), so a schema
-mismatch would silently lose history: the tests read the rows back.
+On SQLite the layer follows the locking rules of db/engine.py like the rest of the product: it
+runs on an engine of ours (WAL, busy timeout, read-only readers) and every statement that writes
+runs in `write_session` (`BEGIN IMMEDIATE`, in the process's queue of writers to the file), so
+history written while a pipeline, `leadgen serve` and CLI commands write too waits its turn
+instead of failing with "database is locked".
 
-On SQLite the layer's own engine gets the same busy timeout as ours, so its writes wait for a
-pipeline transaction instead of failing with "database is locked". Elements (files, task
+Chainlit's layer logs SQL errors as warnings and carries on (`execute_sql` returns None), so a
+schema mismatch would silently lose history: the tests read the rows back. Elements (files, task
 lists) are not persisted: Chainlit needs a blob storage client for them, and the UI re-creates
 what it shows (tables, CSV, dossiers) from our tables on demand.
 """
@@ -20,8 +23,11 @@ from __future__ import annotations
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.logger import logger
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from db.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, normalise_url
+from db.engine import create_engine, normalise_url, session_factory, write_session
 
 
 def chainlit_conninfo(database_url: str) -> str:
@@ -29,10 +35,44 @@ def chainlit_conninfo(database_url: str) -> str:
     return normalise_url(database_url)
 
 
-def make_data_layer(database_url: str) -> SQLAlchemyDataLayer:
+def _writes(query: str) -> bool:
+    """Chainlit's statements are single SELECT, INSERT (upserts), UPDATE or DELETE statements."""
+    return query.lstrip().split(None, 1)[0].upper() != "SELECT"
+
+
+class HistoryDataLayer(SQLAlchemyDataLayer):
+    """Chainlit's SQLAlchemy data layer on our engine, writing in `BEGIN IMMEDIATE` transactions."""
+
+    def __init__(self, database_url: str) -> None:
+        url = chainlit_conninfo(database_url)
+        super().__init__(conninfo=url, user_thread_limit=200)
+        # Chainlit built an engine of its own (no connection yet): ours replaces it.
+        self.engine = create_engine(url)
+        self.async_session = session_factory(self.engine)
+
+    async def execute_sql(self, query: str, parameters: dict[str, Any]) -> list[dict[str, Any]] | int | None:
+        """Chainlit's contract: rows as dicts, else the row count; None (logged) on an error."""
+        try:
+            if _writes(query):
+                async with write_session(self.engine) as session:
+                    result = await session.execute(text(query), parameters)
+                    returns_rows = result.returns_rows  # type: ignore[attr-defined]
+                    rows = [dict(row._mapping) for row in result.fetchall()] if returns_rows else None
+                    count = result.rowcount  # type: ignore[attr-defined]
+            else:
+                async with self.async_session() as session:
+                    result = await session.execute(text(query), parameters)
+                    rows, count = [dict(row._mapping) for row in result.fetchall()], 0
+        except SQLAlchemyError as exc:
+            logger.warning(f"An error occurred: {exc}")
+            return None
+        if rows is None:
+            return int(count)
+        cleaned = self.clean_result(rows)
+        assert isinstance(cleaned, list)
+        return cleaned
+
+
+def make_data_layer(database_url: str) -> HistoryDataLayer:
     """Chainlit's SQLAlchemy data layer on `database_url` (already migrated to head)."""
-    url = chainlit_conninfo(database_url)
-    connect_args: dict[str, Any] = {}
-    if is_sqlite(url):
-        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_MS / 1000
-    return SQLAlchemyDataLayer(conninfo=url, connect_args=connect_args, user_thread_limit=200)
+    return HistoryDataLayer(database_url)

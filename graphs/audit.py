@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from db.repositories import PageInput, Repository
 from graphs import events
-from graphs.context import Ctx, PipelineContext, crash_point
+from graphs.context import Ctx, PipelineContext, crash_point, stall_point
 from graphs.prompts import (
     DOSSIER_SYSTEM,
     URL_SELECTION_SYSTEM,
@@ -152,6 +152,7 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("map_urls", job_id)
+    await stall_point("audit:map_urls", ctx.counter, job_id)
     async with ctx.read() as repo:
         job = await repo.get_audit_job(agency_id, job_id)
     assert job is not None

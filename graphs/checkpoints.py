@@ -1,18 +1,29 @@
-"""The checkpointer beside the database: SQLite file next to it, or PostgreSQL with it."""
+"""The checkpointer beside the database: SQLite file next to it, or PostgreSQL with it.
+
+On SQLite every process writing runs (CLI, chat server, Slack/webhook server) shares the one
+checkpoint file, so its connection follows db/engine.py's locking rules: LangGraph's saver writes
+through Python's implicit transactions, which we make `BEGIN IMMEDIATE` (they wait for the write
+lock up front), with our busy timeout instead of sqlite3's 5 s; the file is switched to WAL with
+the retry that survives several processes creating it at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from sqlalchemy.engine import make_url
+
+from db.engine import busy_timeout_seconds, use_wal
 
 
 def checkpoint_location(database_url: str) -> str:
@@ -55,12 +66,26 @@ async def bootstrap_lock(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]
 @asynccontextmanager
 async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
     location = checkpoint_location(database_url)
-    saver: BaseCheckpointSaver[str]
     if location.startswith("postgresql"):
         async with AsyncPostgresSaver.from_conn_string(location) as pg:
             async with bootstrap_lock(location):
                 await pg.setup()
             yield pg
         return
-    async with AsyncSqliteSaver.from_conn_string(location) as saver:
-        yield saver
+    if location != ":memory:":
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_prepare_sqlite_file, location)
+    async with aiosqlite.connect(
+        location, timeout=busy_timeout_seconds(), isolation_level="IMMEDIATE"
+    ) as conn:
+        await conn.execute("PRAGMA synchronous=NORMAL")  # as our database: WAL survives a crash
+        yield AsyncSqliteSaver(conn)
+
+
+def _prepare_sqlite_file(location: str) -> None:
+    """WAL on, before LangGraph's setup asks for it without the retry a fresh file needs."""
+    conn = sqlite3.connect(location, timeout=busy_timeout_seconds(), isolation_level=None)
+    try:
+        use_wal(conn.cursor())
+    finally:
+        conn.close()

@@ -6,7 +6,9 @@ execution (start, resume, crash recovery), so a resumed run talks to live client
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,6 +46,24 @@ def crash_point(name: str) -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+_STALLS: Counter[str] = Counter()
+
+
+async def stall_point(name: str, counter: NodeCounter, key: str) -> None:
+    """Tests only: when LEADGEN_STALL_AT is `name#N`, the Nth execution in this process to reach
+    this point writes `stalled:KEY` to the node log and waits here until it is cancelled (Ctrl-C,
+    a worker's drain) or the process dies. A test then stops a run at a known place, with work
+    both finished and unfinished, instead of racing it."""
+    point, _, nth = os.environ.get("LEADGEN_STALL_AT", "").partition("#")
+    if point != name:
+        return
+    _STALLS[name] += 1
+    if _STALLS[name] != int(nth or 1):
+        return
+    counter.record("stalled", key)
+    await asyncio.Event().wait()
 
 
 @dataclass

@@ -41,6 +41,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -193,6 +194,8 @@ async def run_flow(context: JobContext, agency_id: str, flow_id: str, kind: RunK
 
     runs: RunService = context.additional_context["runs"]
     runner = runs.resume if kind == "resume" else runs.execute
+    assert context.job.id is not None
+    RUNNING_HERE.add(context.job.id)
     try:
         outcome = await runner(agency_id, flow_id)
     except AlreadyRunning as exc:
@@ -200,7 +203,13 @@ async def run_flow(context: JobContext, agency_id: str, flow_id: str, kind: RunK
     except RunNotFound:
         log.warning("job for run %s of %s: no such run; dropped", flow_id, agency_id)
         return "not_found"
+    finally:
+        RUNNING_HERE.discard(context.job.id)
     return outcome.status
+
+
+# The jobs this process is executing now: never "stalled" in its own eyes, whatever the clock says.
+RUNNING_HERE: set[int] = set()
 
 
 def make_app(dsn: str, queue: QueueSettings | None = None, *, pool_size: int = 2) -> App:
@@ -334,6 +343,8 @@ async def recover_stalled_jobs(app: App, stalled_seconds: float) -> list[int]:
     )
     for job in stalled:
         assert job.id is not None
+        if job.id in RUNNING_HERE:
+            continue  # ours, alive: only a heartbeat came late
         try:
             await app.job_manager.retry_job(job)
             retried.append(job.id)
@@ -382,22 +393,53 @@ def _utcnow() -> datetime:
     return utcnow()
 
 
-async def _maintain(worker: Worker, runs: RunService, queue: RunQueue, settings: QueueSettings) -> None:
-    """Side loop of every worker: its own heartbeat (kept up while draining, when procrastinate
-    has stopped its own, so a draining worker is not mistaken for a dead one) and, every
-    `recovery_seconds`, the recovery of dead workers' jobs and orphaned runs."""
+class Heartbeat(threading.Thread):
+    """The worker's heartbeat, from a thread of its own with its own connection.
+
+    Liveness must mean "the process is alive", not "its event loop had a moment": a run's
+    CPU-heavy steps can keep the loop busy for seconds on a loaded machine, and a heartbeat
+    that waits for the loop then goes stale, other workers declare this one dead, retry its
+    jobs and delete its row, and its next job fetch fails on the missing row (the worker
+    crashed, twice seen in the scale tests under load). A thread gets the CPU every few
+    milliseconds (Python switches threads) whatever the loop is doing.
+    """
+
+    def __init__(self, dsn: str, worker: Worker, interval: float) -> None:
+        super().__init__(name="worker-heartbeat", daemon=True)
+        self.dsn, self.worker, self.interval = dsn, worker, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from procrastinate.sql import queries
+
+        conn: psycopg.Connection[Any] | None = None
+        while not self.stopped.wait(self.interval):
+            worker_id = self.worker.worker_id  # None until registered, and after it stops
+            if worker_id is None:
+                continue
+            try:
+                conn = conn or psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
+                conn.execute(queries["update_heartbeat"], {"worker_id": worker_id})
+            except psycopg.Error as exc:  # the next beat reconnects
+                log.warning("worker heartbeat failed: %s", exc)
+                with contextlib.suppress(psycopg.Error):
+                    if conn is not None:
+                        conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+
+async def _maintain(runs: RunService, queue: RunQueue, settings: QueueSettings) -> None:
+    """Side loop of every worker: every `recovery_seconds`, the recovery of dead workers' jobs and
+    orphaned runs. (The heartbeat has a thread of its own, `Heartbeat`, kept up while draining,
+    when procrastinate has stopped its own, so a draining worker is not mistaken for a dead one.)"""
     app = queue.app
-    next_recovery = 0.0
-    loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(settings.heartbeat_seconds)
+        await asyncio.sleep(settings.recovery_seconds)
         try:
-            if worker.worker_id is not None:
-                await app.job_manager.update_heartbeat(worker.worker_id)
-            if loop.time() >= next_recovery:
-                next_recovery = loop.time() + settings.recovery_seconds
-                await recover_stalled_jobs(app, settings.stalled_seconds)
-                await requeue_orphans(runs, queue)
+            await recover_stalled_jobs(app, settings.stalled_seconds)
+            await requeue_orphans(runs, queue)
         except (pq_errors.ConnectorException, psycopg.Error, OSError) as exc:
             # A database hiccup: the next round tries again; the worker itself keeps running.
             log.warning("worker maintenance failed: %s", exc)
@@ -460,7 +502,9 @@ async def run_worker(settings: Settings, queue: QueueSettings, *, name: str | No
                     loop = asyncio.get_running_loop()
                     for signum in (signal.SIGTERM, signal.SIGINT):
                         loop.add_signal_handler(signum, stop, signum)
-                    maintenance = asyncio.create_task(_maintain(worker, runs, RunQueue(app), queue))
+                    maintenance = asyncio.create_task(_maintain(runs, RunQueue(app), queue))
+                    heartbeat = Heartbeat(dsn, worker, queue.heartbeat_seconds)
+                    heartbeat.start()
                     log.info(
                         "worker %s: %d flow(s) at a time on queue %s", name, queue.concurrency, QUEUE_NAME
                     )
@@ -470,8 +514,10 @@ async def run_worker(settings: Settings, queue: QueueSettings, *, name: str | No
                         for signum in (signal.SIGTERM, signal.SIGINT):
                             loop.remove_signal_handler(signum)
                         maintenance.cancel()
+                        heartbeat.stopped.set()
                         with contextlib.suppress(asyncio.CancelledError):
                             await maintenance
+                        await asyncio.to_thread(heartbeat.join, 30)
     finally:
         await db.close()
     if not signalled:

@@ -513,12 +513,19 @@ class RunService:
                 raise AlreadyRunning(f"run {flow_id} is already running (held by {flow.lease_owner})")
 
     async def _keep_lease(self, agency_id: str, flow_id: str, owner: str, runner: asyncio.Task[Any]) -> None:
+        """Renew the lease while the run goes on. A renewal that fails (the database stayed locked)
+        stops the run and raises: past its expiry the lease is no guard, and another process
+        could take the run over while this one still executes it."""
         ttl = self.settings.leadgen_lease_seconds
         while True:
             await asyncio.sleep(ttl / 3)
-            async with self.db.transaction() as repo:
-                kept = await repo.renew_lease(agency_id, flow_id, owner, ttl)
-                flow = await repo.get_flow(agency_id, flow_id)
+            try:
+                async with self.db.transaction() as repo:
+                    kept = await repo.renew_lease(agency_id, flow_id, owner, ttl)
+                    flow = await repo.get_flow(agency_id, flow_id)
+            except Exception:
+                runner.cancel()
+                raise
             if not kept or (flow is not None and flow.status == "cancelled"):
                 runner.cancel()
                 return
@@ -549,6 +556,9 @@ class RunService:
             try:
                 await task
             except asyncio.CancelledError:
+                lost = keeper.exception() if keeper.done() and not keeper.cancelled() else None
+                if lost is not None:
+                    raise lost from None  # the lease could not be kept: say why
                 flow = await self.get(agency_id, flow_id)
                 if flow.status == "cancelled":
                     return Outcome("cancelled", flow)
@@ -565,6 +575,8 @@ class RunService:
                 return Outcome("error", flow)
             finally:
                 keeper.cancel()
+                if keeper.done() and not keeper.cancelled():
+                    keeper.exception()  # retrieved: a renewal that failed as the run ended says nothing more
                 self._tasks.pop(flow_id, None)
             return await self._settle_status(agency_id, flow_id)
         finally:

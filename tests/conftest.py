@@ -7,6 +7,7 @@ Where the server is not reachable, Postgres-parametrised tests skip and say why.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -30,6 +31,22 @@ def _postgres_unreachable_reason() -> str | None:
             return None
     except psycopg.Error as exc:
         return f"PostgreSQL not reachable at {PG_ADMIN_DSN} ({exc.__class__.__name__}: {exc})".strip()
+
+
+LEADGEN = str(Path(sys.executable).with_name("leadgen"))
+_WITH_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+@pytest.fixture(scope="session")
+def leadgen_argv() -> Callable[..., list[str]]:
+    """`leadgen_argv("run", "-n", "3")`: the command line of a real `leadgen` process that a test
+    may Ctrl-C. A process started from a background job inherits SIGINT *ignored* (POSIX) and
+    Python leaves it so: the test's SIGINT would be lost. This restores the default before exec."""
+
+    def argv(*args: str) -> list[str]:
+        return [sys.executable, "-c", _WITH_DEFAULT_SIGINT, LEADGEN, *args]
+
+    return argv
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +87,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def sandbox() -> Iterator[SandboxHandle]:
     """A running sandbox (tools.sandbox.server.SandboxHandle): no latency, no faults.
 
-    Shared by the whole session: a test that changes its knobs must use `sandbox_config`,
-    which puts them back afterwards.
+    Shared by the whole session, and reset before each test that uses it (`_fresh_sandbox`); a
+    test that changes its knobs uses `sandbox_config`, which also puts them back afterwards.
     """
     from tools.sandbox.server import start_sandbox
 
@@ -86,6 +103,17 @@ def sandbox() -> Iterator[SandboxHandle]:
 def sandbox_url(sandbox: SandboxHandle) -> str:
     """The sandbox's base URL (e.g. for LEADGEN_SANDBOX_URL)."""
     return sandbox.url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sandbox(request: pytest.FixtureRequest) -> None:
+    """Every test that uses the session sandbox starts from the same sandbox: its starting knobs,
+    fresh fault and flaky-page counters (reset_config), and an empty request log, so what a test
+    reads back from `/_sandbox/requests` is what it caused (and tests run in any order)."""
+    if "sandbox" in request.fixturenames:
+        handle: SandboxHandle = request.getfixturevalue("sandbox")
+        handle.reset_config()
+        handle.clear_requests()
 
 
 @pytest.fixture

@@ -45,7 +45,6 @@ from tenacity import (
     retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_before_delay,
     wait_exponential_jitter,
 )
 from tenacity.stop import stop_base
@@ -306,7 +305,8 @@ def error_message(response: httpx.Response) -> tuple[str, str | None, Any]:
 class RetryingCaller:
     """Retries, limits and counts the calls of one client instance.
 
-    `sleep` is injectable so unit tests can record backoffs instead of waiting them out.
+    `sleep` and `clock` are injectable so unit tests can record backoffs instead of waiting them
+    out, and measure the total wait on a clock they control.
     """
 
     def __init__(
@@ -318,6 +318,7 @@ class RetryingCaller:
         concurrency: int = 8,
         observer: Observer | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -327,13 +328,14 @@ class RetryingCaller:
         self.concurrency = concurrency
         self.observer = observer
         self._sleep = sleep
+        self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
 
     def _wait(self, state: RetryCallState) -> float:
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, RetryableStatus) and exc.retry_after is not None:
-            return exc.retry_after  # the server knows best; stop_before_delay caps it
+            return exc.retry_after  # the server knows best; the budget caps it
         backoff = wait_exponential_jitter(
             multiplier=self.policy.base_delay, max=self.policy.max_delay, jitter=self.policy.jitter
         )
@@ -358,7 +360,7 @@ class RetryingCaller:
         """
         statuses: list[int | str] = []
         waits: list[float] = []
-        started = time.monotonic()
+        started = self._clock()
 
         async def sleep(seconds: float) -> None:
             waits.append(seconds)
@@ -370,7 +372,12 @@ class RetryingCaller:
             ),
             stop=(
                 stop_after_attempt(self.policy.attempts)
-                | stop_before_delay(self.policy.max_total_wait)
+                # Give up rather than start a wait that would end past the budget.
+                | stop_when(
+                    lambda state: (
+                        self._clock() - started + (state.upcoming_sleep or 0) >= self.policy.max_total_wait
+                    )
+                )
                 | stop_when(self._too_long)
             ),
             wait=self._wait,
@@ -419,7 +426,7 @@ class RetryingCaller:
                         attempts=len(statuses),
                         statuses=tuple(statuses),
                         outcome=outcome,
-                        seconds=time.monotonic() - started,
+                        seconds=self._clock() - started,
                         waits=tuple(waits),
                     )
                 )

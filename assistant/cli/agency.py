@@ -8,6 +8,7 @@ All input is validated before the database is opened, so bad input writes nothin
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from assistant.cli.parsing import (
     parse_vertical,
 )
 from db import Database, open_database
+from db.engine import DatabaseLocked, is_locked_error
 from db.models import SIGNALS, Agency, AgencyProfile
 from leadgen.settings import get_settings
 from tools.billing import BillingNotConfigured, LocalLedger, billing_for
@@ -82,19 +84,37 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
         await database.close()
 
 
-def run_command(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a command's async body, turning infrastructure failures into a message and exit 1."""
+def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[], str] | None = None) -> T:
+    """Run a command's async body, turning infrastructure failures into a message and exit 1.
+    `then` says how to carry on after the database was locked (e.g. the `leadgen resume` to run)."""
     try:
         return asyncio.run(work())
+    except DatabaseLocked as exc:
+        fail(f"{exc}{'; ' + then() if then else ''}.", ExitCode.FAILED)
     except BillingNotConfigured as exc:
         fail(str(exc), ExitCode.FAILED)
     except BillingAuthFailed as exc:  # its message is the sentence naming the variable to fix
         fail(str(exc), ExitCode.FAILED)
     except BillingError as exc:
         fail(f"billing failed: {exc}", ExitCode.FAILED)
-    except (SQLAlchemyError, OSError) as exc:
-        url = get_settings().resolved_database_url
+    except (SQLAlchemyError, OSError, sqlite3.OperationalError) as exc:
+        settings = get_settings()
+        url = settings.resolved_database_url
+        if is_locked_error(exc):  # one that bypassed write_session: the checkpointer's, a read's
+            locked = DatabaseLocked(locked_file(url, exc), settings.leadgen_sqlite_busy_seconds)
+            fail(f"{locked}{'; ' + then() if then else ''}.", ExitCode.FAILED)
         fail(f"database error ({type(exc).__name__}) on {url.split('@')[-1]}: {exc}", ExitCode.FAILED)
+
+
+def locked_file(database_url: str, exc: BaseException) -> str:
+    """The SQLite file a raw lock error was about: ours (wrapped by SQLAlchemy) or, for a bare
+    sqlite3 error, the checkpoint file beside it (LangGraph's saver is the one bare user)."""
+    from sqlalchemy.engine import make_url
+
+    from graphs.checkpoints import checkpoint_location
+
+    database = make_url(database_url).database or ":memory:"
+    return database if isinstance(exc, SQLAlchemyError) else checkpoint_location(database_url)
 
 
 def profile_json(agency: Agency, profile: AgencyProfile | None) -> dict[str, Any]:

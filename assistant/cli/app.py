@@ -34,7 +34,8 @@ class ExitCode(IntEnum):
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Never wrapped: messages carry commands and paths to copy (the terminal wraps long lines).
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 

@@ -99,7 +99,7 @@ def parse_count(value: str) -> int:
     return int(text)
 
 
-def _with_service(work: Callable[[RunService], Awaitable[T]]) -> T:
+def _with_service(work: Callable[[RunService], Awaitable[T]], then: Callable[[], str] | None = None) -> T:
     """Open the run service, do `work`, and turn the service's errors into exit codes."""
 
     async def body() -> T:
@@ -107,7 +107,7 @@ def _with_service(work: Callable[[RunService], Awaitable[T]]) -> T:
             return await work(runs)
 
     try:
-        return run_command(body)
+        return run_command(body, then=then)
     except ProviderKeyRejected as exc:  # a setting to fix, not bad input: nothing was written
         fail(str(exc), ExitCode.FAILED)
     except BadRunInput as exc:
@@ -140,6 +140,15 @@ def _interrupted(flow_id: str | None, agency_id: str) -> str:
     return f"interrupted; continue with `leadgen resume {flow_id}{flag}`"
 
 
+def _carry_on(flow_id_seen: list[str], agency_id: str) -> str:
+    """After a lock error: the run (if it exists) keeps every finished step."""
+    if not flow_id_seen:
+        return "nothing was started"
+    return (
+        f"`leadgen resume {flow_id_seen[0]}{agency_flag(agency_id)}` carries on from the last finished step"
+    )
+
+
 def _execute(
     agency_id: str,
     json_output: bool,
@@ -166,7 +175,7 @@ def _execute(
             warnings.filterwarnings(
                 "ignore", "coroutine .* was never awaited", RuntimeWarning, r"langgraph\."
             )
-            outcome, snapshot = _with_service(work)
+            outcome, snapshot = _with_service(work, then=lambda: _carry_on(flow_id_seen, agency_id))
     except AlreadyRunning:
         fail(
             f"run {flow_id_seen[0]} is already running (watch it with "

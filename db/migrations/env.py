@@ -66,6 +66,9 @@ async def _run_async() -> None:
     engine = create_engine(_url(), poolclass=NullPool)
     try:
         async with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                # A migration writes: take the write lock up front (db/engine.py, rule 1).
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             await conn.run_sync(_run_on)
             await conn.commit()
     finally:

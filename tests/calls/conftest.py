@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,29 @@ SECRET = "whsec-test-4f0c1e9a7b2d"
 PHONE = "+14155550123"
 
 
+class WebhookGate:
+    """In front of the server's app: while closed, Vapi's webhook deliveries wait in transit, as
+    a slow network would keep them. A test keeps a call live in our database this way, for as
+    long as it needs, instead of racing the sandbox's (instant) end of the call."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.opened = threading.Event()
+        self.opened.set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == VAPI_WEBHOOK_PATH and not self.opened.is_set():
+            await asyncio.to_thread(self.opened.wait)
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class RunningServer:
     url: str
     server: uvicorn.Server
     thread: threading.Thread
+    app: Any
+    gate: WebhookGate
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -60,7 +79,9 @@ def start_server(make_settings: Any) -> tuple[RunningServer, Settings]:
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings: Settings = make_settings(url)
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on")
+    app = create_app(settings)
+    gate = WebhookGate(app)
+    config = uvicorn.Config(gate, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
@@ -69,7 +90,7 @@ def start_server(make_settings: Any) -> tuple[RunningServer, Settings]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the webhook server did not start")
         time.sleep(0.01)
-    return RunningServer(url, server, thread), settings
+    return RunningServer(url, server, thread, app, gate), settings
 
 
 def make_settings(database_url: str, data_dir: Path, sandbox_url: str, **overrides: Any) -> Settings:
@@ -98,6 +119,8 @@ class CallWorld:
     customer: str
     opportunity_id: str
     http: httpx.AsyncClient = field(repr=False)
+    background: Any = field(default=None, repr=False)  # the server's BackgroundWork
+    gate: Any = field(default=None, repr=False)  # the server's WebhookGate
 
     @property
     def ledger(self) -> LocalLedger:
@@ -159,6 +182,24 @@ class CallWorld:
         elif auth == "hmac":
             headers |= signed_headers(secret, raw)
         return await self.http.post(self.webhook_url, content=raw, headers=headers)
+
+    @contextmanager
+    def webhooks_held(self) -> Iterator[None]:
+        """Vapi's reports reach the server only when the block ends: calls placed inside stay live."""
+        self.gate.opened.clear()
+        try:
+            yield
+        finally:
+            self.gate.opened.set()
+
+    async def quiet(self, timeout: float = 20.0) -> None:
+        """Wait until the server has no work left from the requests it answered: it spawns that
+        work before it answers, so afterwards nothing more can be written on their behalf."""
+        deadline = time.monotonic() + timeout
+        while self.background.pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.background.pending} background tasks still running")
+            await asyncio.sleep(0.01)
 
     async def settle(self, timeout: float = 20.0) -> None:
         """Wait until every inbox row is processed (the server works after answering)."""
@@ -225,6 +266,7 @@ async def _open_world(
         try:
             async with httpx.AsyncClient(timeout=30) as http:
                 world = CallWorld(settings, service, running.url, sandbox, "", "", "", http)
+                world.background, world.gate = running.app.state.background, running.gate
                 agency, opportunity = await world.add_agency()
                 world.agency, world.customer, world.opportunity_id = agency, agency, opportunity
                 yield world

@@ -175,13 +175,17 @@ async def test_vapi_refusal_marks_the_call_failed_and_bills_nothing(world: Any) 
 async def test_a_second_call_to_a_lead_on_the_phone_is_refused_and_places_nothing(world: Any) -> None:
     await world.fund(5)
     thirty = {"sandbox_call_seconds": 30}
-    first = await world.service.start_call(world.agency, world.opportunity_id, user_id="u1", variables=thirty)
-    before = vapi_creates(world)
-    with pytest.raises(CallInProgress) as refused:
-        await world.service.start_call(world.agency, world.opportunity_id, user_id="u1", variables=thirty)
-    assert refused.value.call.id == first.id and first.id in str(refused.value)
-    assert vapi_creates(world) == before
-    assert [c.id for c in await world.service.list_calls(world.agency)] == [first.id]
+    # The sandbox ends calls at once; its report is held in transit so the first call stays live.
+    with world.webhooks_held():
+        first = await world.service.start_call(
+            world.agency, world.opportunity_id, user_id="u1", variables=thirty
+        )
+        before = vapi_creates(world)
+        with pytest.raises(CallInProgress) as refused:
+            await world.service.start_call(world.agency, world.opportunity_id, user_id="u1", variables=thirty)
+        assert refused.value.call.id == first.id and first.id in str(refused.value)
+        assert vapi_creates(world) == before
+        assert [c.id for c in await world.service.list_calls(world.agency)] == [first.id]
 
     await world.wait_for(first.id)  # ended and metered: the lead may be called again
     second = await world.service.start_call(
@@ -205,9 +209,10 @@ async def test_a_call_that_never_reported_its_end_stops_blocking_the_lead(world:
 async def test_concurrent_clicks_on_call_place_one_call(world: Any) -> None:
     await world.fund(5)
     before = vapi_creates(world)
-    results = await asyncio.gather(
-        *(place_call(world.service, world.agency, world.opportunity_id, user_id="u1") for _ in range(6))
-    )
+    with world.webhooks_held():  # the call stays live until every click was answered
+        results = await asyncio.gather(
+            *(place_call(world.service, world.agency, world.opportunity_id, user_id="u1") for _ in range(6))
+        )
     assert sorted(r["outcome"] for r in results) == ["in_progress"] * 5 + ["placed"]
     placed = next(r for r in results if r["outcome"] == "placed")
     assert all(r["call"]["id"] == placed["call"]["id"] for r in results)

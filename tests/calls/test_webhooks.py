@@ -234,7 +234,7 @@ async def test_forged_unsigned_and_replayed_webhooks_are_refused(sqlite_world: A
         )
         assert answer.status_code == 401, name
         assert "error" in answer.json()
-    await asyncio.sleep(0.3)
+    await world.quiet()
     assert snapshot(db_file(world)) == before
     assert (await world.call_row(call.id)).status != "ended"
 
@@ -308,7 +308,7 @@ async def test_unknown_call_and_ignored_types_are_acknowledged_without_writing(
     assert unknown.status_code == 200 and unknown.json()["status"] == "unknown call"
     chatter = await world.post({"message": {"type": "speech-update", "status": "started"}})
     assert chatter.status_code == 200
-    await asyncio.sleep(0.3)
+    await world.quiet()
     assert snapshot(db_file(world)) == before
 
 

@@ -199,11 +199,17 @@ async def test_a_conversation_runs_and_is_written_to_history(server: Server) -> 
     assert token
     async with Session(server, token) as tab:
         await tab.say("Find 3 dentists in Austin, TX")
-        await tab.wait_for(lambda: any("| # | Lead |" in m for m in tab.messages()))
-        assert any("| # | Lead |" in m for m in tab.messages())
-        assert tab.actions("open_dossier")
-        files = [d for e, d in tab.events if e == "element" and d.get("type") == "file"]
-        assert files and files[-1]["name"].endswith(".csv")
+
+        def files() -> list[dict[str, Any]]:
+            return [d for e, d in tab.events if e == "element" and d.get("type") == "file"]
+
+        # The table, its buttons and its CSV arrive as separate events, in no promised order.
+        await tab.wait_for(
+            lambda: (
+                any("| # | Lead |" in m for m in tab.messages()) and tab.actions("open_dossier") and files()
+            )
+        )
+        assert files()[-1]["name"].endswith(".csv")
         thread_id = tab.thread()
 
         # A dossier button opens the dossier, with its sources as links.

@@ -61,3 +61,39 @@ async def test_connections_racing_to_open_a_fresh_sqlite_file_all_get_wal(tmp_pa
         url = f"sqlite+aiosqlite:///{tmp_path / f'fresh{trial}.db'}"
         modes = await asyncio.gather(*(journal_mode(url) for _ in range(12)))
         assert modes == ["wal"] * 12
+
+
+async def test_a_reader_cannot_write_and_a_writer_takes_the_lock_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rule 2 of db/engine.py: a write slipped into a reader fails every time, not under load only.
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from db.engine import DatabaseLocked
+
+    monkeypatch.setenv("LEADGEN_SQLITE_BUSY_SECONDS", "0.2")
+    reset_settings()
+    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'rules.db'}")
+    try:
+        with pytest.raises(OperationalError, match="readonly database"):
+            async with database.reader() as repo:
+                await repo.ensure_agency("sneaky")
+        async with database.reader() as repo:
+            assert await repo.get_agency("sneaky") is None
+        async with database.transaction() as repo:  # the same pooled connection, writable again
+            await repo.ensure_agency("proper")
+
+        # Rule 1: a writer asks for the lock before anything else, and says who kept it from it.
+        holder = sqlite3.connect(tmp_path / "rules.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseLocked, match=r"stayed locked for 0.2 s: this process"):
+                async with database.transaction() as repo:
+                    raise AssertionError("the body ran without the write lock")
+        finally:
+            holder.close()
+    finally:
+        await database.close()
+        reset_settings()

@@ -23,15 +23,17 @@ from sqlalchemy.pool import NullPool
 from db import migrate
 from db import models as _models  # noqa: F401  (all tables on Base.metadata)
 from db.base import Base
-from db.engine import create_engine
+from db.engine import create_engine, write_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _run_sync(url: str, fn: Any) -> Any:
+async def _run_sync(url: str, fn: Any, *, write: bool = False) -> Any:
     engine = create_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
+            if write:  # our SQLite connections are read-only outside BEGIN IMMEDIATE
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             return await conn.run_sync(fn)
     finally:
         await engine.dispose()
@@ -100,7 +102,7 @@ async def test_partial_unique_indexes_allow_many_nulls_but_no_duplicates(empty_d
         " '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
     )
     try:
-        async with engine.begin() as conn:
+        async with write_session(engine) as conn:
             await conn.execute(
                 text(
                     "INSERT INTO agencies (id, name, billing_customer_id, created_at)"
@@ -111,7 +113,7 @@ async def test_partial_unique_indexes_allow_many_nulls_but_no_duplicates(empty_d
                 await conn.execute(insert, {"id": f"n{i}", "domain": None, "place": None})
             await conn.execute(insert, {"id": "d1", "domain": "x.com", "place": None})
         with pytest.raises(IntegrityError):
-            async with engine.begin() as conn:
+            async with write_session(engine) as conn:
                 await conn.execute(insert, {"id": "d2", "domain": "x.com", "place": None})
     finally:
         await engine.dispose()
@@ -124,7 +126,7 @@ async def test_ensure_schema_migrates_once_and_survives_a_race(empty_db_url: str
     assert await migrate.current(url) == migrate.head_revision()
 
     # Once ensured, a later call does not touch the database (the version table is not read).
-    await _run_sync(url, lambda c: (c.execute(text("DROP TABLE alembic_version")), c.commit()))
+    await _run_sync(url, lambda c: (c.execute(text("DROP TABLE alembic_version")), c.commit()), write=True)
     await migrate.ensure_schema(url)
     assert await migrate.current(url) is None
 

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -245,7 +245,29 @@ async def test_update_flow_sets_fields_and_refuses_identity(database: Database, 
             await tx(database, lambda r, bad=bad: r.update_flow(agency, flow_id, **bad))
 
 
-async def test_set_phase_timestamps_progress_and_last_event(database: Database, agency: str) -> None:
+@dataclass
+class Clock:
+    """The repositories' `utcnow`, moved only by the test."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    monkeypatch.setattr("db.repositories.utcnow", fake)
+    return fake
+
+
+async def test_set_phase_timestamps_progress_and_last_event(
+    database: Database, agency: str, clock: Clock
+) -> None:
     flow_id = await make_flow(database, agency)
     flow = await tx(
         database, lambda r: r.set_phase(agency, flow_id, "source", status="running", message="Searching")
@@ -266,7 +288,7 @@ async def test_set_phase_timestamps_progress_and_last_event(database: Database, 
     flow = await tx(database, lambda r: r.set_phase(agency, flow_id, "source", status="running"))
     assert flow.phases[0]["started_at"] == started  # already running: not restarted
 
-    await asyncio.sleep(0.01)
+    clock.advance(0.25)
     flow = await tx(
         database,
         lambda r: r.set_phase(
@@ -276,8 +298,11 @@ async def test_set_phase_timestamps_progress_and_last_event(database: Database, 
     source = flow.phases[0]
     assert source["status"] == "complete"
     assert source["progress"] == 1.0
-    assert source["completed_at"] >= source["started_at"]
-    assert source["duration_ms"] >= 10
+    assert (source["started_at"], source["completed_at"]) == (
+        "2030-01-01T12:00:00Z",
+        "2030-01-01T12:00:00.250000Z",
+    )
+    assert source["duration_ms"] == 250
     assert flow.last_event == {
         "type": "custom",
         "message": "20 found",
@@ -403,12 +428,14 @@ async def test_lease_compare_and_set(database: Database, agency: str) -> None:
 
 
 async def test_expired_lease_is_taken_over_and_old_holder_cannot_renew(
-    database: Database, agency: str
+    database: Database, agency: str, clock: Clock
 ) -> None:
     flow_id = await make_flow(database, agency)
     a, b = new_lease_owner(), new_lease_owner()
-    assert await tx(database, lambda r: r.acquire_lease(agency, flow_id, a, 0.05))
-    await asyncio.sleep(0.1)
+    assert await tx(database, lambda r: r.acquire_lease(agency, flow_id, a, 5))
+    clock.advance(4.9)
+    assert not await tx(database, lambda r: r.acquire_lease(agency, flow_id, b, 30))  # still a's
+    clock.advance(0.2)
     assert await tx(database, lambda r: r.acquire_lease(agency, flow_id, b, 30))
     assert not await tx(database, lambda r: r.renew_lease(agency, flow_id, a, 30))
 

@@ -126,7 +126,7 @@ def receiver() -> Any:
     thread.join(5)
 
 
-async def _wait_for(predicate: Any, seconds: float = 5) -> None:
+async def _wait_for(predicate: Any, seconds: float = 30) -> None:  # a deadline, not an expectation
     for _ in range(int(seconds / 0.02)):
         if predicate():
             return

@@ -39,11 +39,21 @@ def test_fault_draws_are_per_attempt_so_retries_can_succeed(sandbox_config: Any)
     assert 200 in outcomes and 503 in outcomes
 
 
-def test_per_request_header_overrides(sandbox_url: str) -> None:
-    response = _places(sandbox_url, "roofers in Tampa", **{"X-Sandbox-Fail-Rate": "1"})
+def test_per_request_header_overrides(sandbox: Any) -> None:
+    import json
+
+    from tools.sandbox.faults import latency_seconds
+
+    response = _places(sandbox.url, "roofers in Tampa", **{"X-Sandbox-Fail-Rate": "1"})
     assert response.status_code in (429, 500, 503, 504)
-    slow = _places(sandbox_url, "roofers in Tampa", **{"X-Sandbox-Latency": "0.5"})
-    assert slow.status_code == 200 and slow.elapsed.total_seconds() >= 0.15
+    slow = _places(sandbox.url, "roofers in Tampa", **{"X-Sandbox-Latency": "0.5"})
+    assert slow.status_code == 200
+    # The session sandbox has no latency: the header alone made the sandbox wait its drawn latency
+    # (a lower bound it enforces by sleeping, whatever the machine's load).
+    body = json.dumps({"textQuery": "roofers in Tampa"}).encode()
+    drawn = latency_seconds("places", "/places/v1/places:searchText", slow.request.content or body, 0.5)
+    assert drawn > 0
+    assert sandbox.requests("places")[-1]["duration_ms"] >= drawn * 1000 - 0.1  # logged to 0.1 ms
 
 
 def test_outage_answers_503_in_the_provider_shape(sandbox_config: Any) -> None:
@@ -100,3 +110,64 @@ def test_all_auditable_world_profile_gives_only_auditable_leads(sandbox_config: 
         host = place["websiteUri"].split("://", 1)[1].split("/", 1)[0].removeprefix("www.")
         assert not host.endswith(("facebook.com", "yelp.com", "instagram.com"))
         assert plan_site(host).health == "ok"
+
+
+def _flaky_host(url: str) -> str:
+    """A business site of the synthetic world that fails every other scrape."""
+    from tools.sandbox.synthetic_sites import plan_site
+
+    headers = {"X-Goog-Api-Key": "AIzaX", "X-Goog-FieldMask": "places.websiteUri"}
+    for city in ("Austin, TX", "Boise, ID", "Tampa, FL", "Reno, NV", "Omaha, NE", "Provo, UT"):
+        body = {"textQuery": f"dentists in {city}", "pageSize": 20}
+        for place in HTTP.post(f"{url}/places/v1/places:searchText", json=body, headers=headers).json()[
+            "places"
+        ]:
+            host = place.get("websiteUri", "").split("://", 1)[-1].split("/", 1)[0].removeprefix("www.")
+            if host and plan_site(host).health == "flaky":
+                return host
+    raise AssertionError("no flaky site in the sample")
+
+
+def test_reset_starts_fault_draws_and_flaky_pages_over(sandbox: Any) -> None:
+    # Whatever earlier tests asked, a reset sandbox answers the same requests the same way.
+    def draws() -> list[int]:
+        return [_places(sandbox.url, "dentists in Omaha").status_code for _ in range(8)]
+
+    sandbox.configure(fail_rate=0.5, fault_kinds=["503"])
+    first = draws()
+    assert 200 in first and 503 in first
+    sandbox.reset_config()
+    sandbox.configure(fail_rate=0.5, fault_kinds=["503"])
+    assert draws() == first
+
+    sandbox.reset_config()
+    host = _flaky_host(sandbox.url)
+
+    def scrape() -> int:
+        response = HTTP.post(
+            f"{sandbox.url}/v2/scrape",
+            json={"url": f"https://{host}/"},
+            headers={"Authorization": "Bearer fc-x"},
+        )
+        return response.status_code
+
+    assert scrape() == 500  # a flaky page fails its first attempt
+    sandbox.reset_config()
+    assert scrape() == 500  # and again after a reset, not on whatever attempt came next
+    assert scrape() == 200
+
+
+def test_hold_keeps_a_providers_requests_waiting_until_released(sandbox: Any) -> None:
+    import threading
+
+    sandbox.configure(hold=["places"])
+    answers: list[int] = []
+    asking = threading.Thread(target=lambda: answers.append(_places(sandbox.url, "gyms in Reno").status_code))
+    asking.start()
+    # Another provider is not held; the held request is still waiting after it was answered.
+    chat = HTTP.post(f"{sandbox.url}/openai/v1/chat/completions", json={})
+    assert chat.status_code != 503 and answers == [] and asking.is_alive()
+    sandbox.configure(hold=[])
+    asking.join(timeout=30)
+    assert answers == [200]
+    assert HTTP.post(f"{sandbox.url}/_sandbox/config", json={"hold": ["nope"]}).status_code == 400

@@ -38,7 +38,9 @@ STARTING_CREDITS = 100
 FAST_QUEUE = {
     "LEADGEN_LEASE_SECONDS": "3",
     "LEADGEN_WORKER_HEARTBEAT_SECONDS": "0.5",
-    "LEADGEN_WORKER_STALLED_SECONDS": "2",
+    # Twelve missed beats before a worker counts as dead: a live one on a loaded machine (its
+    # heartbeat thread waiting for the CPU or the GIL) is not declared dead and pruned.
+    "LEADGEN_WORKER_STALLED_SECONDS": "6",
     "LEADGEN_WORKER_RECOVERY_SECONDS": "0.5",
     "LEADGEN_WORKER_POLL_SECONDS": "0.3",
     "LEADGEN_WORKER_BUSY_RETRY_SECONDS": "1",

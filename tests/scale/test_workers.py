@@ -19,8 +19,6 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-LEADGEN = str(Path(sys.executable).with_name("leadgen"))
-
 
 def flows_leased_by(cluster: Any, pid: int) -> list[tuple[str, str]]:
     """(flow id, lease owner) of the flows a worker process holds now (owner is host:pid:uuid)."""
@@ -41,15 +39,26 @@ def mid_audits(cluster: Any, pid: int) -> list[str]:
     return [flow for (flow,) in rows]
 
 
+# Holds w1's third audit (graphs.context.stall_point): when the test stops w1, it is in the
+# middle of a run by construction, not by timing.
+HOLD_THIRD_AUDIT = {"LEADGEN_STALL_AT": "audit:map_urls#3"}
+
+
+def holding(cluster: Any, worker: Any) -> list[str]:
+    """Flows `worker` holds once it is held mid-run, with an audit finished (else [])."""
+    stalled = any(k.startswith("stalled:") for k in cluster.node_runs_by_worker().get(worker.name, {}))
+    return mid_audits(cluster, worker.pid) if stalled else []
+
+
 async def test_kill_one_of_two_workers_every_run_completes_once(cluster: Any) -> None:
-    w1 = cluster.start_worker("w1")
+    w1 = cluster.start_worker("w1", **HOLD_THIRD_AUDIT)
     w2 = cluster.start_worker("w2")
     cluster.wait_ready(w1)
     cluster.wait_ready(w2)
     flows = await cluster.enqueue([f"scale-{i}" for i in range(10)])
 
     victims = cluster.wait_until(
-        "w1 to be mid-audits", lambda: mid_audits(cluster, w1.pid), 120, alive=[w1, w2]
+        "w1 to be held mid-audits", lambda: holding(cluster, w1), 120, alive=[w1, w2]
     )
     held = {flow for flow, _ in flows_leased_by(cluster, w1.pid)}
     finished_before = cluster.completed_audits(held)
@@ -92,10 +101,10 @@ async def test_kill_one_of_two_workers_every_run_completes_once(cluster: Any) ->
 
 async def test_sigterm_drains_then_another_worker_finishes(cluster: Any) -> None:
     # A drain too short for the runs to finish: they are checkpointed, released and re-queued.
-    w1 = cluster.start_worker("w1", LEADGEN_WORKER_DRAIN_SECONDS="0.5")
+    w1 = cluster.start_worker("w1", LEADGEN_WORKER_DRAIN_SECONDS="0.5", **HOLD_THIRD_AUDIT)
     cluster.wait_ready(w1)
     flows = await cluster.enqueue(["drain-a", "drain-b"], leads=5)
-    cluster.wait_until("w1 to be mid-audits", lambda: mid_audits(cluster, w1.pid), 120, alive=[w1])
+    cluster.wait_until("w1 to be held mid-audits", lambda: holding(cluster, w1), 120, alive=[w1])
     held = {flow for flow, _ in flows_leased_by(cluster, w1.pid)}
 
     assert w1.stop(signal.SIGTERM, timeout=60) == 0, w1.output()[-3000:]
@@ -181,7 +190,6 @@ async def test_a_flow_never_runs_on_two_workers_at_once(cluster: Any) -> None:
 def test_queue_executor_refuses_sqlite(tmp_path: Path) -> None:
     """LEADGEN_EXECUTOR=queue needs PostgreSQL: both faces say so and write nothing."""
     import os
-    import sys
 
     leadgen = str(Path(sys.executable).with_name("leadgen"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADGEN_", "DATABASE_URL"))}
@@ -201,13 +209,12 @@ def test_queue_executor_refuses_sqlite(tmp_path: Path) -> None:
     assert not (tmp_path / "l.db").exists()
 
 
-def test_ctrl_c_on_a_queued_run_leaves_it_to_the_workers(cluster: Any) -> None:
+def test_ctrl_c_on_a_queued_run_leaves_it_to_the_workers(cluster: Any, leadgen_argv: Any) -> None:
     """`leadgen run` with the queue executor only waits: Ctrl-C stops the waiting, says the run
     stays queued (not "resume"), and a worker started afterwards finishes it."""
     agency = "queued-ctrl-c"
     run = subprocess.Popen(
-        [
-            LEADGEN,
+        leadgen_argv(
             "run",
             "-n",
             "3",
@@ -217,7 +224,7 @@ def test_ctrl_c_on_a_queued_run_leaves_it_to_the_workers(cluster: Any) -> None:
             "Austin, TX",
             "--agency",
             agency,
-        ],
+        ),
         env=cluster.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -71,13 +70,32 @@ async def test_408_is_retried(mock_http, jr, fast_policy, call_log) -> None:
     assert len(rec.requests) == 2
 
 
+class FakeTime:
+    """A clock that moves only when the caller sleeps: waits are recorded, never spent."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def timed_caller(policy: RetryPolicy, log: CallLog, fake: FakeTime) -> RetryingCaller:
+    return RetryingCaller("places", FAMILY, policy=policy, observer=log, sleep=fake.sleep, clock=fake.clock)
+
+
 async def test_429_honours_retry_after(mock_http, jr, fast_policy, call_log) -> None:
     http, _ = mock_http(jr(429, {}, {"Retry-After": "0.3"}), jr(200, {}))
-    started = time.monotonic()
-    await caller(fast_policy, call_log).request(http, "GET", URL, operation="get")
-    waited = time.monotonic() - started
-    assert 0.3 <= waited < 1.0  # the server's wait, not our millisecond backoff
+    fake = FakeTime()
+    await timed_caller(fast_policy, call_log, fake).request(http, "GET", URL, operation="get")
+    assert fake.sleeps == [0.3]  # the server's wait, not our millisecond backoff
     assert call_log.last.statuses == (429, "ok")
+    assert call_log.last.seconds == 0.3
 
 
 async def test_retry_after_ms_is_preferred(mock_http, jr, fast_policy, call_log) -> None:
@@ -105,10 +123,10 @@ async def test_429_forever_becomes_rate_limited_error(mock_http, jr, fast_policy
 
 async def test_retry_after_beyond_cap_gives_up_at_once(mock_http, jr, fast_policy, call_log) -> None:
     http, rec = mock_http(jr(429, {}, {"Retry-After": "3600"}))
-    started = time.monotonic()
+    fake = FakeTime()
     with pytest.raises(RateLimitedError) as caught:
-        await caller(fast_policy, call_log).request(http, "GET", URL, operation="get")
-    assert time.monotonic() - started < 0.5
+        await timed_caller(fast_policy, call_log, fake).request(http, "GET", URL, operation="get")
+    assert fake.sleeps == []  # not even a short wait first
     assert caught.value.retry_after == 3600
     assert len(rec.requests) == 1
 
@@ -143,11 +161,12 @@ async def test_timeout_then_success(mock_http, jr, fast_policy, call_log) -> Non
 async def test_total_wait_is_capped(mock_http, jr, call_log) -> None:
     policy = RetryPolicy(attempts=10, base_delay=0.2, max_delay=0.2, jitter=0.0, max_total_wait=0.5)
     http, rec = mock_http(jr(500, {}))
-    started = time.monotonic()
+    fake = FakeTime()
     with pytest.raises(ProviderDownError):
-        await caller(policy, call_log).request(http, "GET", URL, operation="get")
-    assert time.monotonic() - started < 0.7
-    assert 2 <= len(rec.requests) <= 3
+        await timed_caller(policy, call_log, fake).request(http, "GET", URL, operation="get")
+    # Waits of 0.2 at 0.0 and 0.2; a third would end at 0.6, past the budget, so it is not begun.
+    assert fake.sleeps == [0.2, 0.2]
+    assert len(rec.requests) == 3
 
 
 async def test_backoff_grows_exponentially(mock_http, jr, call_log) -> None:
@@ -185,12 +204,16 @@ async def test_non_idempotent_requests_retry_only_when_not_processed(
 async def test_concurrency_is_limited_per_instance(fast_policy, call_log) -> None:
     in_flight = 0
     peak = 0
+    full = asyncio.Event()  # three requests in flight: the limit was reached
 
     async def handler(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
+        if in_flight == 3:
+            full.set()
+        # Each request stays in flight until the limit is reached: a fourth would show in `peak`.
+        await asyncio.wait_for(full.wait(), 10)
         in_flight -= 1
         return httpx.Response(200, json={})
 

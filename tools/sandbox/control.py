@@ -2,7 +2,7 @@
 
 GET    /_sandbox/config            the current knobs
 POST   /_sandbox/config            change some knobs (JSON object of knob -> value)
-DELETE /_sandbox/config            back to the knobs the server started with
+DELETE /_sandbox/config            back to the knobs the server started with (and counters)
 GET    /_sandbox/requests          requests answered, newest last (?service=places|firecrawl|...)
 DELETE /_sandbox/requests          forget them
 GET    /_sandbox/truth?domain=...  the finding codes true for a site, read from the HTML it serves
@@ -11,6 +11,7 @@ GET    /_sandbox/health            {"ok": true}
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -39,6 +40,7 @@ class SandboxConfig:
     retry_after_seconds: float = 1.0  # upper bound of Retry-After on 429 (scaled by latency_scale)
     timeout_seconds: float = 30.0  # how long a "timeout" fault hangs before answering 504
     outages: list[str] = field(default_factory=list)  # providers answering 503 always
+    hold: list[str] = field(default_factory=list)  # providers whose requests wait until released
     down_domains: list[str] = field(default_factory=list)  # firecrawl domains that fail to load
     places_max_results: int = 60  # businesses per well-formed query, 20 a page (as Places: at most 60)
     world_profile: str = "realistic"  # or "all_auditable": only leads with a phone and a working own site
@@ -92,6 +94,8 @@ class SandboxConfig:
             raise ValueError("world_profile must be realistic or all_auditable")
         if self.vapi_webhook_auth not in VAPI_WEBHOOK_AUTH:
             raise ValueError(f"vapi_webhook_auth must be one of {', '.join(VAPI_WEBHOOK_AUTH)}")
+        if set(self.hold) - set(SERVICES):
+            raise ValueError(f"hold must list services among {', '.join(SERVICES)}")
         unknown_kinds = set(self.fault_kinds) - set(FAULT_KINDS)
         if unknown_kinds:
             raise ValueError(f"fault_kinds must be among {', '.join(FAULT_KINDS)}")
@@ -121,15 +125,22 @@ class RecordedRequest:
 
 
 class RequestLog:
-    """Every provider request the sandbox answered, oldest first (thread-safe, bounded)."""
+    """Every provider request the sandbox answered, oldest first (thread-safe, bounded).
+
+    `clear()` starts a new generation: a request that began before it (a hung "timeout" fault
+    still being served, say) is not recorded when it ends, so the log after a clear holds only
+    what was asked after it."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self._items: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._limit = limit
+        self.generation = 0
 
-    def add(self, item: RecordedRequest) -> None:
+    def add(self, item: RecordedRequest, generation: int | None = None) -> None:
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             self._items.append(item)
             if len(self._items) > self._limit:
                 del self._items[: len(self._items) - self._limit]
@@ -141,10 +152,25 @@ class RequestLog:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.generation += 1
 
 
 def _state(request: Request) -> Any:
     return request.app.state.sandbox
+
+
+def config_changed(state: Any) -> asyncio.Condition:
+    """Notified whenever the knobs change, for requests waiting on one (a held provider)."""
+    condition: asyncio.Condition | None = getattr(state, "config_changed", None)
+    if condition is None:
+        condition = state.config_changed = asyncio.Condition()
+    return condition
+
+
+async def _knobs_changed(state: Any) -> None:
+    condition = config_changed(state)
+    async with condition:
+        condition.notify_all()
 
 
 async def get_config(request: Request) -> JSONResponse:
@@ -162,12 +188,21 @@ async def post_config(request: Request) -> JSONResponse:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     state.config = candidate
+    await _knobs_changed(state)
     return JSONResponse(candidate.as_dict())
 
 
 async def reset_config(request: Request) -> JSONResponse:
+    """The starting knobs, and the counters behind them: which attempt of a request this is (the
+    fault draws) and of a flaky page (it fails every other time). A reset sandbox answers the
+    same requests the same way, whatever was asked before."""
     state = _state(request)
     state.config = SandboxConfig(**state.initial_config.as_dict())
+    getattr(state, "fault_attempts", {}).clear()
+    firecrawl = state.stores.get("firecrawl")
+    if firecrawl is not None:
+        firecrawl.attempts.clear()
+    await _knobs_changed(state)
     return JSONResponse(state.config.as_dict())
 
 

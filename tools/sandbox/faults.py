@@ -1,10 +1,11 @@
 """Latency, transient faults, outages and request recording, applied in front of every provider.
 
 One ASGI middleware sees each request before the provider emulators do. It finds the provider
-from the path prefix, then (in this order) answers 503 when the provider is in an outage, applies
-Firecrawl's per-minute plan limit (`firecrawl_rate_limit` per `firecrawl_rate_window_seconds`), draws a transient fault
-(429, 500, 503, or a hang longer than clients wait), sleeps the endpoint's latency, runs the
-emulator, and records the exchange for `/_sandbox/requests`.
+from the path prefix, then (in this order) waits while the provider is held (`hold`: a test stops
+work at a known step and releases it), answers 503 when the provider is in an outage, applies
+Firecrawl's per-minute plan limit (`firecrawl_rate_limit` per `firecrawl_rate_window_seconds`),
+draws a transient fault (429, 500, 503, or a hang longer than clients wait), sleeps the
+endpoint's latency, runs the emulator, and records the exchange for `/_sandbox/requests`.
 
 A 429 says when to come back the way each provider says it (its own definitions):
 Google Places: `RESOURCE_EXHAUSTED` and no wait at all (back off); Firecrawl: only its body,
@@ -31,7 +32,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tools.sandbox.control import RecordedRequest
+from tools.sandbox.control import RecordedRequest, config_changed
 
 # Path prefix -> provider. Firecrawl sits at the root (its SDK drops any path from api_url).
 PREFIXES: tuple[tuple[str, str], ...] = (
@@ -72,6 +73,15 @@ def unit_draw(*parts: object) -> float:
     """A deterministic number in [0, 1) from `parts`."""
     digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def fault_attempts(state: Any) -> Counter[str]:
+    """How often each request was seen, for the per-attempt fault draws. Kept on the sandbox's
+    state, not the middleware, so that resetting the config starts the draws over."""
+    attempts: Counter[str] | None = getattr(state, "fault_attempts", None)
+    if attempts is None:
+        attempts = state.fault_attempts = Counter()
+    return attempts
 
 
 def latency_profile(service: str, path: str) -> tuple[int, int]:
@@ -214,7 +224,6 @@ class SandboxMiddleware:
     def __init__(self, app: ASGIApp, state: Any) -> None:
         self.app = app
         self.state = state
-        self.attempts: Counter[str] = Counter()
         # Firecrawl's limiter: per endpoint group, a fixed 60 s window from its first request.
         self.firecrawl_windows: dict[str, tuple[float, int]] = {}
         self._windows_config: Any = None
@@ -225,9 +234,14 @@ class SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
+        generation = self.state.log.generation  # a request begun before a clear is not logged
         raw = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path, method = scope["path"], scope["method"]
+        if service in self.state.config.hold:  # a test holds this provider at a known step
+            changed = config_changed(self.state)
+            async with changed:
+                await changed.wait_for(lambda: service not in self.state.config.hold)
         config = self.state.config
         latency_scale = float(headers.get("x-sandbox-latency", config.latency_scale))
         fail_rate = float(headers.get("x-sandbox-fail-rate", config.fail_rate))
@@ -256,7 +270,8 @@ class SandboxMiddleware:
                 status=status_holder[0],
                 at=time.time(),
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
-            )
+            ),
+            generation,
         )
 
     async def _fault(
@@ -277,8 +292,9 @@ class SandboxMiddleware:
         if fail_rate <= 0 or not config.fault_kinds:
             return None
         key = f"{service}|{method}|{path}|{hashlib.sha256(raw).hexdigest()}"
-        self.attempts[key] += 1
-        attempt = self.attempts[key]
+        attempts = fault_attempts(self.state)
+        attempts[key] += 1
+        attempt = attempts[key]
         if unit_draw("fault", config.fault_seed, key, attempt) >= fail_rate:
             return None
         kinds = config.fault_kinds

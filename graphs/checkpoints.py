@@ -73,7 +73,7 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSa
             yield pg
         return
     if location != ":memory:":
-        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        # On a thread: file-system calls block, and LangGraph's dev server refuses them on its loop.
         await asyncio.to_thread(_prepare_sqlite_file, location)
     async with aiosqlite.connect(
         location, timeout=busy_timeout_seconds(), isolation_level="IMMEDIATE"
@@ -83,7 +83,9 @@ async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSa
 
 
 def _prepare_sqlite_file(location: str) -> None:
-    """WAL on, before LangGraph's setup asks for it without the retry a fresh file needs."""
+    """The file's folder, and WAL on before LangGraph's setup asks for it without the retry a
+    fresh file needs."""
+    Path(location).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(location, timeout=busy_timeout_seconds(), isolation_level=None)
     try:
         use_wal(conn.cursor())

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import create_engine
+from db.engine import create_engine, write_session
 from db.migrate import ensure_schema
 from db.models import CreditHold, CreditLedgerEntry
 from leadgen.settings import Settings
@@ -376,7 +376,8 @@ async def test_autumn_refusing_the_track_gives_the_reservation_back(
 
 async def backdate_intent(engine: AsyncEngine, key: str, by: timedelta) -> None:
     """Make the settling hold's intent (its `closed_at`) `by` older, as if that time had passed."""
-    async with engine.begin() as conn:
+    async with write_session(engine) as session:
+        conn = await session.connection()
         since = (
             await conn.execute(select(CreditHold.closed_at).where(CreditHold.hold_key == key))
         ).scalar_one()

@@ -143,8 +143,10 @@ async def test_another_agency_sees_nothing_through_the_tools(say: Say, chat: Cha
 
 
 async def test_a_run_short_of_credits_pauses_then_upgrade_and_resume_finish_it(
-    say: Say, chat: ChatServices
+    say: Say, chat: ChatServices, sandbox_config: Any
 ) -> None:
+    # Sites that always answer: the one audit the credits allow must not fail and free its hold.
+    sandbox_config.configure(world_profile="all_auditable")
     customer = await chat.runs.ensure_agency("acme")
     ledger = chat.runs.billing
     assert isinstance(ledger, LocalLedger)

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from db import migrate, open_database
-from db.engine import create_engine
+from db.engine import create_engine, write_session
 from db.models import AgencyUser
 
 
@@ -15,7 +15,8 @@ async def test_existing_users_become_admins_and_new_users_default_to_member(empt
     await migrate.upgrade(empty_db_url, "0003")
     engine = create_engine(empty_db_url, poolclass=NullPool)
     try:
-        async with engine.begin() as conn:
+        async with write_session(engine) as session:
+            conn = await session.connection()
             await conn.execute(
                 text(
                     "INSERT INTO agencies (id, name, billing_customer_id, created_at)"

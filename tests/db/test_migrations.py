@@ -287,8 +287,8 @@ async def test_upgrade_to_0004_gives_every_run_back_its_leads(empty_db_url: str,
     await migrate.upgrade(url, "0003")
     engine = create_engine(url, poolclass=NullPool)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_runs_made_before_0004)
+        async with write_session(engine) as session:
+            await (await session.connection()).run_sync(_runs_made_before_0004)
     finally:
         await engine.dispose()
 

@@ -94,7 +94,12 @@ async def test_twelve_lead_run_completes_with_exact_charges(runs: RunService, ag
     assert {o.id for o in second} == {o.id for o in leads}
 
 
-async def test_pause_in_dossiers_resume_without_credits_then_complete(runs: RunService, agency: str) -> None:
+async def test_pause_in_dossiers_resume_without_credits_then_complete(
+    runs: RunService, agency: str, sandbox_config: Any
+) -> None:
+    # Sites that always answer: an audit failing after the pause would release its hold and make
+    # the resume find enough credits, which is right but not what this test is about.
+    sandbox_config.configure(world_profile="all_auditable")
     customer = await set_credits(runs, agency, 5)
     flow = await runs.start(agency, num_leads=12, vertical="dentists", geography="Austin, TX")
 

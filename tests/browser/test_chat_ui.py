@@ -133,7 +133,10 @@ async def shot(page: Page, name: str) -> None:
 async def ask(page: Page, text: str) -> None:
     box = page.locator("#chat-input")
     await box.fill(text)
-    await box.press("Enter")
+    # Chainlit keeps the send button disabled until its socket is connected and ignores Enter
+    # until then; the welcome page can be drawn before that, so wait for the button.
+    await page.locator("#chat-submit:not([disabled])").wait_for()
+    await page.locator("#chat-submit").click()
 
 
 # True once the page marks exactly `arg` phases complete (✅; one run on the page when used).

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, fail, out, resolve_agency
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, fail, resolve_agency
 from assistant.cli.parsing import (
     InvalidInput,
     parse_agency_id,
@@ -27,9 +26,10 @@ from assistant.cli.parsing import (
     parse_services,
     parse_vertical,
 )
+from assistant.cli.tables import print_profile, profile_json
 from db import Database, open_database
 from db.engine import DatabaseLocked, is_locked_error
-from db.models import SIGNALS, Agency, AgencyProfile
+from db.models import SIGNALS, Agency
 from leadgen.settings import get_settings
 from tools.billing import BillingNotConfigured, LocalLedger, billing_for
 from tools.billing.port import BillingAuthFailed, BillingError, BillingProvider
@@ -115,32 +115,6 @@ def locked_file(database_url: str, exc: BaseException) -> str:
 
     database = make_url(database_url).database or ":memory:"
     return database if isinstance(exc, SQLAlchemyError) else checkpoint_location(database_url)
-
-
-def profile_json(agency: Agency, profile: AgencyProfile | None) -> dict[str, Any]:
-    return {
-        "id": agency.id,
-        "name": agency.name,
-        "billing_customer_id": agency.billing_customer_id,
-        "target_vertical": profile.target_vertical if profile else None,
-        "target_geography": profile.target_geography if profile else None,
-        "criteria": list(profile.criteria) if profile else [],
-        "services_offered": list(profile.services_offered) if profile else [],
-        "updated_at": profile.updated_at if profile else None,
-    }
-
-
-def print_profile(data: dict[str, Any]) -> None:
-    table = Table(title=f"Agency {data['id']}", show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    table.add_row("name", data["name"])
-    table.add_row("billing customer", data["billing_customer_id"])
-    table.add_row("vertical", data["target_vertical"] or "[dim]not set[/]")
-    table.add_row("geography", data["target_geography"] or "[dim]not set[/]")
-    table.add_row("criteria", ", ".join(data["criteria"]) or "[dim]none[/]")
-    table.add_row("services", ", ".join(data["services_offered"]) or "[dim]none[/]")
-    out.print(table)
 
 
 @agency_app.command("set")

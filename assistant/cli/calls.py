@@ -15,7 +15,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from assistant.cli.agency import agency_id_or_fail, open_agency, run_command
 from assistant.cli.app import (
@@ -29,6 +28,7 @@ from assistant.cli.app import (
     out,
     refuse_open_doors,
 )
+from assistant.cli.tables import billed, print_calls
 from db.models import Call
 from graphs.calls import (
     LOCAL_USER,
@@ -67,19 +67,6 @@ def _exit_code(exc: CallError) -> ExitCode:
     if isinstance(exc, CallsNotConfigured | CreditCheckUnavailable | CallFailed):
         return ExitCode.FAILED
     return ExitCode.FAILED
-
-
-def _billed(call: Call) -> str:
-    metering = (call.metadata_ or {}).get("ai_call_metering")
-    if not isinstance(metering, dict):
-        return "not metered yet"
-    billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
-    if metering.get("not_billed_reason"):
-        return f"not billed: {metering['not_billed_reason']}"
-    shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
-    if billed != requested:
-        shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"
-    return shown
 
 
 def _finished(call: Call) -> bool:
@@ -135,7 +122,7 @@ def call(
     if result.status == "ended":
         seconds = result.billing_seconds
         talk = f"{seconds:.0f} s" if seconds is not None else "unknown duration"
-        out.print(f"{result.ended_reason or 'ended'}, {talk}, {_billed(result)}", highlight=False)
+        out.print(f"{result.ended_reason or 'ended'}, {talk}, {billed(result)}", highlight=False)
     if result.status == "failed":
         raise typer.Exit(int(ExitCode.FAILED))
 
@@ -153,16 +140,7 @@ def calls_list(agency: AgencyOption = None, json_output: JsonOption = False) -> 
     if json_output:
         emit_json([call_json(row) for row in rows])
         return
-    if not rows:
-        out.print(f"no calls yet for {agency_id}", highlight=False)
-        return
-    table = Table(title=f"Calls of {agency_id}", title_justify="left")
-    for column in ("id", "lead", "to", "status", "seconds", "billing"):
-        table.add_column(column)
-    for row in rows:
-        seconds = f"{row.billing_seconds:.0f}" if row.billing_seconds is not None else "-"
-        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, _billed(row))
-    out.print(table)
+    print_calls(rows, agency_id)
 
 
 @app.command("serve")

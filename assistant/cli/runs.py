@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.table import Table
 
 from assistant.cli.agency import agency_id_or_fail, run_command
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
@@ -35,6 +34,7 @@ from assistant.cli.live import (
     summary_view,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.run_input import normalise_run_id
 from graphs.service import (
@@ -283,23 +283,7 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Runs of {agency_id}", title_justify="left")
-    for column in ("created (UTC)", "id", "status", "campaign", "leads", "researched", "progress"):
-        table.add_column(column, no_wrap=column in ("created (UTC)", "id"))
-    for row in rows:
-        campaign = row["campaign"]
-        table.add_row(
-            (row["created_at"] or "")[:19].replace("T", " "),
-            row["id"],
-            row["status"],
-            f"{campaign['target_vertical']} in {campaign['target_geography']}",
-            f"{row['counts']['opportunities']}/{row['num_leads_requested']}",
-            str(row["counts"]["ready"]),
-            f"{row['progress']:.0%}",
-        )
-    if not rows:
-        table.caption = "no runs yet: start one with `leadgen run`"
-    out.print(table)
+    print_runs(rows, agency_id)
 
 
 def write_leads_csv(leads: list[dict[str, Any]]) -> None:
@@ -357,22 +341,7 @@ def audits(run_id: RunIdArgument, agency: AgencyOption = None, json_output: Json
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Audits of run {run_id}", title_justify="left")
-    for column in ("id", "lead", "url", "status", "steps", "dossier", "error"):
-        table.add_column(column, no_wrap=column == "id", overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            names.get(row["opportunity_id"], row["opportunity_id"]),
-            row["target_url"],
-            row["status"],
-            " ".join(f"{p['name']}:{p['status']}" for p in row["phases"]),
-            row["dossier_id"] or "—",
-            row["error"] or "",
-        )
-    if not rows:
-        table.caption = "no audits (no lead had a website of its own, or the run has not got there)"
-    out.print(table)
+    print_audits(rows, names, run_id)
 
 
 @app.command("dossier")
@@ -401,23 +370,7 @@ def dossier(
     if json_output:
         emit_json(data)
         return
-    out.print(f"[bold]Dossier: {name}[/]", highlight=False)
-    out.print(data["summary"] or "[dim]no summary[/]", highlight=False)
-    for title, items in (("Gaps", data["gaps"]), ("Talking points", data["talking_points"])):
-        out.print(f"\n[bold]{title}[/]")
-        for item in items or ["—"]:
-            out.print(f"  • {item}", highlight=False, markup=False)
-    if data["fit_reason"]:
-        out.print("\n[bold]Why they fit[/]")
-        out.print(f"  {data['fit_reason']}", highlight=False, markup=False)
-    out.print("\n[bold]Sources[/]")
-    for source in data["sources"] or [{"url": None, "title": None}]:
-        if not source["url"]:
-            out.print("  —")
-            continue
-        # A terminal hyperlink where supported; the URL itself is printed too, for copying.
-        title = (source["title"] or source["url"]).replace("[", r"\[")
-        out.print(f"  • [link={source['url']}]{title}[/link] {source['url']}", highlight=False)
+    print_dossier(data, name)
 
 
 @app.command("pages")
@@ -438,13 +391,4 @@ def pages(
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Pages of audit {audit_job_id}", title_justify="left")
-    for column in ("scraped (UTC)", "title", "url", "id"):
-        table.add_column(column, overflow="fold", no_wrap=column == "scraped (UTC)")
-    for row in rows:
-        table.add_row(
-            (row["scraped_at"] or "")[:19].replace("T", " "), row["title"] or "", row["url"], row["id"]
-        )
-    if not rows:
-        table.caption = "no pages scraped"
-    out.print(table)
+    print_pages(rows, audit_job_id)

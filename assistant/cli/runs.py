@@ -14,8 +14,6 @@ the same shape the chat and Slack faces use.
 
 from __future__ import annotations
 
-import csv
-import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -34,7 +32,7 @@ from assistant.cli.live import (
     summary_view,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
-from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs
+from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs, write_leads_csv
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.run_input import normalise_run_id
 from graphs.service import (
@@ -284,23 +282,6 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
         emit_json(rows)
         return
     print_runs(rows, agency_id)
-
-
-def write_leads_csv(leads: list[dict[str, Any]]) -> None:
-    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
-    if not leads:
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    columns = list(leads[0])
-    writer.writerow(columns)
-    for lead in leads:
-        writer.writerow(
-            [
-                ";".join(value) if isinstance(value, list) else "" if value is None else value
-                for value in (lead[column] for column in columns)
-            ]
-        )
-    sys.stdout.flush()
 
 
 @app.command("leads")

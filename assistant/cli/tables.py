@@ -7,6 +7,8 @@ same text. Only `rich` is imported here.
 
 from __future__ import annotations
 
+import csv
+import sys
 from typing import Any
 
 from rich.table import Table
@@ -168,3 +170,20 @@ def print_calls(rows: list[Any], agency_id: str) -> None:
         seconds = f"{row.billing_seconds:.0f}" if row.billing_seconds is not None else "-"
         table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, billed(row))
     out.print(table)
+
+
+def write_leads_csv(leads: list[dict[str, Any]]) -> None:
+    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
+    if not leads:
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
+    columns = list(leads[0])
+    writer.writerow(columns)
+    for lead in leads:
+        writer.writerow(
+            [
+                ";".join(value) if isinstance(value, list) else "" if value is None else value
+                for value in (lead[column] for column in columns)
+            ]
+        )
+    sys.stdout.flush()

@@ -9,12 +9,13 @@ loaded on first use, so importing this package stays cheap.
 from __future__ import annotations
 
 import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typer import Typer
 
-    app: Typer
+    app: Typer  # see _Package below
 
 
 def load_app() -> Typer:
@@ -36,10 +37,23 @@ def load_app() -> Typer:
     return app
 
 
-def __getattr__(name: str) -> Any:
-    if name == "app":
-        return load_app()
-    raise AttributeError(f"module 'assistant.cli' has no attribute {name!r}")
+class _Package(types.ModuleType):
+    """This package, whose `app` is the Typer app (loaded on first use). Python binds each
+    imported submodule to a name on its package, so `import assistant.cli.app` would otherwise
+    turn `assistant.cli.app` into the submodule and `from assistant.cli import app` with it."""
+
+    @property
+    def app(self) -> Typer:
+        override = self.__dict__.get("_app")
+        return override if override is not None else load_app()
+
+    @app.setter
+    def app(self, value: Any) -> None:
+        if not isinstance(value, types.ModuleType):  # the submodule stays in sys.modules
+            self.__dict__["_app"] = value
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def full_main() -> None:

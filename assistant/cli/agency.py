@@ -7,15 +7,13 @@ All input is validated before the database is opened, so bad input writes nothin
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, fail, resolve_agency
 from assistant.cli.parsing import (
@@ -27,12 +25,15 @@ from assistant.cli.parsing import (
     parse_vertical,
 )
 from assistant.cli.tables import print_profile, profile_json
-from db import Database, open_database
-from db.engine import DatabaseLocked, is_locked_error
-from db.models import SIGNALS, Agency
-from leadgen.settings import get_settings
-from tools.billing import BillingNotConfigured, LocalLedger, billing_for
-from tools.billing.port import BillingAuthFailed, BillingError, BillingProvider
+from db.signals import SIGNALS
+
+if TYPE_CHECKING:
+    # The rest of the stack loads when a command runs, not when `leadgen` starts: registering
+    # the commands stays cheap, and `leadgen run` draws its first screen before the pipeline
+    # has loaded (assistant/cli/runs.py).
+    from db import Database
+    from db.models import Agency
+    from tools.billing.port import BillingProvider
 
 agency_app = typer.Typer(
     help="The agency's profile: target vertical, geography and criteria.", no_args_is_help=True
@@ -71,6 +72,10 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
     Starting credits (`LEADGEN_STARTING_CREDITS`) are granted on the local ledger once per
     billing customer; with Autumn the plan decides what a new customer gets.
     """
+    from db import open_database
+    from leadgen.settings import get_settings
+    from tools.billing import LocalLedger, billing_for
+
     settings = get_settings()
     database = await open_database(settings.resolved_database_url)
     try:
@@ -87,6 +92,15 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
 def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[], str] | None = None) -> T:
     """Run a command's async body, turning infrastructure failures into a message and exit 1.
     `then` says how to carry on after the database was locked (e.g. the `leadgen resume` to run)."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.engine import DatabaseLocked, is_locked_error
+    from leadgen.settings import get_settings
+    from tools.billing import BillingNotConfigured
+    from tools.billing.port import BillingAuthFailed, BillingError
+
     try:
         return asyncio.run(work())
     except DatabaseLocked as exc:
@@ -110,6 +124,7 @@ def locked_file(database_url: str, exc: BaseException) -> str:
     """The SQLite file a raw lock error was about: ours (wrapped by SQLAlchemy) or, for a bare
     sqlite3 error, the checkpoint file beside it (LangGraph's saver is the one bare user)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
     from graphs.checkpoints import checkpoint_location
 

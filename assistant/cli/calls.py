@@ -12,7 +12,7 @@ import asyncio
 import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,23 +29,12 @@ from assistant.cli.app import (
     refuse_open_doors,
 )
 from assistant.cli.tables import billed, print_calls
-from db.models import Call
-from graphs.calls import (
-    LOCAL_USER,
-    CallError,
-    CallFailed,
-    CallNotFound,
-    CallService,
-    CallsNotConfigured,
-    CreditCheckUnavailable,
-    InsufficientCallCredits,
-    InvalidCallTarget,
-    Unauthenticated,
-)
 from graphs.views import call_json
-from leadgen.settings import get_settings
-from tools.providers import Providers
-from tools.vapi import VapiError
+
+if TYPE_CHECKING:
+    # Loaded by the commands that use them (registering commands stays cheap).
+    from db.models import Call
+    from graphs.calls import CallError, CallService
 
 POLL_SECONDS = 1.0
 # A call longer than this is not worth holding a terminal for; `leadgen calls` shows it later.
@@ -58,6 +47,16 @@ WaitOption = Annotated[
 
 
 def _exit_code(exc: CallError) -> ExitCode:
+    from graphs.calls import (
+        CallFailed,
+        CallNotFound,
+        CallsNotConfigured,
+        CreditCheckUnavailable,
+        InsufficientCallCredits,
+        InvalidCallTarget,
+        Unauthenticated,
+    )
+
     if isinstance(exc, InsufficientCallCredits):
         return ExitCode.PAUSED
     if isinstance(exc, CallNotFound):
@@ -76,6 +75,8 @@ def _finished(call: Call) -> bool:
 
 async def _follow(calls: CallService, call: Call, show: bool) -> Call:
     """Poll until the call ends and is metered (or the wait limit passes)."""
+    from tools.vapi import VapiError
+
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     status: AbstractContextManager[Any] = err.status(f"call {call.status}…") if show else nullcontext()
     with status as spinner:
@@ -101,6 +102,10 @@ def call(
     """Place an AI phone call to a lead (1 credit per started minute; at least 1 needed)."""
     agency_id = agency_id_or_fail(agency)
     follow = wait if wait is not None else (sys.stdout.isatty() and not json_output)
+    from graphs.calls import LOCAL_USER, CallError, CallService
+    from leadgen.settings import get_settings
+    from tools.providers import Providers
+
     settings = get_settings()
 
     async def work() -> Call:
@@ -150,6 +155,7 @@ def serve(
 ) -> None:
     """Run the HTTP server: Vapi webhooks (POST /webhooks/vapi), Slack (POST /slack/events), GET /healthz."""
     from assistant.server import serve as run_server
+    from leadgen.settings import get_settings
 
     settings = get_settings()
     refuse_open_doors("serve", host)

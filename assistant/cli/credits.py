@@ -8,7 +8,7 @@ managed in Autumn and these two refuse.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,7 +16,9 @@ from assistant.cli.agency import AgencyContext, agency_id_or_fail, open_agency, 
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail
 from assistant.cli.parsing import InvalidInput, parse_credits
 from assistant.cli.tables import print_balance, print_history
-from tools.billing import LocalLedger
+
+if TYPE_CHECKING:
+    from tools.billing import LocalLedger
 
 credits_app = typer.Typer(
     help="Credits: balance (default), grant, set, history.",
@@ -55,6 +57,8 @@ def _balance_json(customer_id: str, balance: int) -> dict[str, Any]:
 
 
 def _local_ledger(ctx: AgencyContext, command: str) -> LocalLedger:
+    from tools.billing import LocalLedger
+
     if not isinstance(ctx.billing, LocalLedger):
         fail(
             f"`leadgen credits {command}` adjusts the local ledger, but billing goes to Autumn "

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.spinner import Spinner
 from rich.text import Text
 
 from assistant.cli.run_views import (  # noqa: F401  (re-exported: the renderers lived here)
@@ -100,6 +101,39 @@ def describe_event(event: dict[str, Any]) -> str | None:
             return f"audit {job} failed: {event.get('message')}"
         return f"audit {job}: {step}"
     return None
+
+
+class StartingView:
+    """The first screen of `run` and `resume` on a terminal: a spinner and what is starting, drawn
+    at once and kept turning (Rich redraws it from its own thread) while the pipeline loads and
+    the run is created. `stop()` clears it, for the live view of the run to take its place."""
+
+    def __init__(self, console: Console, message: str, *, live: bool) -> None:
+        self._live: Live | None = None
+        if live:
+            self._live = Live(
+                Spinner("dots", Text(message, style="bold")),
+                console=console,
+                refresh_per_second=8,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+
+    def __enter__(self) -> StartingView:
+        if self._live is not None:
+            self._live.start(refresh=True)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
 
 class RunMonitor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from db.signals import SIGNALS
 from graphs.run_input import check_agency_id
 
 MAX_CREDITS = 1_000_000
@@ -67,10 +68,6 @@ def parse_geography(value: str) -> str:
 def parse_criteria(value: str) -> list[str]:
     """A comma-separated list of signals, case-insensitive, spaces or dashes allowed for
     underscores ("missing website" → MISSING_WEBSITE); duplicates dropped, order kept."""
-    # Here, not at the top: the quick read path checks agency ids with this module, without
-    # loading the models (and SQLAlchemy).
-    from db.models import SIGNALS
-
     allowed = ", ".join(SIGNALS)
     items = [item.strip() for item in value.split(",")]
     if not any(items):

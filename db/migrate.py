@@ -9,7 +9,8 @@ create the tables: `BEGIN IMMEDIATE` (SQLite's write lock) or a transaction-scop
 (PostgreSQL). DDL is transactional on both, so a failed migration leaves nothing half done.
 
 `ensure_schema(url)` is what the CLI, pipeline and UI call on first use: it upgrades to head once
-per process per URL and remembers that it did.
+per process per URL and remembers that it did. A database already at head costs it one query
+and no Alembic import (db/revisions.py knows the head).
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import NullPool
 
 from db.engine import create_engine, normalise_url
+from db.revisions import CURRENT_REVISION_SQL, HEAD_REVISION, single_revision
+
+if TYPE_CHECKING:
+    # Alembic itself is imported by the functions that migrate: a database already at head is
+    # checked with one query (`ensure_schema`), and most commands never load Alembic.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed 64-bit number: all our migrators agree on it, nothing else in the database uses it.
@@ -41,6 +46,8 @@ _ALEMBIC_TURN = threading.Lock()
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -50,6 +57,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -76,6 +85,8 @@ def _run(connection: Connection, cfg: Config, script: ScriptDirectory, action: s
     with `script` read beforehand: reading the scripts folder is file-system work, done before
     this thread starts its event loop (LangGraph's dev server fails any such call made while a
     loop runs in the thread, see graphs/platform_graph.py)."""
+    from alembic.runtime.environment import EnvironmentContext
+
     cfg.attributes["connection"] = connection
 
     def steps(rev: Any, _context: Any) -> Any:
@@ -89,6 +100,8 @@ def _run(connection: Connection, cfg: Config, script: ScriptDirectory, action: s
 
 def _scripts() -> ScriptDirectory:
     """The migration scripts, read now (the revision map is otherwise loaded on first use)."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     script.get_heads()
     return script
@@ -124,12 +137,28 @@ async def downgrade(url: str, revision: str) -> None:
 
 async def current(url: str) -> str | None:
     """The revision the database is at (None when it was never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
     engine = create_engine(url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
     finally:
         await engine.dispose()
+
+
+async def _at_head(url: str) -> bool:
+    """True when the database says it is at `HEAD_REVISION`: one query, no Alembic. A missing
+    version table (a new database) or an unreadable one is "no", and Alembic then decides."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            rows = list(await conn.execute(text(CURRENT_REVISION_SQL)))
+    except DBAPIError:
+        return False
+    finally:
+        await engine.dispose()
+    return single_revision(rows) == HEAD_REVISION
 
 
 async def ensure_schema(url: str) -> None:
@@ -141,6 +170,6 @@ async def ensure_schema(url: str) -> None:
     key = normalise_url(url)
     if key in _ensured:
         return
-    if await current(url) != await asyncio.to_thread(head_revision):
+    if not await _at_head(url):
         await upgrade(url, "head")
     _ensured.add(key)

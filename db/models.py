@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, JSONType, UTCDateTime, new_id, utcnow
+from db.signals import SIGNALS as SIGNALS  # re-exported: the models name the signals too
 
 # The six phases, in order (DESIGN.md).
 PHASES: tuple[str, ...] = (
@@ -44,7 +45,6 @@ FLOW_STATUSES = ("idle", "running", "paused_for_upgrade", "error", "completed", 
 PHASE_STATUSES = ("pending", "running", "complete", "error")
 OPPORTUNITY_STATUSES = ("SOURCED", "AUDITING", "READY", "DATA_READY")
 AUDIT_STATUSES = ("queued", "running", "completed", "error")
-SIGNALS = ("MISSING_WEBSITE", "WEAK_WEB_PRESENCE", "LOW_GOOGLE_RATING", "FEW_GOOGLE_REVIEWS")
 
 
 def initial_phases() -> list[dict[str, Any]]:

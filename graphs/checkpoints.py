@@ -14,13 +14,14 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
-import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+if TYPE_CHECKING:
+    import psycopg
 from sqlalchemy.engine import make_url
 
 from db.engine import busy_timeout_seconds, use_wal
@@ -51,6 +52,8 @@ async def bootstrap_lock(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]
     checkpointer's setup runs CREATE INDEX CONCURRENTLY, which waits for every open transaction
     in the database to end, and a session blocked in `pg_advisory_lock` is one, waiting in turn
     for the lock holder: an undetected deadlock (seen with two workers starting together)."""
+    import psycopg  # PostgreSQL only: a SQLite run (`leadgen run`) does not pay for the import
+
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         while True:
             row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_PG_SCHEMA_LOCK,))).fetchone()
@@ -67,6 +70,8 @@ async def bootstrap_lock(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]
 async def open_checkpointer(database_url: str) -> AsyncIterator[BaseCheckpointSaver[str]]:
     location = checkpoint_location(database_url)
     if location.startswith("postgresql"):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
         async with AsyncPostgresSaver.from_conn_string(location) as pg:
             async with bootstrap_lock(location):
                 await pg.setup()

@@ -17,8 +17,8 @@ import phonenumbers
 import tldextract
 
 from graphs.ranking import ranked
+from graphs.run_input import MAX_LEADS, MIN_LEADS
 
-MIN_LEADS, MAX_LEADS = 1, 20
 LOW_RATING_THRESHOLD = 4.0
 MIN_REVIEWS_FOR_LOW_RATING = 5
 FEW_REVIEWS_THRESHOLD = 5

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 import uuid
 
+# How many leads one run may ask for (`-n`, `num_leads`).
+MIN_LEADS, MAX_LEADS = 1, 20
+
 _AGENCY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 

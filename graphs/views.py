@@ -1,18 +1,24 @@
 """The JSON shapes of DESIGN.md ("Interfaces others rely on"), built from our rows.
 
 Every face (CLI `--json`, chat tools, Slack, HTTP) renders through these functions, so a field
-means the same thing everywhere. Times are ISO 8601 UTC strings.
+means the same thing everywhere. Times are ISO 8601 UTC strings. Keep this module free of
+heavy imports: `leadgen status`, `leads` ... answer through it in a fraction of a second
+(tests/cli_reads checks what a read command loads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from db.models import AuditDossier, AuditJob, Call, LeadGenFlow, ScrapedPage
-from db.repositories import LeadRecord
-from tools.places import MAX_RESULTS as PLACES_MAX_RESULTS
+from tools.places_paging import MAX_RESULTS as PLACES_MAX_RESULTS
+
+if TYPE_CHECKING:
+    # Types only: the views read attributes, so the quick read path (db/sqlite_reads.py) renders
+    # its plain rows through them without loading SQLAlchemy.
+    from db.models import AuditDossier, AuditJob, Call, LeadGenFlow, ScrapedPage
+    from db.repositories import LeadRecord
 
 
 def iso(moment: datetime | None) -> str | None:

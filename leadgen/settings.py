@@ -14,8 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Values that are fine on a laptop and dangerous anywhere else.
-UNSAFE_PLACEHOLDERS = frozenset({"", "changethis", "changeme", "secret", "test", "dev"})
+from leadgen.placeholders import is_placeholder
 
 ProviderName = Literal["places", "firecrawl", "openai", "autumn", "vapi", "slack"]
 
@@ -129,7 +128,7 @@ class Settings(BaseSettings):
             return self
         for name in ("vapi_webhook_secret", "slack_signing_secret", "chainlit_auth_secret"):
             value = getattr(self, name)
-            if value and value.strip().lower() in UNSAFE_PLACEHOLDERS:
+            if is_placeholder(value):
                 raise UnsafeSetting(
                     f"{name.upper()} holds the placeholder {value!r}; set a real secret "
                     f"(e.g. `openssl rand -hex 32`) before running with LEADGEN_ENV=production."

@@ -37,6 +37,7 @@ from tools.http import (
     RetryPolicy,
     json_object,
 )
+from tools.places_paging import MAX_RESULTS, PAGE_SIZE
 
 
 class PlacesError(ProviderError):
@@ -96,8 +97,6 @@ FIELD_MASK = ",".join(
         "nextPageToken",
     ]
 )
-PAGE_SIZE = 20  # Google's per-page maximum
-MAX_RESULTS = 60  # Google's documented cap across all pages
 # Google answers a bad key with 400 INVALID_ARGUMENT; only the ErrorInfo reason says it is auth.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "SERVICE_DISABLED"})
 

@@ -7,18 +7,15 @@ All input is validated before the database is opened, so bad input writes nothin
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, fail, out, resolve_agency
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, fail, resolve_agency
 from assistant.cli.parsing import (
     InvalidInput,
     parse_agency_id,
@@ -27,12 +24,16 @@ from assistant.cli.parsing import (
     parse_services,
     parse_vertical,
 )
-from db import Database, open_database
-from db.engine import DatabaseLocked, is_locked_error
-from db.models import SIGNALS, Agency, AgencyProfile
-from leadgen.settings import get_settings
-from tools.billing import BillingNotConfigured, LocalLedger, billing_for
-from tools.billing.port import BillingAuthFailed, BillingError, BillingProvider
+from assistant.cli.tables import print_profile, profile_json
+from db.signals import SIGNALS
+
+if TYPE_CHECKING:
+    # The rest of the stack loads when a command runs, not when `leadgen` starts: registering
+    # the commands stays cheap, and `leadgen run` draws its first screen before the pipeline
+    # has loaded (assistant/cli/runs.py).
+    from db import Database
+    from db.models import Agency
+    from tools.billing.port import BillingProvider
 
 agency_app = typer.Typer(
     help="The agency's profile: target vertical, geography and criteria.", no_args_is_help=True
@@ -71,6 +72,10 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
     Starting credits (`LEADGEN_STARTING_CREDITS`) are granted on the local ledger once per
     billing customer; with Autumn the plan decides what a new customer gets.
     """
+    from db import open_database
+    from leadgen.settings import get_settings
+    from tools.billing import LocalLedger, billing_for
+
     settings = get_settings()
     database = await open_database(settings.resolved_database_url)
     try:
@@ -87,6 +92,15 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
 def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[], str] | None = None) -> T:
     """Run a command's async body, turning infrastructure failures into a message and exit 1.
     `then` says how to carry on after the database was locked (e.g. the `leadgen resume` to run)."""
+    import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from db.engine import DatabaseLocked, is_locked_error
+    from leadgen.settings import get_settings
+    from tools.billing import BillingNotConfigured
+    from tools.billing.port import BillingAuthFailed, BillingError
+
     try:
         return asyncio.run(work())
     except DatabaseLocked as exc:
@@ -110,37 +124,12 @@ def locked_file(database_url: str, exc: BaseException) -> str:
     """The SQLite file a raw lock error was about: ours (wrapped by SQLAlchemy) or, for a bare
     sqlite3 error, the checkpoint file beside it (LangGraph's saver is the one bare user)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
     from graphs.checkpoints import checkpoint_location
 
     database = make_url(database_url).database or ":memory:"
     return database if isinstance(exc, SQLAlchemyError) else checkpoint_location(database_url)
-
-
-def profile_json(agency: Agency, profile: AgencyProfile | None) -> dict[str, Any]:
-    return {
-        "id": agency.id,
-        "name": agency.name,
-        "billing_customer_id": agency.billing_customer_id,
-        "target_vertical": profile.target_vertical if profile else None,
-        "target_geography": profile.target_geography if profile else None,
-        "criteria": list(profile.criteria) if profile else [],
-        "services_offered": list(profile.services_offered) if profile else [],
-        "updated_at": profile.updated_at if profile else None,
-    }
-
-
-def print_profile(data: dict[str, Any]) -> None:
-    table = Table(title=f"Agency {data['id']}", show_header=False, title_justify="left")
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    table.add_row("name", data["name"])
-    table.add_row("billing customer", data["billing_customer_id"])
-    table.add_row("vertical", data["target_vertical"] or "[dim]not set[/]")
-    table.add_row("geography", data["target_geography"] or "[dim]not set[/]")
-    table.add_row("criteria", ", ".join(data["criteria"]) or "[dim]none[/]")
-    table.add_row("services", ", ".join(data["services_offered"]) or "[dim]none[/]")
-    out.print(table)
 
 
 @agency_app.command("set")

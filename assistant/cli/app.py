@@ -3,14 +3,11 @@ exit codes, stdout/stderr discipline and JSON output (DESIGN.md, "CLI")."""
 
 from __future__ import annotations
 
-import json
-import sys
-from datetime import datetime
-from enum import IntEnum
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
-from rich.console import Console
+
+from assistant.cli.output import ExitCode, emit_json, err, out, print_error
 
 app = typer.Typer(
     name="leadgen",
@@ -20,34 +17,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Progress and messages go to stderr so that `--json` leaves stdout to the JSON alone.
-err = Console(stderr=True)
-out = Console()
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    FAILED = 1
-    BAD_INPUT = 2
-    PAUSED = 3  # paused for credits / insufficient credits
-    NOT_FOUND = 4
+__all__ = ["ExitCode", "app", "emit_json", "err", "fail", "out"]
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:
-    # Never wrapped: messages carry commands and paths to copy (the terminal wraps long lines).
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     raise typer.Exit(int(code))
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=_default, indent=2) + "\n")
-    sys.stdout.flush()
 
 
 AgencyOption = Annotated[

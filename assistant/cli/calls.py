@@ -12,10 +12,9 @@ import asyncio
 import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from assistant.cli.agency import agency_id_or_fail, open_agency, run_command
 from assistant.cli.app import (
@@ -29,23 +28,13 @@ from assistant.cli.app import (
     out,
     refuse_open_doors,
 )
-from db.models import Call
-from graphs.calls import (
-    LOCAL_USER,
-    CallError,
-    CallFailed,
-    CallNotFound,
-    CallService,
-    CallsNotConfigured,
-    CreditCheckUnavailable,
-    InsufficientCallCredits,
-    InvalidCallTarget,
-    Unauthenticated,
-)
+from assistant.cli.tables import billed, print_calls
 from graphs.views import call_json
-from leadgen.settings import get_settings
-from tools.providers import Providers
-from tools.vapi import VapiError
+
+if TYPE_CHECKING:
+    # Loaded by the commands that use them (registering commands stays cheap).
+    from db.models import Call
+    from graphs.calls import CallError, CallService
 
 POLL_SECONDS = 1.0
 # A call longer than this is not worth holding a terminal for; `leadgen calls` shows it later.
@@ -58,6 +47,16 @@ WaitOption = Annotated[
 
 
 def _exit_code(exc: CallError) -> ExitCode:
+    from graphs.calls import (
+        CallFailed,
+        CallNotFound,
+        CallsNotConfigured,
+        CreditCheckUnavailable,
+        InsufficientCallCredits,
+        InvalidCallTarget,
+        Unauthenticated,
+    )
+
     if isinstance(exc, InsufficientCallCredits):
         return ExitCode.PAUSED
     if isinstance(exc, CallNotFound):
@@ -69,19 +68,6 @@ def _exit_code(exc: CallError) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _billed(call: Call) -> str:
-    metering = (call.metadata_ or {}).get("ai_call_metering")
-    if not isinstance(metering, dict):
-        return "not metered yet"
-    billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
-    if metering.get("not_billed_reason"):
-        return f"not billed: {metering['not_billed_reason']}"
-    shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
-    if billed != requested:
-        shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"
-    return shown
-
-
 def _finished(call: Call) -> bool:
     metered = isinstance((call.metadata_ or {}).get("ai_call_metering"), dict)
     return call.status == "failed" or (call.status == "ended" and (metered or call.billing_seconds is None))
@@ -89,6 +75,8 @@ def _finished(call: Call) -> bool:
 
 async def _follow(calls: CallService, call: Call, show: bool) -> Call:
     """Poll until the call ends and is metered (or the wait limit passes)."""
+    from tools.vapi import VapiError
+
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     status: AbstractContextManager[Any] = err.status(f"call {call.status}…") if show else nullcontext()
     with status as spinner:
@@ -114,6 +102,10 @@ def call(
     """Place an AI phone call to a lead (1 credit per started minute; at least 1 needed)."""
     agency_id = agency_id_or_fail(agency)
     follow = wait if wait is not None else (sys.stdout.isatty() and not json_output)
+    from graphs.calls import LOCAL_USER, CallError, CallService
+    from leadgen.settings import get_settings
+    from tools.providers import Providers
+
     settings = get_settings()
 
     async def work() -> Call:
@@ -135,7 +127,7 @@ def call(
     if result.status == "ended":
         seconds = result.billing_seconds
         talk = f"{seconds:.0f} s" if seconds is not None else "unknown duration"
-        out.print(f"{result.ended_reason or 'ended'}, {talk}, {_billed(result)}", highlight=False)
+        out.print(f"{result.ended_reason or 'ended'}, {talk}, {billed(result)}", highlight=False)
     if result.status == "failed":
         raise typer.Exit(int(ExitCode.FAILED))
 
@@ -153,16 +145,7 @@ def calls_list(agency: AgencyOption = None, json_output: JsonOption = False) -> 
     if json_output:
         emit_json([call_json(row) for row in rows])
         return
-    if not rows:
-        out.print(f"no calls yet for {agency_id}", highlight=False)
-        return
-    table = Table(title=f"Calls of {agency_id}", title_justify="left")
-    for column in ("id", "lead", "to", "status", "seconds", "billing"):
-        table.add_column(column)
-    for row in rows:
-        seconds = f"{row.billing_seconds:.0f}" if row.billing_seconds is not None else "-"
-        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, _billed(row))
-    out.print(table)
+    print_calls(rows, agency_id)
 
 
 @app.command("serve")
@@ -172,6 +155,7 @@ def serve(
 ) -> None:
     """Run the HTTP server: Vapi webhooks (POST /webhooks/vapi), Slack (POST /slack/events), GET /healthz."""
     from assistant.server import serve as run_server
+    from leadgen.settings import get_settings
 
     settings = get_settings()
     refuse_open_doors("serve", host)

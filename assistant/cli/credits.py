@@ -8,15 +8,17 @@ managed in Autumn and these two refuse.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from assistant.cli.agency import AgencyContext, agency_id_or_fail, open_agency, run_command
-from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
+from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail
 from assistant.cli.parsing import InvalidInput, parse_credits
-from tools.billing import LocalLedger
+from assistant.cli.tables import print_balance, print_history
+
+if TYPE_CHECKING:
+    from tools.billing import LocalLedger
 
 credits_app = typer.Typer(
     help="Credits: balance (default), grant, set, history.",
@@ -54,11 +56,9 @@ def _balance_json(customer_id: str, balance: int) -> dict[str, Any]:
     return {"customer_id": customer_id, "balance": balance}
 
 
-def _print_balance(agency_id: str, data: dict[str, Any]) -> None:
-    out.print(f"[bold]{agency_id}[/]: {data['balance']} credits available", highlight=False)
-
-
 def _local_ledger(ctx: AgencyContext, command: str) -> LocalLedger:
+    from tools.billing import LocalLedger
+
     if not isinstance(ctx.billing, LocalLedger):
         fail(
             f"`leadgen credits {command}` adjusts the local ledger, but billing goes to Autumn "
@@ -87,7 +87,7 @@ def credits_balance(
     if json_output:
         emit_json(data)
     else:
-        _print_balance(agency_id, data)
+        print_balance(agency_id, data)
 
 
 @credits_app.command("grant", context_settings=_NUMBER_ARGUMENT)
@@ -116,7 +116,7 @@ def grant(
         emit_json(data)
     else:
         err.print(f"granted {amount} credits", highlight=False)
-        _print_balance(agency_id, data)
+        print_balance(agency_id, data)
 
 
 @credits_app.command("set", context_settings=_NUMBER_ARGUMENT)
@@ -147,7 +147,7 @@ def set_balance(
     if json_output:
         emit_json(data)
     else:
-        _print_balance(agency_id, data)
+        print_balance(agency_id, data)
 
 
 @credits_app.command("history")
@@ -175,24 +175,4 @@ def history(typer_ctx: typer.Context, agency: AgencyOption = None, json_output: 
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Credit history of {agency_id}", title_justify="left")
-    table.add_column("when (UTC)", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("feature")
-    table.add_column("credits", justify="right")
-    table.add_column("balance", justify="right")  # after the entry
-    table.add_column("key", overflow="fold")  # keys are how support finds a charge: never cut them
-    for row in rows:
-        # Charges take credits away: show them negative so the column adds up to the balance.
-        signed = -row["credits"] if row["kind"] == "charge" else row["credits"]
-        table.add_row(
-            row["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
-            row["kind"],
-            row["feature_id"] or "",
-            f"{signed:+d}",
-            "" if row["balance_after"] is None else str(row["balance_after"]),
-            row["idempotency_key"],
-        )
-    if not rows:
-        table.caption = "no entries yet"
-    out.print(table)
+    print_history(rows, agency_id)

@@ -11,7 +11,6 @@ import asyncio
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
 
 from assistant.cli.app import ExitCode, app, err, fail
 
@@ -25,6 +24,7 @@ def upgrade(
 ) -> None:
     """Migrate the database to the newest schema (or to --revision)."""
     from alembic.util.exc import CommandError
+    from sqlalchemy.engine import make_url
 
     from db import migrate
     from leadgen.settings import get_settings

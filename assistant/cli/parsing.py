@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from db.models import SIGNALS
+from db.signals import SIGNALS
 from graphs.run_input import check_agency_id
 
 MAX_CREDITS = 1_000_000

@@ -14,20 +14,18 @@ the same shape the chat and Slack faces use.
 
 from __future__ import annotations
 
-import csv
-import sys
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.table import Table
 
 from assistant.cli.agency import agency_id_or_fail, run_command
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
 from assistant.cli.live import (
     RunMonitor,
     RunSnapshot,
+    StartingView,
     agency_flag,
     leads_table,
     load_snapshot,
@@ -35,18 +33,15 @@ from assistant.cli.live import (
     summary_view,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
-from graphs.leads import MAX_LEADS, MIN_LEADS
-from graphs.run_input import normalise_run_id
-from graphs.service import (
-    AlreadyRunning,
-    BadRunInput,
-    Outcome,
-    ProviderKeyRejected,
-    RunNotFound,
-    RunService,
-)
+from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs, write_leads_csv
+from graphs.run_input import MAX_LEADS, MIN_LEADS, normalise_run_id
 from graphs.views import audit_json, dossier_json, leads_json, page_json
-from leadgen.settings import MissingProviderKey, ProviderName, get_settings
+
+if TYPE_CHECKING:
+    # The run service (and with it LangGraph, the model clients, SQLAlchemy) loads when a
+    # command needs it: `run` and `resume` draw their first screen while it loads.
+    from graphs.service import Outcome, RunService
+    from leadgen.settings import ProviderName
 
 T = TypeVar("T")
 
@@ -101,6 +96,8 @@ def parse_count(value: str) -> int:
 
 def _with_service(work: Callable[[RunService], Awaitable[T]], then: Callable[[], str] | None = None) -> T:
     """Open the run service, do `work`, and turn the service's errors into exit codes."""
+    from graphs.service import BadRunInput, ProviderKeyRejected, RunNotFound, RunService
+    from leadgen.settings import MissingProviderKey
 
     async def body() -> T:
         async with RunService.open() as runs:
@@ -129,6 +126,8 @@ def _interrupted(flow_id: str | None, agency_id: str) -> str:
     """What Ctrl-C left behind, and the command that carries on from there."""
     if flow_id is None:
         return f"interrupted before the run started (`leadgen runs{agency_flag(agency_id)}` lists runs)"
+    from leadgen.settings import get_settings
+
     flag = agency_flag(agency_id)
     if get_settings().leadgen_executor == "queue":
         # This process only waited: the run is a queue job, and a worker carries it on.
@@ -154,14 +153,38 @@ def _execute(
     json_output: bool,
     start: Callable[[RunService], Awaitable[str]],
     go: Callable[[RunService, str, RunMonitor], Awaitable[Outcome]],
+    starting: str,
 ) -> None:
-    """Shared by `run` and `resume`: get the flow id, execute while showing progress, report."""
+    """Shared by `run` and `resume`: get the flow id, execute while showing progress, report.
+    On a terminal, `starting` shows at once, while the pipeline loads and the flow is read or
+    created; the live view of the run replaces it."""
     live = not json_output and err.is_terminal
     flow_id_seen: list[str] = []  # for the Ctrl-C message, known once the flow exists
+    with StartingView(err, starting, live=live) as first_screen:
+        outcome, snapshot = _execute_loaded(agency_id, live, start, go, first_screen, flow_id_seen)
+    if json_output:
+        emit_json(snapshot.run)
+    else:
+        if not outcome.ran and outcome.status == "completed":
+            err.print("this run had already completed; nothing to do", highlight=False)
+        out.print(summary_view(snapshot, agency_id))
+    raise typer.Exit(int(OUTCOME_EXIT.get(outcome.status, ExitCode.FAILED)))
+
+
+def _execute_loaded(
+    agency_id: str,
+    live: bool,
+    start: Callable[[RunService], Awaitable[str]],
+    go: Callable[[RunService, str, RunMonitor], Awaitable[Outcome]],
+    first_screen: StartingView,
+    flow_id_seen: list[str],
+) -> tuple[Outcome, RunSnapshot]:
+    from graphs.service import AlreadyRunning  # the pipeline loads here, under the first screen
 
     async def work(runs: RunService) -> tuple[Outcome, RunSnapshot]:
         flow_id = await start(runs)
         flow_id_seen.append(flow_id)
+        first_screen.stop()
         if not live:
             err.print(f"run {flow_id}: working…", highlight=False)
         async with RunMonitor(runs, agency_id, flow_id, err, live=live) as monitor:
@@ -175,28 +198,22 @@ def _execute(
             warnings.filterwarnings(
                 "ignore", "coroutine .* was never awaited", RuntimeWarning, r"langgraph\."
             )
-            outcome, snapshot = _with_service(work, then=lambda: _carry_on(flow_id_seen, agency_id))
+            return _with_service(work, then=lambda: _carry_on(flow_id_seen, agency_id))
     except AlreadyRunning:
+        first_screen.stop()
         fail(
             f"run {flow_id_seen[0]} is already running (watch it with "
             f"`leadgen status {flow_id_seen[0]}{agency_flag(agency_id)}`)",
             ExitCode.FAILED,
         )
     except KeyboardInterrupt:
+        first_screen.stop()
         err.print(
             _interrupted(flow_id_seen[0] if flow_id_seen else None, agency_id),
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
-
-    if json_output:
-        emit_json(snapshot.run)
-    else:
-        if not outcome.ran and outcome.status == "completed":
-            err.print("this run had already completed; nothing to do", highlight=False)
-        out.print(summary_view(snapshot, agency_id))
-    raise typer.Exit(int(OUTCOME_EXIT.get(outcome.status, ExitCode.FAILED)))
 
 
 @app.command("run", context_settings=_NUMBER_OPTION)
@@ -223,6 +240,8 @@ def run(
         geography = parse_geography(geography) if geography is not None else None
     except InvalidInput as exc:
         fail(str(exc), ExitCode.BAD_INPUT)
+    from leadgen.settings import MissingProviderKey, get_settings
+
     settings = get_settings()
     try:
         for provider in RUN_PROVIDERS:
@@ -239,7 +258,8 @@ def run(
     async def go(runs: RunService, flow_id: str, monitor: RunMonitor) -> Outcome:
         return await runs.execute(agency_id, flow_id, on_event=monitor.on_event)
 
-    _execute(agency_id, json_output, start, go)
+    campaign = f": {vertical or 'profile vertical'} in {geography or 'profile geography'}"
+    _execute(agency_id, json_output, start, go, f"Starting a run of {count} leads{campaign}…")
 
 
 @app.command("resume")
@@ -253,7 +273,7 @@ def resume(run_id: RunIdArgument, agency: AgencyOption = None, json_output: Json
     async def go(runs: RunService, flow_id: str, monitor: RunMonitor) -> Outcome:
         return await runs.resume(agency_id, flow_id, on_event=monitor.on_event)
 
-    _execute(agency_id, json_output, start, go)
+    _execute(agency_id, json_output, start, go, f"Resuming run {run_id}…")
 
 
 # ---- queries --------------------------------------------------------------------------------------
@@ -283,40 +303,7 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Runs of {agency_id}", title_justify="left")
-    for column in ("created (UTC)", "id", "status", "campaign", "leads", "researched", "progress"):
-        table.add_column(column, no_wrap=column in ("created (UTC)", "id"))
-    for row in rows:
-        campaign = row["campaign"]
-        table.add_row(
-            (row["created_at"] or "")[:19].replace("T", " "),
-            row["id"],
-            row["status"],
-            f"{campaign['target_vertical']} in {campaign['target_geography']}",
-            f"{row['counts']['opportunities']}/{row['num_leads_requested']}",
-            str(row["counts"]["ready"]),
-            f"{row['progress']:.0%}",
-        )
-    if not rows:
-        table.caption = "no runs yet: start one with `leadgen run`"
-    out.print(table)
-
-
-def write_leads_csv(leads: list[dict[str, Any]]) -> None:
-    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
-    if not leads:
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    columns = list(leads[0])
-    writer.writerow(columns)
-    for lead in leads:
-        writer.writerow(
-            [
-                ";".join(value) if isinstance(value, list) else "" if value is None else value
-                for value in (lead[column] for column in columns)
-            ]
-        )
-    sys.stdout.flush()
+    print_runs(rows, agency_id)
 
 
 @app.command("leads")
@@ -357,22 +344,7 @@ def audits(run_id: RunIdArgument, agency: AgencyOption = None, json_output: Json
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Audits of run {run_id}", title_justify="left")
-    for column in ("id", "lead", "url", "status", "steps", "dossier", "error"):
-        table.add_column(column, no_wrap=column == "id", overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            names.get(row["opportunity_id"], row["opportunity_id"]),
-            row["target_url"],
-            row["status"],
-            " ".join(f"{p['name']}:{p['status']}" for p in row["phases"]),
-            row["dossier_id"] or "—",
-            row["error"] or "",
-        )
-    if not rows:
-        table.caption = "no audits (no lead had a website of its own, or the run has not got there)"
-    out.print(table)
+    print_audits(rows, names, run_id)
 
 
 @app.command("dossier")
@@ -401,23 +373,7 @@ def dossier(
     if json_output:
         emit_json(data)
         return
-    out.print(f"[bold]Dossier: {name}[/]", highlight=False)
-    out.print(data["summary"] or "[dim]no summary[/]", highlight=False)
-    for title, items in (("Gaps", data["gaps"]), ("Talking points", data["talking_points"])):
-        out.print(f"\n[bold]{title}[/]")
-        for item in items or ["—"]:
-            out.print(f"  • {item}", highlight=False, markup=False)
-    if data["fit_reason"]:
-        out.print("\n[bold]Why they fit[/]")
-        out.print(f"  {data['fit_reason']}", highlight=False, markup=False)
-    out.print("\n[bold]Sources[/]")
-    for source in data["sources"] or [{"url": None, "title": None}]:
-        if not source["url"]:
-            out.print("  —")
-            continue
-        # A terminal hyperlink where supported; the URL itself is printed too, for copying.
-        title = (source["title"] or source["url"]).replace("[", r"\[")
-        out.print(f"  • [link={source['url']}]{title}[/link] {source['url']}", highlight=False)
+    print_dossier(data, name)
 
 
 @app.command("pages")
@@ -438,13 +394,4 @@ def pages(
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Pages of audit {audit_job_id}", title_justify="left")
-    for column in ("scraped (UTC)", "title", "url", "id"):
-        table.add_column(column, overflow="fold", no_wrap=column == "scraped (UTC)")
-    for row in rows:
-        table.add_row(
-            (row["scraped_at"] or "")[:19].replace("T", " "), row["title"] or "", row["url"], row["id"]
-        )
-    if not rows:
-        table.caption = "no pages scraped"
-    out.print(table)
+    print_pages(rows, audit_job_id)

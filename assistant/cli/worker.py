@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from assistant.cli.app import ExitCode, app, err, fail
-from leadgen.settings import MissingProviderKey, ProviderName, get_settings
+
+if TYPE_CHECKING:
+    from leadgen.settings import ProviderName
 
 # What the runs a worker executes reach (as `leadgen run` checks before it writes anything).
 WORKER_PROVIDERS: tuple[ProviderName, ...] = ("places", "firecrawl", "openai")
@@ -39,7 +40,10 @@ def worker(
     name: Annotated[str | None, typer.Option("--name", help="Name in logs (default: host:pid).")] = None,
 ) -> None:
     """Execute queued runs (PostgreSQL, LEADGEN_EXECUTOR=queue) until SIGTERM or Ctrl-C."""
+    from pydantic import ValidationError
+
     from graphs.queue import QueueNotAvailable, QueueSettings, WorkerStopped, require_postgres, run_worker
+    from leadgen.settings import MissingProviderKey, get_settings
 
     settings = get_settings()
     try:

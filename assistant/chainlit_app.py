@@ -62,6 +62,7 @@ from assistant.agent import (
     upgrade_offer,
 )
 from assistant.chat_data import make_data_layer
+from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from db.models import PHASES
 from graphs import accounts
@@ -195,6 +196,30 @@ class _SignInGuard:
 
 
 SIGN_IN: contextvars.ContextVar[SignInAttempt | None] = contextvars.ContextVar("sign_in", default=None)
+
+
+def _own_port_and_files() -> None:
+    """Refuse a busy port before anything starts (`leadgen chat` checked already; `chainlit run`
+    did not), and give this process a files folder of its own: Chainlit deletes its folder on
+    exit, which must never be another server's (assistant/chat_server.py)."""
+    from chainlit import config as chainlit_config
+    from chainlit import server as chainlit_server
+
+    here = f"{chainlit_config.config.run.host}:{chainlit_config.config.run.port}"
+    if os.environ.get("LEADGEN_CHAT_PORT_CHECKED") != here:
+        try:
+            refuse_busy_port(chainlit_config.config.run.host, chainlit_config.config.run.port)
+        except PortInUse as exc:
+            raise SystemExit(f"error: {exc}") from None
+        os.environ["LEADGEN_CHAT_PORT_CHECKED"] = here  # a reload of this module is not a second server
+    files = own_files_dir(get_settings().leadgen_data_dir)
+    # session.files_dir reads the config module's name at call time; the shutdown hook that
+    # deletes the folder reads the server module's.
+    chainlit_config.FILES_DIRECTORY = files
+    chainlit_server.FILES_DIRECTORY = files
+
+
+_own_port_and_files()
 
 PASSWORD_LOGIN = _password_login()
 if PASSWORD_LOGIN:

@@ -116,9 +116,15 @@ def chat(
     if not 0 < port < 65536:
         fail(f"port must be 1-65535, got {port}", ExitCode.BAD_INPUT)
     refuse_open_doors("chat", host)
+    from assistant.chat_server import PortInUse, refuse_busy_port
+
+    try:
+        refuse_busy_port(host, port)
+    except PortInUse as exc:
+        fail(str(exc), ExitCode.FAILED)
     write_chainlit_config(APP_ROOT)
     write_login_translation(APP_ROOT)
-    env = dict(os.environ, CHAINLIT_APP_ROOT=str(APP_ROOT))
+    env = dict(os.environ, CHAINLIT_APP_ROOT=str(APP_ROOT), LEADGEN_CHAT_PORT_CHECKED=f"{host}:{port}")
     command = [
         sys.executable,
         "-m",

@@ -64,10 +64,12 @@ from assistant.agent import (
 from assistant.chat_data import make_data_layer
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
-from db.models import PHASES
+from db.models import PHASES, Call
 from graphs import accounts
+from graphs.call_follower import call_finished, call_report
 from graphs.service import RunNotFound
 from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
+from graphs.wording import plural
 from leadgen.settings import get_settings, reset_settings
 from tools.billing.port import BillingError
 
@@ -413,9 +415,16 @@ def _shows_live_run(tool: str, result: dict[str, Any]) -> bool:
 async def render_turn(turn: AgentTurn) -> None:
     """Rich views for what the tools returned this turn (the text answer is already shown)."""
     for name, result in turn.tool_results:
-        if not isinstance(result, dict) or result.get("error"):
+        if not isinstance(result, dict):
             continue
-        if _shows_live_run(name, result):
+        if result.get("error") in ("ambiguous_lead", "lead_not_found") and result.get("candidates"):
+            await send_candidates(result)
+            continue
+        if result.get("error"):
+            continue
+        if name == "place_call" and result.get("outcome") == "needs_confirmation":
+            await send_call_confirmation(result)
+        elif _shows_live_run(name, result):
             await watch(result["run_id"])
         elif name == "list_leads":
             await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
@@ -427,6 +436,30 @@ async def render_turn(turn: AgentTurn) -> None:
             await cl.Message(
                 content=f"[Open the checkout]({result['checkout_url']}) to finish the upgrade."
             ).send()
+
+
+# What a candidate button does, per action the person asked for.
+CANDIDATE_ACTIONS = {
+    "open_dossier": "open_dossier",
+    "call_lead": "call_lead",
+    "show_pages": "show_lead_pages",
+}
+
+
+async def send_candidates(result: dict[str, Any]) -> None:
+    """Several leads match what the person said: one button per candidate, by name and address."""
+    action = CANDIDATE_ACTIONS.get(str(result.get("action")), "open_dossier")
+    await cl.Message(
+        content="Which one?",
+        actions=[
+            cl.Action(
+                name=action,
+                payload={"opportunity_id": c["id"]},
+                label=f"{c['name']} · {c['address']}" if c.get("address") else c["name"],
+            )
+            for c in result["candidates"]
+        ],
+    ).send()
 
 
 # --------------------------------------------------------------------------------------------
@@ -820,16 +853,103 @@ async def on_show_pages(action: cl.Action) -> None:
     await send_pages(job_id, [page_json(p) for p in pages])
 
 
+@cl.action_callback("show_lead_pages")
+async def on_show_lead_pages(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
+    lead = await STATE.chat.runs.lead(_agency(), str(action.payload.get("opportunity_id", "")))
+    if lead is None or lead.audit_job_id is None:
+        await cl.Message(content="No pages were read for that lead.").send()
+        return
+    pages = await STATE.chat.runs.scraped_pages(_agency(), lead.audit_job_id)
+    await send_pages(lead.audit_job_id, [page_json(p) for p in pages])
+
+
 @cl.action_callback("call_lead")
 async def on_call_lead(action: cl.Action) -> None:
+    """A Call button (dossier, leads table, a candidate): prepare the call and ask to confirm."""
+    if not await _ensure_bound():
+        return
+    opp = await STATE.chat.runs.opportunity(_agency(), str(action.payload.get("opportunity_id", "")))
+    if opp is None:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    balance = await STATE.chat.runs.billing.balance(await STATE.chat.runs.ensure_agency(_agency()))
+    await send_call_confirmation(
+        {"opportunity_id": opp.id, "lead_name": opp.name, "phone": opp.phone, "balance": balance}
+    )
+
+
+async def send_call_confirmation(prepared: dict[str, Any]) -> None:
+    """What the call costs, and the button that places it (nothing is dialled before)."""
+    name, balance = prepared["lead_name"], int(prepared.get("balance") or 0)
+    if not prepared.get("phone"):
+        await cl.Message(content=f"{name} has no phone number to call.").send()
+        return
+    await cl.Message(
+        content=f"**Call {name}** at {prepared['phone']}? A call costs 1 credit per started minute; "
+        f"you have {plural(balance, 'credit')}.",
+        actions=[
+            cl.Action(
+                name="confirm_call",
+                payload={"opportunity_id": prepared["opportunity_id"]},
+                label=f"Call {name}",
+                icon="phone",
+            ),
+            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+        ],
+    ).send()
+
+
+@cl.action_callback("dismiss")
+async def on_dismiss(action: cl.Action) -> None:
+    await action.remove()
+    await cl.Message(content="Cancelled: nothing was charged.").send()
+
+
+@cl.action_callback("confirm_call")
+async def on_confirm_call(action: cl.Action) -> None:
     if not await _ensure_bound():
         return
     from graphs.calls import place_call
 
     ctx = _context()
     opp_id = str(action.payload.get("opportunity_id", ""))
-    result = await place_call(STATE.chat.calls, ctx.agency_id, opp_id, user_id=ctx.user_id)
-    await cl.Message(content=result["message"]).send()
+    opp = await STATE.chat.runs.opportunity(ctx.agency_id, opp_id)
+    if opp is None:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    await action.remove()  # one click, one call
+    result = await place_call(
+        STATE.chat.calls, ctx.agency_id, opp.id, user_id=ctx.user_id, variables={"business_name": opp.name}
+    )
+    if result["outcome"] in ("placed", "in_progress") and result.get("call"):
+        await follow_call_in_chat(result["call"]["id"], opp.name, result["message"])
+    else:
+        await cl.Message(content=result["message"]).send()
+
+
+async def follow_call_in_chat(call_id: str, lead_name: str, opening: str) -> None:
+    """A message that follows the call live and ends with its outcome and charge. The call is
+    followed by the process (graphs/call_follower.py) even if this tab closes."""
+    status = cl.Message(content=f"{opening}\n\nFollowing the call to {lead_name}…")
+    await status.send()
+    session = contextvars.copy_context()  # the follower's task may belong to another session
+
+    async def report(call: Call) -> None:
+        async def draw() -> None:
+            if call_finished(call):
+                status.content = f"{opening}\n\n**{call_report(call, lead_name)}**"
+            else:
+                status.content = f"{opening}\n\nThe call to {lead_name} is {call.status.replace('-', ' ')}…"
+            await status.update()
+
+        await asyncio.get_running_loop().create_task(draw(), context=session)
+
+    STATE.chat.follower.follow(_agency(), call_id, on_update=report)
+    call = await STATE.chat.calls.get_call(_agency(), call_id)
+    if call_finished(call):  # it ended before we subscribed
+        await report(call)
 
 
 @cl.action_callback("upgrade")

@@ -82,8 +82,9 @@ from assistant.agent import (
     upgrade,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
-from db.models import LeadGenFlow
+from db.models import Call, LeadGenFlow
 from graphs import accounts
+from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.calls import CallService, place_call
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.service import BadRunInput, RunNotFound, RunService
@@ -643,6 +644,12 @@ class SlackAdapter:
                     result["message"],
                     kit.checkout_blocks(result["message"], result["checkout_url"]),
                 )
+            elif name == "place_call" and result.get("outcome") == "needs_confirmation":
+                # The click is the confirmation: the button places the call.
+                lead = {"id": result["opportunity_id"], "name": result["lead_name"]}
+                await self.post(
+                    ws, place, result["message"], kit.call_confirm_blocks(result["message"], lead)
+                )
             elif name == "place_call" and result.get("paywall"):
                 plans, note = self.paywall_offer(ws)
                 blocks = kit.call_paywall_blocks(
@@ -690,6 +697,13 @@ class SlackAdapter:
         )
         if result["ok"]:
             await self.post(ws, place, f"<@{user}> {result['message']} (lead: {opp.name})")
+
+            async def report(call: Call) -> None:
+                if call_finished(call):
+                    await self.post(ws, place, call_report(call, opp.name))
+
+            # Followed to its end whether or not Vapi can reach `leadgen serve`.
+            self.services.follower.follow(ws.agency_id, result["call"]["id"], on_update=report)
         elif result["outcome"] == "insufficient_credits" and result.get("paywall"):
             plans, note = self.paywall_offer(ws)
             blocks = kit.call_paywall_blocks(opp.name, result["paywall"], plans, uuid.uuid4().hex[:12], note)
@@ -921,7 +935,8 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
         runs = RunService(calls.db, calls.billing, calls.providers, saver, settings)
         background = BackgroundRuns(runs)
         agent = ChatAgent(calls.providers.llm(), saver)
-        services = ChatServices(settings, calls.db, runs, background, agent, calls)
+        follower = CallFollower(calls)
+        services = ChatServices(settings, calls.db, runs, background, agent, calls, follower)
         adapter = SlackAdapter(
             services,
             client,
@@ -941,6 +956,7 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
             if socket is not None:
                 await socket.close()
             await adapter.aclose()
+            await follower.aclose()
             await background.aclose()
 
 

@@ -304,3 +304,11 @@ def checkout_blocks(message: str, url: str) -> list[Block]:
         section(escape(message)),
         {"type": "actions", "elements": [link_button("Open the checkout", url)]},
     ]
+
+
+def call_confirm_blocks(message: str, lead: dict[str, Any]) -> list[dict[str, Any]]:
+    """A prepared call: what it costs, and the button that places it."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": message}},
+        {"type": "actions", "elements": [button(f"Call {lead['name']}"[:75], CALL_LEAD, {"o": lead["id"]})]},
+    ]

@@ -862,6 +862,28 @@ class Repository:
     async def get_opportunity(self, agency_id: str, opportunity_id: str) -> ClientOpportunity | None:
         return await self._one(ClientOpportunity, agency_id, opportunity_id)
 
+    async def list_agency_opportunities(self, agency_id: str, limit: int = 5000) -> list[ClientOpportunity]:
+        """Every lead of the agency, most recently updated first (leads are looked up by name)."""
+        stmt = (
+            select(ClientOpportunity)
+            .where(ClientOpportunity.agency_id == agency_id)
+            .order_by(ClientOpportunity.updated_at.desc(), ClientOpportunity.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def list_opportunity_calls(
+        self, agency_id: str, opportunity_id: str, limit: int = 20
+    ) -> list[Call]:
+        """The lead's calls, newest first."""
+        stmt = (
+            select(Call)
+            .where(Call.agency_id == agency_id, Call.opportunity_id == opportunity_id)
+            .order_by(Call.created_at.desc(), Call.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
     async def update_opportunity(
         self, agency_id: str, opportunity_id: str, /, **fields: Any
     ) -> ClientOpportunity:

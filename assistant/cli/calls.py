@@ -8,9 +8,7 @@ waiting it polls Vapi too, so a call is finalised and metered even when Vapi can
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
 
@@ -30,6 +28,7 @@ from assistant.cli.app import (
     refuse_open_doors,
 )
 from db.models import Call
+from graphs.call_follower import WAIT_LIMIT_SECONDS, billed_text, follow_call
 from graphs.calls import (
     LOCAL_USER,
     CallError,
@@ -48,8 +47,6 @@ from tools.providers import Providers
 from tools.vapi import VapiError
 
 POLL_SECONDS = 1.0
-# A call longer than this is not worth holding a terminal for; `leadgen calls` shows it later.
-WAIT_LIMIT_SECONDS = 45 * 60.0
 
 WaitOption = Annotated[
     bool | None,
@@ -69,39 +66,27 @@ def _exit_code(exc: CallError) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _billed(call: Call) -> str:
-    metering = (call.metadata_ or {}).get("ai_call_metering")
-    if not isinstance(metering, dict):
-        return "not metered yet"
-    billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
-    if metering.get("not_billed_reason"):
-        return f"not billed: {metering['not_billed_reason']}"
-    shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
-    if billed != requested:
-        shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"
-    return shown
-
-
-def _finished(call: Call) -> bool:
-    metered = isinstance((call.metadata_ or {}).get("ai_call_metering"), dict)
-    return call.status == "failed" or (call.status == "ended" and (metered or call.billing_seconds is None))
-
-
 async def _follow(calls: CallService, call: Call, show: bool) -> Call:
-    """Poll until the call ends and is metered (or the wait limit passes)."""
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    """Follow the call to its end (graphs/call_follower.py), with a spinner on a terminal."""
     status: AbstractContextManager[Any] = err.status(f"call {call.status}…") if show else nullcontext()
+
+    def poll_failed(exc: VapiError) -> None:
+        err.print(f"[yellow]could not reach Vapi ({type(exc).__name__}); still waiting[/]")
+
     with status as spinner:
-        while not _finished(call) and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                call = await calls.refresh_call(call.agency_id, call.id)
-            except VapiError as exc:  # a poll that failed: the webhook may still arrive
-                err.print(f"[yellow]could not reach Vapi ({type(exc).__name__}); still waiting[/]")
-                call = await calls.get_call(call.agency_id, call.id)
+
+        async def changed(update: Call) -> None:
             if spinner is not None:
-                spinner.update(f"call {call.status}…")
-    return call
+                spinner.update(f"call {update.status}…")
+
+        return await follow_call(
+            calls,
+            call,
+            on_update=changed,
+            on_poll_error=poll_failed,
+            poll_seconds=POLL_SECONDS,
+            limit_seconds=WAIT_LIMIT_SECONDS,
+        )
 
 
 @app.command("call")
@@ -135,7 +120,7 @@ def call(
     if result.status == "ended":
         seconds = result.billing_seconds
         talk = f"{seconds:.0f} s" if seconds is not None else "unknown duration"
-        out.print(f"{result.ended_reason or 'ended'}, {talk}, {_billed(result)}", highlight=False)
+        out.print(f"{result.ended_reason or 'ended'}, {talk}, {billed_text(result)}", highlight=False)
     if result.status == "failed":
         raise typer.Exit(int(ExitCode.FAILED))
 
@@ -161,7 +146,7 @@ def calls_list(agency: AgencyOption = None, json_output: JsonOption = False) -> 
         table.add_column(column)
     for row in rows:
         seconds = f"{row.billing_seconds:.0f}" if row.billing_seconds is not None else "-"
-        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, _billed(row))
+        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, billed_text(row))
     out.print(table)
 
 

@@ -62,6 +62,7 @@ from assistant.agent import (
     upgrade_offer,
 )
 from assistant.chat_data import make_data_layer
+from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from db.models import PHASES, Call
@@ -263,10 +264,32 @@ async def shutdown() -> None:
     await STATE.stack.aclose()
 
 
+def _element_storage() -> FolderStorage:
+    """Elements are kept under the data folder; their URLs are signed with the chat's secret."""
+    return FolderStorage(
+        get_settings().leadgen_data_dir / ELEMENTS_SUBDIR, os.environ["CHAINLIT_AUTH_SECRET"]
+    )
+
+
+STORAGE = _element_storage()
+
+
+def _serve_element_files() -> None:
+    from chainlit.server import app as chainlit_server
+
+    routes = chainlit_server.router.routes
+    routes[:] = [r for r in routes if getattr(r, "path", "") != files_route(STORAGE).path]
+    # Before Chainlit's catch-all route, which answers every other GET with the UI.
+    routes.insert(0, files_route(STORAGE))
+
+
+_serve_element_files()
+
+
 @cl.data_layer
 def data_layer() -> Any:
     # Always ours: without it Chainlit would pick its own layer from DATABASE_URL.
-    return make_data_layer(get_settings().resolved_database_url)
+    return make_data_layer(get_settings().resolved_database_url, STORAGE)
 
 
 # --------------------------------------------------------------------------------------------

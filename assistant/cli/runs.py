@@ -14,7 +14,6 @@ the same shape the chat and Slack faces use.
 
 from __future__ import annotations
 
-import csv
 import sys
 import warnings
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from assistant.cli.live import (
     summary_view,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from graphs.lead_export import leads_csv, run_export
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.run_input import normalise_run_id
 from graphs.service import (
@@ -302,20 +302,9 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
     out.print(table)
 
 
-def write_leads_csv(leads: list[dict[str, Any]]) -> None:
-    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
-    if not leads:
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    columns = list(leads[0])
-    writer.writerow(columns)
-    for lead in leads:
-        writer.writerow(
-            [
-                ";".join(value) if isinstance(value, list) else "" if value is None else value
-                for value in (lead[column] for column in columns)
-            ]
-        )
+def write_leads_csv(leads: list[dict[str, Any]], dossiers: dict[str, dict[str, Any]]) -> None:
+    """The one CSV of every face (graphs/lead_export.py) on stdout."""
+    sys.stdout.write(leads_csv(leads, dossiers))
     sys.stdout.flush()
 
 
@@ -331,14 +320,16 @@ def leads(
     if json_output and csv_output:
         fail("--json and --csv cannot be used together", ExitCode.BAD_INPUT)
 
-    async def work(runs: RunService) -> list[dict[str, Any]]:
-        return leads_json(await runs.run_leads(agency_id, run_id))
+    async def work(runs: RunService) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        if csv_output:
+            return await run_export(runs, agency_id, run_id)
+        return leads_json(await runs.run_leads(agency_id, run_id)), {}
 
-    rows = _with_service(work)
+    rows, dossiers = _with_service(work)
     if json_output:
         emit_json(rows)
     elif csv_output:
-        write_leads_csv(rows)
+        write_leads_csv(rows, dossiers)
     else:
         out.print(leads_table(rows, title=f"Leads of run {run_id}", full=True))
 

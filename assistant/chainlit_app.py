@@ -64,6 +64,7 @@ from assistant.agent import (
 from assistant.chat_data import make_data_layer
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
+from assistant.cli.chat import apply_log_level
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from db.models import Call
 from graphs import accounts
@@ -223,6 +224,7 @@ def _own_port_and_files() -> None:
     chainlit_server.FILES_DIRECTORY = files
 
 
+apply_log_level()  # after Chainlit's own logging set-up (INFO), before anything logs
 _own_port_and_files()
 
 PASSWORD_LOGIN = _password_login()
@@ -238,18 +240,31 @@ else:
     os.environ["CHAINLIT_AUTH_SECRET"] = _local_jwt_secret()
 
 
+def _stage(text: str) -> None:
+    """One line per start-up stage on the terminal (`make run`), whatever the log level."""
+    print(f"• {text}", flush=True)
+
+
 @cl.on_app_startup
 async def startup() -> None:
     if _wants_sandbox():
         from tools.sandbox.server import start_sandbox
 
+        _stage(
+            "Starting the sandbox (no provider keys: Places, Firecrawl, the model, billing and calls are emulated)…"
+        )
         handle = start_sandbox()
         STATE.stack.callback(handle.stop)
         os.environ["LEADGEN_SANDBOX_URL"] = handle.url
         reset_settings()
         STATE.sandbox_url = handle.url
-        log.warning("no provider keys: started the sandbox at %s", handle.url)
+        log.info("no provider keys: started the sandbox at %s", handle.url)
     STATE.services = await STATE.stack.enter_async_context(open_chat())
+    from chainlit.config import config as chainlit_config
+
+    host = chainlit_config.run.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    _stage(f"Atlas Lead Gen is ready: http://{shown}:{chainlit_config.run.port}")
     # Runs left `running` by a process that died resume in the background (views attach later).
     STATE.stack.push_async_callback(_stop_recovery, asyncio.create_task(STATE.chat.runs.recover()))
 

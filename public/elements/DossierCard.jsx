@@ -4,7 +4,8 @@ import { Button } from "@/components/ui/button";
 import { Badge } from "@/components/ui/badge";
 
 export default function DossierCard() {
-  const d = props;
+  // Reopened from history, Chainlit's SQL layer hands the props back as their JSON text.
+  const d = typeof props === "string" ? JSON.parse(props) : props || {};
   const section = { marginTop: 10 };
   return (
     <div id="dossier-card" style={{ border: "1px solid hsl(var(--border))", borderRadius: 10, padding: 14, fontSize: 14, maxWidth: 760 }}>

@@ -52,7 +52,9 @@ function DossierButton({ row }) {
 }
 
 export default function LeadsTable() {
-  const rows = props.rows || [];
+  // Reopened from history, Chainlit's SQL layer hands the props back as their JSON text.
+  const data = typeof props === "string" ? JSON.parse(props) : props || {};
+  const rows = data.rows || [];
   const [sort, setSort] = useState("score");
   const [status, setStatus] = useState("all");
   const [finding, setFinding] = useState("all");

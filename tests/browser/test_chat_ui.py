@@ -140,7 +140,7 @@ async def ask(page: Page, text: str) -> None:
 
 
 # True once the page shows exactly `arg` phases done (one run on the page when used).
-PHASES_DONE = "n => document.body.innerText.split(' · done').length - 1 === n"
+PHASES_DONE = "n => document.body.innerText.split('✓ ').length - 1 === n"
 
 
 async def test_a_second_server_on_the_port_is_refused_and_the_first_unharmed(
@@ -279,6 +279,10 @@ async def test_leads_dossier_paywall_and_reload(
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1
         await shot(page, "12-phone-width")
+    except Exception:
+        await shot(page, "zz-failure")
+        (ARTIFACTS / "zz-failure.log").write_text((server.home / "chat.log").read_text()[-20000:])
+        raise
     finally:
         sandbox.reset_config()
         await page.set_viewport_size({"width": 1400, "height": 1000})

@@ -328,5 +328,5 @@ async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(server: Server
         await tab.wait_for(
             lambda: any(m.startswith(f"### Dossier · {reused[0]['name']}") for m in tab.dossiers())
         )
-    reused = server.rows("SELECT COUNT(*) FROM lead_gen_flow_leads WHERE dossier_reused")
-    assert reused[0][0] >= 1
+    kept = server.rows("SELECT COUNT(*) FROM lead_gen_flow_leads WHERE dossier_reused")
+    assert kept[0][0] >= 1

@@ -17,6 +17,11 @@ passes, the run service answers only within that agency (another agency's id rea
 Non-blocking runs. `start_lead_run` validates the campaign and creates the flow, then hands it to
 `BackgroundRuns.launch`, which executes it as an asyncio task; the tool returns at once with
 `{"run_id", "status": "started"}`. UIs `subscribe` to a run's events to draw live progress.
+A large run (more than LARGE_RUN_LEADS leads) or one that researches leads again (`refresh`) is
+only prepared (`"outcome": "needs_confirmation"`): the face shows a button, and its click starts
+the run with `start_confirmed_run` under the id chosen when it was prepared, so a double click (or
+a second face) starts it once. Self-service upgrades are likewise prepared by the tool and
+granted by the person's click (`confirm_upgrade`); an Autumn checkout link is given at once.
 
 Tool results are JSON built with graphs/views.py, wrapped in a small envelope that always names
 the `run_id` (or `opportunity_id`) it is about. Errors are results too (`{"error": ..., "message":
@@ -29,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -59,6 +65,7 @@ from assistant.cli.parsing import (
     parse_vertical,
 )
 from db import Database, open_database
+from db.base import new_id
 from db.models import OPPORTUNITY_STATUSES, SIGNALS, Call, LeadGenFlow
 from graphs import accounts
 
@@ -72,7 +79,7 @@ from graphs.checkpoints import open_checkpointer
 from graphs.lead_lookup import LeadResolution, resolve_lead
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.resume_once import ResumeOnce
-from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
+from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunIdTaken, RunNotFound, RunService
 from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
@@ -105,8 +112,9 @@ Rules:
 - Refer to leads by their business names. Pass the lead to a tool as the user said it (a name,
   "the second one", "that lead"); never ask the user for an id and never show one.
 - When a tool says several leads match, ask which one, naming them as the tool did.
-- Calls and large or refreshed runs cost credits: the tools prepare them and the user confirms
-  with a button. Never say a call was placed until a result says so."""
+- Calls, large or refreshed runs and free upgrades wait for the user: the tools prepare them and
+  the user confirms with a button. Never say a call was placed, a run started or credits were
+  added until a result says so."""
 
 # --------------------------------------------------------------------------------------------
 # Background runs
@@ -324,6 +332,8 @@ async def start_lead_run(
     vertical = (vertical or "").strip() or None
     geography = (geography or "").strip() or None
     try:
+        if run_needs_confirmation(count, refresh is True):
+            return _json(await prepare_run(ctx, count, vertical, geography, refresh is True))
         flow = await ctx.runs.start(
             ctx.agency_id,
             num_leads=count,
@@ -357,6 +367,102 @@ async def start_lead_run(
             "message": "The run has started and works in the background; progress is shown live.",
         }
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Runs that wait for the person's click
+
+# A run of more leads than the default run size, or one that researches leads again instead of
+# reusing their recent dossiers (`refresh`), spends enough to ask first.
+LARGE_RUN_LEADS = 10
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def run_needs_confirmation(num_leads: int, refresh: bool) -> bool:
+    return refresh or num_leads > LARGE_RUN_LEADS
+
+
+def run_cost_ceiling(num_leads: int) -> int:
+    """The most a run can charge: its Places search (1 credit) and a dossier (2) per lead."""
+    return 1 + 2 * num_leads
+
+
+async def prepare_run(
+    ctx: ChatContext, num_leads: int, vertical: str | None, geography: str | None, refresh: bool
+) -> dict[str, Any]:
+    """A run to confirm: its campaign (validated, BadRunInput otherwise), its most expensive
+    case and the balance, and the id it will have. Writes nothing but the agency's account."""
+    vertical, geography = await ctx.runs.campaign(
+        ctx.agency_id, num_leads=num_leads, vertical=vertical, geography=geography
+    )
+    balance = await ctx.runs.billing.balance(await ctx.runs.ensure_agency(ctx.agency_id))
+    ceiling = run_cost_ceiling(num_leads)
+    again = " researching every lead again (recent dossiers are not reused)" if refresh else ""
+    return {
+        "run_id": new_id(),
+        "outcome": "needs_confirmation",
+        "num_leads_requested": num_leads,
+        "campaign": {"target_vertical": vertical, "target_geography": geography},
+        "refresh": refresh,
+        "max_credits": ceiling,
+        "balance": balance,
+        "message": f"Ready to find {num_leads} {vertical} in {geography}{again}. It can cost up to "
+        f"{ceiling} credits (1 for the search, 2 per dossier); you have {balance} "
+        f"credit{'s' if balance != 1 else ''}. Nothing starts until you press Start the run.",
+    }
+
+
+async def start_confirmed_run(
+    ctx: ChatContext,
+    run_id: str,
+    *,
+    num_leads: Any,
+    vertical: Any,
+    geography: Any,
+    refresh: Any,
+) -> dict[str, Any]:
+    """The person pressed Start on a prepared run (the button's payload comes back from the
+    browser or Slack: everything is validated again). The run is created under the id it was
+    prepared with, so a second click finds it and starts nothing more."""
+    refused = {"run_id": None, "status": "refused", "message": "That run cannot be started; ask again."}
+    if not _RUN_ID.fullmatch(run_id) or not isinstance(num_leads, int) or isinstance(num_leads, bool):
+        return refused
+
+    async def started_already() -> dict[str, Any] | None:
+        try:
+            await ctx.runs.get(ctx.agency_id, run_id)
+        except RunNotFound:
+            return None
+        return {
+            "run_id": run_id,
+            "status": "already_started",
+            "message": "This run has already started; its progress is shown live.",
+        }
+
+    if (seen := await started_already()) is not None:
+        return seen
+    try:
+        flow = await ctx.runs.start(
+            ctx.agency_id,
+            num_leads=num_leads,
+            vertical=str(vertical) if vertical is not None else None,
+            geography=str(geography) if geography is not None else None,
+            user_id=ctx.user_id,
+            flow_id=run_id,
+            refresh=refresh is True,
+        )
+    except RunIdTaken:  # a click in another process won the race, or the id is not this agency's
+        return await started_already() or refused
+    except BadRunInput as exc:
+        return {"run_id": None, "status": "bad_input", "message": f"Nothing was started: {exc}"}
+    ctx.background.launch(ctx.agency_id, flow.id)
+    return {
+        "run_id": flow.id,
+        "status": "started",
+        "num_leads_requested": flow.num_leads_requested,
+        "campaign": {"target_vertical": flow.target_vertical, "target_geography": flow.target_geography},
+        "message": "The run has started and works in the background; progress is shown live.",
+    }
 
 
 @tool(parse_docstring=True)
@@ -595,9 +701,16 @@ async def upgrade(ctx: ChatContext, plan: Plan, key: str) -> dict[str, Any]:
     )
 
 
+async def confirm_upgrade(ctx: ChatContext, plan: Plan, tool_call_id: str) -> dict[str, Any]:
+    """The person pressed the Upgrade button `start_upgrade` returned: apply the plan under the
+    key of that tool call, so a double click (or both faces) grants once. Raises as `upgrade`."""
+    key = accounts.upgrade_key(ctx.agency_id, plan.id, tool_call_id=tool_call_id or "none")
+    return await upgrade(ctx, plan, key)
+
+
 @tool(parse_docstring=True)
 async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agency"]) -> str:
-    """Upgrade the credits plan (buy more credits): starter, pro or agency.
+    """Upgrade the credits plan (buy more credits): starter, pro or agency. Returns a checkout link, or a button the user presses to add free credits; nothing is added before.
 
     Args:
         plan: The plan to upgrade to: starter, pro or agency.
@@ -606,8 +719,24 @@ async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agen
     chosen = plan_by_id(plan)
     if chosen is None:
         return _error("bad_plan", f"Unknown plan {plan!r}; choose one of {', '.join(PLAN_IDS)}.")
-    # One grant per tool call: a retried call reuses its id and grants nothing more.
-    key = accounts.upgrade_key(ctx.agency_id, chosen.id, tool_call_id=runtime.tool_call_id or "none")
+    offer = await upgrade_offer(ctx)
+    tool_call_id = runtime.tool_call_id or new_id()
+    if offer.allowed and offer.mode == "self_serve":
+        # Free credits are still the person's act: the button this returns grants them.
+        return _json(
+            {
+                "plan": chosen.id,
+                "outcome": "needs_confirmation",
+                "credits": chosen.credits,
+                "credits_granted": 0,
+                "tool_call_id": tool_call_id,
+                "upgrade": offer.as_dict(),
+                "message": f"Press Upgrade: {chosen.name} (+{chosen.credits}) to add {chosen.credits} "
+                "credits (free on this installation: no payment is taken). Nothing has been added yet.",
+            }
+        )
+    # A checkout (the credits arrive once paid), or a refusal saying who adds credits here.
+    key = accounts.upgrade_key(ctx.agency_id, chosen.id, tool_call_id=tool_call_id)
     try:
         return _json(await upgrade(ctx, chosen, key))
     except accounts.NotAllowed as exc:

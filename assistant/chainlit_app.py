@@ -54,10 +54,12 @@ from assistant.agent import (
     AgentTurn,
     ChatContext,
     ChatServices,
+    confirm_upgrade,
     credit_gap,
     open_chat,
     plan_by_id,
     resume_flow,
+    start_confirmed_run,
     upgrade,
     upgrade_offer,
 )
@@ -467,6 +469,10 @@ async def render_turn(turn: AgentTurn) -> None:
             continue
         if name == "place_call" and result.get("outcome") == "needs_confirmation":
             await send_call_confirmation(result)
+        elif name == "start_lead_run" and result.get("outcome") == "needs_confirmation":
+            await send_run_confirmation(result)
+        elif name == "start_upgrade" and result.get("outcome") == "needs_confirmation":
+            await send_upgrade_confirmation(result)
         elif _shows_live_run(name, result):
             await watch(result["run_id"])
         elif name == "list_leads":
@@ -479,6 +485,70 @@ async def render_turn(turn: AgentTurn) -> None:
             await cl.Message(
                 content=f"[Open the checkout]({result['checkout_url']}) to finish the upgrade."
             ).send()
+
+
+async def send_run_confirmation(prepared: dict[str, Any]) -> None:
+    """A large or refreshed run: what it may cost, and the button that starts it (once)."""
+    campaign = prepared["campaign"]
+    await cl.Message(
+        content=f"**{prepared['message']}**",
+        actions=[
+            cl.Action(
+                name="confirm_run",
+                payload={
+                    "run_id": prepared["run_id"],
+                    "num_leads": prepared["num_leads_requested"],
+                    "vertical": campaign["target_vertical"],
+                    "geography": campaign["target_geography"],
+                    "refresh": bool(prepared.get("refresh")),
+                },
+                label="Start the run",
+                icon="play",
+            ),
+            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+        ],
+    ).send()
+
+
+async def send_upgrade_confirmation(prepared: dict[str, Any]) -> None:
+    """A free upgrade the agent prepared: granted only by this button."""
+    plan = plan_by_id(str(prepared.get("plan", "")))
+    if plan is None:
+        return
+    await cl.Message(
+        content=prepared["message"],
+        actions=[
+            cl.Action(
+                name="upgrade",
+                payload={"plan": plan.id, "tool_call": prepared["tool_call_id"]},
+                label=f"Upgrade: {plan.name} (+{plan.credits})",
+            ),
+            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+        ],
+    ).send()
+
+
+@cl.action_callback("confirm_run")
+async def on_confirm_run(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
+    run_id = str(action.payload.get("run_id", ""))
+    # One start per prepared run: a second click waits for the first and finds its run.
+    async with STATE.locks[f"start/{run_id}"]:
+        result = await start_confirmed_run(
+            _context(),
+            run_id,
+            num_leads=action.payload.get("num_leads"),
+            vertical=action.payload.get("vertical"),
+            geography=action.payload.get("geography"),
+            refresh=action.payload.get("refresh"),
+        )
+    with contextlib.suppress(Exception):
+        await action.remove()
+    if result["status"] == "started":
+        await watch(result["run_id"])
+    else:
+        await cl.Message(content=result["message"]).send()
 
 
 # What a candidate button does, per action the person asked for.
@@ -1065,18 +1135,26 @@ async def on_upgrade(action: cl.Action) -> None:
         return
     plan = plan_by_id(str(action.payload.get("plan", "")))
     run_id = str(action.payload.get("run_id", ""))
+    tool_call = str(action.payload.get("tool_call") or "")
     if plan is None:
         await cl.Message(content="Unknown plan.").send()
         return
+    if not tool_call:
+        try:
+            await STATE.chat.runs.get(_agency(), run_id)
+        except RunNotFound:
+            await cl.Message(content="That run is not available.").send()
+            return
     try:
-        await STATE.chat.runs.get(_agency(), run_id)
-    except RunNotFound:
-        await cl.Message(content="That run is not available.").send()
-        return
-    # One grant per paywall and plan: a double click (or a second tab, or Slack) adds nothing more.
-    key = accounts.upgrade_key(_agency(), plan.id, run_id=run_id, pause=str(action.payload.get("pause", "")))
-    try:
-        result = await upgrade(_context(), plan, key)
+        if tool_call:  # the button the agent's start_upgrade returned: once per that tool call
+            result = await confirm_upgrade(_context(), plan, tool_call)
+        else:
+            # One grant per paywall and plan: a double click (or a second tab, or Slack) adds
+            # nothing more.
+            key = accounts.upgrade_key(
+                _agency(), plan.id, run_id=run_id, pause=str(action.payload.get("pause", ""))
+            )
+            result = await upgrade(_context(), plan, key)
     except accounts.NotAllowed as exc:
         await cl.Message(content=str(exc)).send()
         return

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from assistant.agent import TOOLS, AgentTurn, ChatServices
+from assistant.agent import PLANS, TOOLS, AgentTurn, ChatServices, confirm_upgrade
 from tools.billing import LocalLedger
 
 if TYPE_CHECKING:
@@ -67,7 +67,12 @@ async def test_every_tool_is_reachable_from_plain_language(
     credits = only_result(await say("how many credits do I have?"), "get_credits")
     assert credits["balance"] == 20 - 1 - 2 * sum(1 for lead in leads if lead["dossier_id"])
 
-    upgraded = only_result(await say("upgrade to pro"), "start_upgrade")
+    # A free upgrade is prepared by the tool and granted only by the person's click.
+    prepared = only_result(await say("upgrade to pro"), "start_upgrade")
+    assert prepared["outcome"] == "needs_confirmation" and prepared["credits_granted"] == 0
+    assert await chat.runs.billing.balance("acme") == credits["balance"]
+    context = chat.context("acme", user_id="local")
+    upgraded = await confirm_upgrade(context, PLANS[1], prepared["tool_call_id"])
     assert upgraded["credits_granted"] == 500 and upgraded["balance"] == credits["balance"] + 500
 
     resumed = only_result(await say("resume my run"), "resume_run")
@@ -168,7 +173,8 @@ async def test_a_run_short_of_credits_pauses_then_upgrade_and_resume_finish_it(
     assert block["phase"] == "generate_dossier" and block["feature_id"] == "dossier_research"
 
     # ("upgrade to starter" would read as "start ..." to the scripted model: it matches substrings)
-    only_result(await say("upgrade to pro"), "start_upgrade")
+    prepared = only_result(await say("upgrade to pro"), "start_upgrade")
+    await confirm_upgrade(chat.context("acme", user_id="local"), PLANS[1], prepared["tool_call_id"])
     resumed = only_result(await say("resume my run"), "resume_run")
     assert resumed["status"] == "resuming"
     assert await chat.background.wait(run_id) == "completed"

@@ -330,3 +330,25 @@ async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(server: Server
         )
     kept = server.rows("SELECT COUNT(*) FROM lead_gen_flow_leads WHERE dossier_reused")
     assert kept[0][0] >= 1
+
+
+async def test_a_large_run_waits_for_its_button_and_a_double_click_starts_it_once(server: Server) -> None:
+    token = await login(server, "ana")
+    assert token
+    before = server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0]
+    async with Session(server, token) as tab:
+        await tab.say("Find 12 plumbers in Denver, CO")
+        await tab.wait_for(lambda: bool(tab.actions("confirm_run")))
+        asked = next(m for m in tab.messages() if "Start the run" in m)
+        assert "up to 25 credits" in asked
+        assert server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0] == before, "nothing before the click"
+
+        start = tab.actions("confirm_run")[-1]
+        run_id = start["payload"]["run_id"]
+        assert await asyncio.gather(tab.click(start), tab.click(start)) == [200, 200]
+        await tab.wait_for(
+            lambda: any(m.startswith("**Run · 12 plumbers in Denver, CO") for m in tab.messages())
+        )
+        await tab.wait_for(lambda: any("already started" in m for m in tab.messages()))
+    assert server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0] == before + 1
+    assert server.rows("SELECT num_leads_requested FROM lead_gen_flows WHERE id = ?", run_id) == [(12,)]

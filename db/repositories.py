@@ -47,6 +47,7 @@ from db.models import (
     AUDIT_PHASES,
     OPPORTUNITY_STATUSES,
     PHASE_STATUSES,
+    PHASE_WEIGHTS,
     PHASES,
     Agency,
     AgencyProfile,
@@ -397,13 +398,17 @@ class Repository:
         return flow
 
     async def flow_progress(self, agency_id: str, flow_id: str) -> float:
-        """Overall progress 0..1: the mean of the phases' progress, 1.0 once the flow completed."""
+        """Overall progress 0..1: the phases' progress weighted by their share of the work
+        (PHASE_WEIGHTS: the audits are most of a run), 1.0 once the flow completed."""
         flow = await self._require(LeadGenFlow, agency_id, flow_id)
         if flow.status == "completed":
             return 1.0
-        if not flow.phases:
+        weights = [(PHASE_WEIGHTS.get(str(p.get("name")), 0.0), p) for p in flow.phases or []]
+        total = sum(w for w, _ in weights)
+        if total <= 0:
             return 0.0
-        return sum(float(p.get("progress") or 0.0) for p in flow.phases) / len(flow.phases)
+        done = sum(w * min(1.0, max(0.0, float(p.get("progress") or 0.0))) for w, p in weights)
+        return done / total
 
     async def flow_counts(self, agency_id: str, flow_id: str) -> dict[str, int]:
         """Totals for the UI chips, counted in the database over the run's own leads (its

@@ -269,6 +269,11 @@ async def startup() -> None:
     _stage(f"Atlas Lead Gen is ready: http://{shown}:{chainlit_config.run.port}")
     # Runs left `running` by a process that died resume in the background (views attach later).
     STATE.stack.push_async_callback(_stop_recovery, asyncio.create_task(STATE.chat.runs.recover()))
+    # Calls it was following are followed again to their end and charge (the follower's tasks).
+    try:
+        await STATE.chat.follower.recover()
+    except Exception:  # a failed sweep must not keep the chat from starting
+        log.exception("could not follow the calls left unfinished")
 
 
 async def _stop_recovery(task: asyncio.Task[Any]) -> None:

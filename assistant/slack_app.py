@@ -987,6 +987,7 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
         # Runs left `running` by a process that died continue here (the lease keeps other
         # faces doing the same off them).
         adapter.spawn(runs.recover(), name="slack-recover")
+        adapter.spawn(follower.recover(), name="slack-recover-calls")  # and the calls it followed
         if socket is not None:
             socket.start()
         try:

@@ -1209,6 +1209,22 @@ class Repository:
         stmt = select(Call).where(Call.provider_call_id == provider_call_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def sweep_open_calls(self, statuses: Collection[str], since: datetime) -> list[Call]:
+        """Calls of every agency placed at Vapi since `since` whose status is one of `statuses`,
+        oldest first. UNSCOPED on purpose: a process calls it at start-up to follow again the
+        calls a stopped process was following, before any agency is known; it then works on
+        each call through the scoped methods with `call.agency_id`."""
+        stmt = (
+            select(Call)
+            .where(
+                Call.status.in_(list(statuses)),
+                Call.provider_call_id.is_not(None),
+                Call.created_at >= since,
+            )
+            .order_by(Call.created_at, Call.id)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
     async def list_calls(self, agency_id: str, limit: int = 100) -> list[Call]:
         """Newest first."""
         stmt = (

@@ -18,10 +18,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
+from db.base import utcnow
 from db.models import Call
-from graphs.calls import CallService
+from graphs.calls import LIVE_STATUSES, CallService
 from tools.vapi import VapiError
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,20 @@ class CallFollower:
             self._tasks[call_id] = asyncio.create_task(
                 self._run(agency_id, call_id), name=f"leadgen-call-{call_id}"
             )
+
+    async def recover(self, *, within_seconds: float = WAIT_LIMIT_SECONDS) -> list[str]:
+        """Follow again the calls a stopped process left unfinished: placed at Vapi in the last
+        `within_seconds` and not yet ended and metered (start-up sweep, every agency). Their
+        outcome and charge are recorded as if nothing had happened; the ids followed."""
+        since = utcnow() - timedelta(seconds=within_seconds)
+        async with self.calls.db.reader() as repo:
+            swept = await repo.sweep_open_calls(LIVE_STATUSES | {"ended"}, since)
+        open_calls = [call for call in swept if not call_finished(call)]
+        for call in open_calls:
+            self.follow(call.agency_id, call.id)
+        if open_calls:
+            log.info("following %d call(s) left unfinished by a stopped process", len(open_calls))
+        return [call.id for call in open_calls]
 
     async def wait(self, call_id: str) -> Call | None:
         task = self._tasks.get(call_id)

@@ -6,16 +6,21 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint install clean
 
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
 $(STAMP): pyproject.toml
+	@echo "• Installing into $(VENV) (the first time takes a few minutes)…"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
+# `make run PORT=8100`; LEADGEN_LOG_LEVEL=info (or debug) shows the libraries' logs.
 run: $(STAMP)
-	$(BIN)/leadgen chat
+	@$(BIN)/leadgen chat --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,11 @@ passes, the run service answers only within that agency (another agency's id rea
 Non-blocking runs. `start_lead_run` validates the campaign and creates the flow, then hands it to
 `BackgroundRuns.launch`, which executes it as an asyncio task; the tool returns at once with
 `{"run_id", "status": "started"}`. UIs `subscribe` to a run's events to draw live progress.
+A large run (more than LARGE_RUN_LEADS leads) or one that researches leads again (`refresh`) is
+only prepared (`"outcome": "needs_confirmation"`): the face shows a button, and its click starts
+the run with `start_confirmed_run` under the id chosen when it was prepared, so a double click (or
+a second face) starts it once. Self-service upgrades are likewise prepared by the tool and
+granted by the person's click (`confirm_upgrade`); an Autumn checkout link is given at once.
 
 Tool results are JSON built with graphs/views.py, wrapped in a small envelope that always names
 the `run_id` (or `opportunity_id`) it is about. Errors are results too (`{"error": ..., "message":
@@ -29,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -59,20 +65,31 @@ from assistant.cli.parsing import (
     parse_vertical,
 )
 from db import Database, open_database
-from db.models import OPPORTUNITY_STATUSES, SIGNALS, LeadGenFlow
+from db.base import new_id
+from db.models import OPPORTUNITY_STATUSES, SIGNALS, Call, LeadGenFlow
 from graphs import accounts
 
 # The plans live with the upgrade policy; the faces import them from here as before.
 from graphs.accounts import PLAN_IDS, AccountError, Plan, plans_json
 from graphs.accounts import PLANS as PLANS
 from graphs.accounts import plan_by_id as plan_by_id
+from graphs.call_follower import CallFollower, call_finished
 from graphs.calls import CallService
-from graphs.calls import place_call as place_call_for
 from graphs.checkpoints import open_checkpointer
+from graphs.lead_lookup import LeadResolution, resolve_lead
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.resume_once import ResumeOnce
-from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunNotFound, RunService
-from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
+from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunIdTaken, RunNotFound, RunService
+from graphs.views import (
+    billed_text,
+    call_metering,
+    dossier_json,
+    flow_json,
+    lead_json,
+    leads_json,
+    page_json,
+    run_notes,
+)
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
 from tools.billing.port import BillingError
@@ -101,7 +118,12 @@ Rules:
   the credits, tell the user exactly that.
 - Changing the agency profile and connecting Slack workspaces are for agency admins; a refusal
   from a tool means nothing was changed.
-- Ids are opaque; use the ones the tools returned."""
+- Refer to leads by their business names. Pass the lead to a tool as the user said it (a name,
+  "the second one", "that lead"); never ask the user for an id and never show one.
+- When a tool says several leads match, ask which one, naming them as the tool did.
+- Calls, large or refreshed runs and free upgrades wait for the user: the tools prepare them and
+  the user confirms with a button. Never say a call was placed, a run started or credits were
+  added until a result says so."""
 
 # --------------------------------------------------------------------------------------------
 # Background runs
@@ -244,6 +266,7 @@ class ChatContext:
     user_id: str | None = None
     thread_id: str | None = None
     calls: CallService | None = None
+    follower: CallFollower | None = None
     # Where an Autumn checkout returns to (optional).
     success_url: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -318,6 +341,8 @@ async def start_lead_run(
     vertical = (vertical or "").strip() or None
     geography = (geography or "").strip() or None
     try:
+        if run_needs_confirmation(count, refresh is True):
+            return _json(await prepare_run(ctx, count, vertical, geography, refresh is True))
         flow = await ctx.runs.start(
             ctx.agency_id,
             num_leads=count,
@@ -351,6 +376,102 @@ async def start_lead_run(
             "message": "The run has started and works in the background; progress is shown live.",
         }
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Runs that wait for the person's click
+
+# A run of more leads than the default run size, or one that researches leads again instead of
+# reusing their recent dossiers (`refresh`), spends enough to ask first.
+LARGE_RUN_LEADS = 10
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def run_needs_confirmation(num_leads: int, refresh: bool) -> bool:
+    return refresh or num_leads > LARGE_RUN_LEADS
+
+
+def run_cost_ceiling(num_leads: int) -> int:
+    """The most a run can charge: its Places search (1 credit) and a dossier (2) per lead."""
+    return 1 + 2 * num_leads
+
+
+async def prepare_run(
+    ctx: ChatContext, num_leads: int, vertical: str | None, geography: str | None, refresh: bool
+) -> dict[str, Any]:
+    """A run to confirm: its campaign (validated, BadRunInput otherwise), its most expensive
+    case and the balance, and the id it will have. Writes nothing but the agency's account."""
+    vertical, geography = await ctx.runs.campaign(
+        ctx.agency_id, num_leads=num_leads, vertical=vertical, geography=geography
+    )
+    balance = await ctx.runs.billing.balance(await ctx.runs.ensure_agency(ctx.agency_id))
+    ceiling = run_cost_ceiling(num_leads)
+    again = " researching every lead again (recent dossiers are not reused)" if refresh else ""
+    return {
+        "run_id": new_id(),
+        "outcome": "needs_confirmation",
+        "num_leads_requested": num_leads,
+        "campaign": {"target_vertical": vertical, "target_geography": geography},
+        "refresh": refresh,
+        "max_credits": ceiling,
+        "balance": balance,
+        "message": f"Ready to find {num_leads} {vertical} in {geography}{again}. It can cost up to "
+        f"{ceiling} credits (1 for the search, 2 per dossier); you have {balance} "
+        f"credit{'s' if balance != 1 else ''}. Nothing starts until you press Start the run.",
+    }
+
+
+async def start_confirmed_run(
+    ctx: ChatContext,
+    run_id: str,
+    *,
+    num_leads: Any,
+    vertical: Any,
+    geography: Any,
+    refresh: Any,
+) -> dict[str, Any]:
+    """The person pressed Start on a prepared run (the button's payload comes back from the
+    browser or Slack: everything is validated again). The run is created under the id it was
+    prepared with, so a second click finds it and starts nothing more."""
+    refused = {"run_id": None, "status": "refused", "message": "That run cannot be started; ask again."}
+    if not _RUN_ID.fullmatch(run_id) or not isinstance(num_leads, int) or isinstance(num_leads, bool):
+        return refused
+
+    async def started_already() -> dict[str, Any] | None:
+        try:
+            await ctx.runs.get(ctx.agency_id, run_id)
+        except RunNotFound:
+            return None
+        return {
+            "run_id": run_id,
+            "status": "already_started",
+            "message": "This run has already started; its progress is shown live.",
+        }
+
+    if (seen := await started_already()) is not None:
+        return seen
+    try:
+        flow = await ctx.runs.start(
+            ctx.agency_id,
+            num_leads=num_leads,
+            vertical=str(vertical) if vertical is not None else None,
+            geography=str(geography) if geography is not None else None,
+            user_id=ctx.user_id,
+            flow_id=run_id,
+            refresh=refresh is True,
+        )
+    except RunIdTaken:  # a click in another process won the race, or the id is not this agency's
+        return await started_already() or refused
+    except BadRunInput as exc:
+        return {"run_id": None, "status": "bad_input", "message": f"Nothing was started: {exc}"}
+    ctx.background.launch(ctx.agency_id, flow.id)
+    return {
+        "run_id": flow.id,
+        "status": "started",
+        "num_leads_requested": flow.num_leads_requested,
+        "campaign": {"target_vertical": flow.target_vertical, "target_geography": flow.target_geography},
+        "message": "The run has started and works in the background; progress is shown live.",
+    }
 
 
 @tool(parse_docstring=True)
@@ -433,61 +554,129 @@ async def list_leads(
     )
 
 
+def _lead_context(runtime: Runtime_) -> tuple[list[str], str | None]:
+    """From this conversation's tool results, newest first: the ids of the last list of leads
+    shown (for "the second one") and the lead last discussed (for "that lead")."""
+    shown: list[str] | None = None
+    last: str | None = None
+    state = runtime.state if isinstance(runtime.state, dict) else {}
+    for message in reversed(state.get("messages", [])):
+        if not isinstance(message, ToolMessage):
+            continue
+        result = _parse(message.content)
+        if not isinstance(result, dict):
+            continue
+        if last is None:
+            lead = result.get("lead")
+            if isinstance(lead, dict) and isinstance(lead.get("id"), str):
+                last = lead["id"]
+            elif isinstance(result.get("opportunity_id"), str):
+                last = result["opportunity_id"]
+        if shown is None:
+            listed = result.get("leads") or result.get("candidates")
+            if isinstance(listed, list) and listed:
+                shown = [str(item["id"]) for item in listed if isinstance(item, dict) and item.get("id")]
+        if shown is not None and last is not None:
+            break
+    return shown or [], last
+
+
+async def _resolve(runtime: Runtime_, lead: str) -> LeadResolution:
+    shown, last = _lead_context(runtime)
+    ctx = runtime.context
+    return await resolve_lead(ctx.runs.db, ctx.agency_id, lead, shown=shown, last=last)
+
+
+def _unresolved(found: LeadResolution, action: str) -> str:
+    """A tool answer for a reference that is not one lead: the question to ask, with the
+    candidates by name (the faces turn them into buttons; their ids are for the buttons)."""
+    return _json(
+        {
+            "error": "ambiguous_lead" if found.kind == "ambiguous" else "lead_not_found",
+            "reference": found.reference,
+            "action": action,
+            "candidates": found.candidates_json(),
+            "message": found.message,
+        }
+    )
+
+
 @tool(parse_docstring=True)
-async def get_dossier(runtime: Runtime_, opportunity_id: str) -> str:
-    """The research dossier of one lead: summary, website gaps, talking points and cited sources.
+async def get_dossier(runtime: Runtime_, lead: str) -> str:
+    """Open the research dossier of one lead: summary, website findings, talking points and cited sources.
 
     Args:
-        opportunity_id: The lead's id (from list_leads).
+        lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead" for the one being discussed.
     """
     ctx = runtime.context
-    ident = opportunity_id.strip()
-    record = await ctx.runs.lead(ctx.agency_id, ident)
-    if record is None:
+    found = await _resolve(runtime, lead)
+    if found.lead is None:
         # The model may pass a dossier id instead: accept it, within the agency.
-        dossier = await ctx.runs.dossier(ctx.agency_id, ident)
-        if dossier is None:
-            return _error("not_found", f"No lead with id {ident!r} in your agency.")
-        record = await ctx.runs.lead(ctx.agency_id, dossier.opportunity_id)
+        by_dossier = await ctx.runs.dossier(ctx.agency_id, lead.strip())
+        if by_dossier is None:
+            return _unresolved(found, "open_dossier")
+        opportunity_id = by_dossier.opportunity_id
     else:
-        dossier = await ctx.runs.dossier(ctx.agency_id, record.dossier_id) if record.dossier_id else None
-    lead = lead_json(record) if record else None
+        opportunity_id = found.lead.id
+    record = await ctx.runs.lead(ctx.agency_id, opportunity_id)
+    if record is None:
+        return _unresolved(found, "open_dossier")
+    dossier = await ctx.runs.dossier(ctx.agency_id, record.dossier_id) if record.dossier_id else None
+    view = lead_json(record)
     if dossier is None:
         reason = (
             "it has no website of its own to audit"
-            if record is not None and not record.opportunity.domain
+            if not record.opportunity.domain
             else "its audit has not finished or failed"
         )
         return _json(
             {
-                "opportunity_id": ident,
-                "lead": lead,
+                "opportunity_id": record.opportunity.id,
+                "lead": view,
                 "dossier": None,
-                "message": f"There is no dossier for this lead: {reason}.",
+                "message": f"There is no dossier for {record.opportunity.name}: {reason}.",
             }
         )
-    return _json({"opportunity_id": dossier.opportunity_id, "lead": lead, "dossier": dossier_json(dossier)})
+    return _json({"opportunity_id": record.opportunity.id, "lead": view, "dossier": dossier_json(dossier)})
 
 
 @tool(parse_docstring=True)
-async def list_sources(runtime: Runtime_, audit_job_id: str) -> str:
+async def list_sources(runtime: Runtime_, lead: str) -> str:
     """The web pages scraped (the sources) while auditing one lead's website.
 
     Args:
-        audit_job_id: The audit job id (from list_leads); a lead's id also works.
+        lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead" for the one being discussed.
     """
     ctx = runtime.context
-    ident = audit_job_id.strip()
-    try:
+    ident = lead.strip()
+    try:  # an audit job id, as earlier results name them
         pages = await ctx.runs.scraped_pages(ctx.agency_id, ident)
-        job_id = ident
+        return _json({"audit_job_id": ident, "count": len(pages), "pages": [page_json(p) for p in pages]})
     except RunNotFound:
-        record = await ctx.runs.lead(ctx.agency_id, ident)
-        if record is None or record.audit_job_id is None:
-            return _error("not_found", f"No audit (or lead with an audit) with id {ident!r} in your agency.")
-        job_id = record.audit_job_id
-        pages = await ctx.runs.scraped_pages(ctx.agency_id, job_id)
-    return _json({"audit_job_id": job_id, "count": len(pages), "pages": [page_json(p) for p in pages]})
+        pass
+    found = await _resolve(runtime, lead)
+    if found.lead is None:
+        return _unresolved(found, "show_pages")
+    record = await ctx.runs.lead(ctx.agency_id, found.lead.id)
+    if record is None or record.audit_job_id is None:
+        return _json(
+            {
+                "opportunity_id": found.lead.id,
+                "lead": {"id": found.lead.id, "name": found.lead.name},
+                "pages": [],
+                "message": f"{found.lead.name} has not been audited, so no pages were read.",
+            }
+        )
+    pages = await ctx.runs.scraped_pages(ctx.agency_id, record.audit_job_id)
+    return _json(
+        {
+            "audit_job_id": record.audit_job_id,
+            "opportunity_id": found.lead.id,
+            "lead": {"id": found.lead.id, "name": found.lead.name},
+            "count": len(pages),
+            "pages": [page_json(p) for p in pages],
+        }
+    )
 
 
 @tool(parse_docstring=True)
@@ -521,9 +710,16 @@ async def upgrade(ctx: ChatContext, plan: Plan, key: str) -> dict[str, Any]:
     )
 
 
+async def confirm_upgrade(ctx: ChatContext, plan: Plan, tool_call_id: str) -> dict[str, Any]:
+    """The person pressed the Upgrade button `start_upgrade` returned: apply the plan under the
+    key of that tool call, so a double click (or both faces) grants once. Raises as `upgrade`."""
+    key = accounts.upgrade_key(ctx.agency_id, plan.id, tool_call_id=tool_call_id or "none")
+    return await upgrade(ctx, plan, key)
+
+
 @tool(parse_docstring=True)
 async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agency"]) -> str:
-    """Upgrade the credits plan (buy more credits): starter, pro or agency.
+    """Upgrade the credits plan (buy more credits): starter, pro or agency. Returns a checkout link, or a button the user presses to add free credits; nothing is added before.
 
     Args:
         plan: The plan to upgrade to: starter, pro or agency.
@@ -532,8 +728,24 @@ async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agen
     chosen = plan_by_id(plan)
     if chosen is None:
         return _error("bad_plan", f"Unknown plan {plan!r}; choose one of {', '.join(PLAN_IDS)}.")
-    # One grant per tool call: a retried call reuses its id and grants nothing more.
-    key = accounts.upgrade_key(ctx.agency_id, chosen.id, tool_call_id=runtime.tool_call_id or "none")
+    offer = await upgrade_offer(ctx)
+    tool_call_id = runtime.tool_call_id or new_id()
+    if offer.allowed and offer.mode == "self_serve":
+        # Free credits are still the person's act: the button this returns grants them.
+        return _json(
+            {
+                "plan": chosen.id,
+                "outcome": "needs_confirmation",
+                "credits": chosen.credits,
+                "credits_granted": 0,
+                "tool_call_id": tool_call_id,
+                "upgrade": offer.as_dict(),
+                "message": f"Press Upgrade: {chosen.name} (+{chosen.credits}) to add {chosen.credits} "
+                "credits (free on this installation: no payment is taken). Nothing has been added yet.",
+            }
+        )
+    # A checkout (the credits arrive once paid), or a refusal saying who adds credits here.
+    key = accounts.upgrade_key(ctx.agency_id, chosen.id, tool_call_id=tool_call_id)
     try:
         return _json(await upgrade(ctx, chosen, key))
     except accounts.NotAllowed as exc:
@@ -658,20 +870,92 @@ async def resume_run(runtime: Runtime_, run_id: str | None = None) -> str:
 
 
 @tool(parse_docstring=True)
-async def place_call(runtime: Runtime_, opportunity_id: str) -> str:
-    """Place an AI phone call to one lead (costs 1 credit per started minute; needs at least 1 credit).
+async def place_call(runtime: Runtime_, lead: str) -> str:
+    """Prepare an AI phone call to one lead. Calls cost 1 credit per started minute, so the call is placed only when the user presses the confirmation button this returns.
 
     Args:
-        opportunity_id: The lead's id (from list_leads).
+        lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead" for the one being discussed.
     """
     ctx = runtime.context
     if ctx.calls is None:
         return _error("not_configured", "Calls are not available in this chat.")
-    ident = opportunity_id.strip()
-    opp = await ctx.runs.opportunity(ctx.agency_id, ident)
-    variables = {"business_name": opp.name} if opp is not None else None
-    result = await place_call_for(ctx.calls, ctx.agency_id, ident, user_id=ctx.user_id, variables=variables)
-    return _json({"opportunity_id": ident, "lead_name": opp.name if opp else None, **result})
+    found = await _resolve(runtime, lead)
+    if found.lead is None:
+        return _unresolved(found, "call_lead")
+    opp = found.lead
+    if not opp.phone:
+        return _json(
+            {
+                "opportunity_id": opp.id,
+                "lead_name": opp.name,
+                "outcome": "invalid_phone",
+                "message": f"{opp.name} has no phone number to call.",
+            }
+        )
+    customer = await ctx.runs.ensure_agency(ctx.agency_id)
+    balance = await ctx.runs.billing.balance(customer)
+    return _json(
+        {
+            "opportunity_id": opp.id,
+            "lead_name": opp.name,
+            "phone": opp.phone,
+            "outcome": "needs_confirmation",
+            "balance": balance,
+            "message": f"Ready to call {opp.name} at {opp.phone}. A call costs 1 credit per started "
+            f"minute and you have {balance} credit{'s' if balance != 1 else ''}. Nothing is dialled "
+            f"until you press Call {opp.name}.",
+        }
+    )
+
+
+@tool(parse_docstring=True)
+async def get_call_outcome(runtime: Runtime_, lead: str | None = None) -> str:
+    """What happened with the calls placed to a lead: their status, how long they lasted, what was charged and any meeting booked. Without a lead: the agency's latest calls.
+
+    Args:
+        lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead". Leave empty for the latest calls.
+    """
+    ctx = runtime.context
+    names: dict[str, str] = {}
+    async with ctx.runs.db.reader() as repo:
+        if lead and lead.strip():
+            found = await _resolve(runtime, lead)
+            if found.lead is None:
+                return _unresolved(found, "call_outcome")
+            rows = await repo.list_opportunity_calls(ctx.agency_id, found.lead.id, limit=5)
+            names[found.lead.id] = found.lead.name
+        else:
+            rows = await repo.list_calls(ctx.agency_id, limit=5)
+        for row in rows:
+            if row.opportunity_id not in names:
+                opp = await repo.get_opportunity(ctx.agency_id, row.opportunity_id)
+                names[row.opportunity_id] = opp.name if opp else "a lead"
+    calls = [call_summary(row, names[row.opportunity_id]) for row in rows]
+    result: dict[str, Any] = {"calls": calls}
+    if lead and lead.strip() and len(names) == 1:
+        only = next(iter(names))
+        result |= {"opportunity_id": only, "lead_name": names[only]}
+    if not calls:
+        who = f" to {next(iter(names.values()))}" if names else ""
+        result["message"] = f"No calls have been placed{who} yet."
+    return _json(result)
+
+
+def call_summary(call: Call, lead_name: str) -> dict[str, Any]:
+    """A call as the chat tells it: who, status, talk time, what it cost."""
+    metering = call_metering(call) or {}
+    return {
+        "call_id": call.id,
+        "lead_name": lead_name,
+        "status": call.status,
+        "finished": call_finished(call),
+        "ended_reason": call.ended_reason,
+        "talk_seconds": round(call.billing_seconds) if call.billing_seconds is not None else None,
+        "credits_billed": metering.get("billed_minutes"),
+        "billing": billed_text(call),
+        "summary": call.summary,
+        "placed_at": call.created_at,
+    }
 
 
 TOOLS: list[BaseTool] = [
@@ -684,6 +968,7 @@ TOOLS: list[BaseTool] = [
     start_upgrade,
     resume_run,
     place_call,
+    get_call_outcome,
     update_agency_profile,
     connect_slack_workspace,
 ]
@@ -801,6 +1086,7 @@ class ChatServices:
     background: BackgroundRuns
     agent: ChatAgent
     calls: CallService
+    follower: CallFollower
 
     def context(
         self, agency_id: str, *, user_id: str | None = None, thread_id: str | None = None
@@ -812,6 +1098,7 @@ class ChatServices:
             user_id=user_id,
             thread_id=thread_id,
             calls=self.calls,
+            follower=self.follower,
             success_url=self.settings.leadgen_public_url or None,
         )
 
@@ -829,11 +1116,13 @@ async def open_chat(
             runs = RunService(database, billing_for(settings, database.engine), providers, saver, settings)
             background = BackgroundRuns(runs)
             calls = CallService(database, runs.billing, providers, settings)
+            follower = CallFollower(calls)
             # Streaming, so the UI can show the answer as it is written.
             agent = ChatAgent(llm or providers.llm(streaming=True), saver)
             try:
-                yield ChatServices(settings, database, runs, background, agent, calls)
+                yield ChatServices(settings, database, runs, background, agent, calls, follower)
             finally:
+                await follower.aclose()
                 await background.aclose()
     finally:
         await database.close()

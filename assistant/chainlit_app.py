@@ -33,15 +33,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import csv
-import io
 import json
 import logging
 import os
 import secrets
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from datetime import datetime
 from typing import Any
 
 import chainlit as cl
@@ -54,19 +54,27 @@ from assistant.agent import (
     AgentTurn,
     ChatContext,
     ChatServices,
+    confirm_upgrade,
     credit_gap,
     open_chat,
     plan_by_id,
     resume_flow,
+    start_confirmed_run,
     upgrade,
     upgrade_offer,
 )
 from assistant.chat_data import make_data_layer
+from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
+from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
+from assistant.cli.chat import apply_log_level
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
-from db.models import PHASES
+from db.models import Call
 from graphs import accounts
+from graphs.call_follower import call_finished, call_report
+from graphs.lead_export import dossiers_of, leads_csv
 from graphs.service import RunNotFound
 from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
+from graphs.wording import ago, duration, lead_status_label, phase_label, plural, run_status_label
 from leadgen.settings import get_settings, reset_settings
 from tools.billing.port import BillingError
 
@@ -196,6 +204,31 @@ class _SignInGuard:
 
 SIGN_IN: contextvars.ContextVar[SignInAttempt | None] = contextvars.ContextVar("sign_in", default=None)
 
+
+def _own_port_and_files() -> None:
+    """Refuse a busy port before anything starts (`leadgen chat` checked already; `chainlit run`
+    did not), and give this process a files folder of its own: Chainlit deletes its folder on
+    exit, which must never be another server's (assistant/chat_server.py)."""
+    from chainlit import config as chainlit_config
+    from chainlit import server as chainlit_server
+
+    here = f"{chainlit_config.config.run.host}:{chainlit_config.config.run.port}"
+    if os.environ.get("LEADGEN_CHAT_PORT_CHECKED") != here:
+        try:
+            refuse_busy_port(chainlit_config.config.run.host, chainlit_config.config.run.port)
+        except PortInUse as exc:
+            raise SystemExit(f"error: {exc}") from None
+        os.environ["LEADGEN_CHAT_PORT_CHECKED"] = here  # a reload of this module is not a second server
+    files = own_files_dir(get_settings().leadgen_data_dir)
+    # session.files_dir reads the config module's name at call time; the shutdown hook that
+    # deletes the folder reads the server module's.
+    chainlit_config.FILES_DIRECTORY = files
+    chainlit_server.FILES_DIRECTORY = files
+
+
+apply_log_level()  # after Chainlit's own logging set-up (INFO), before anything logs
+_own_port_and_files()
+
 PASSWORD_LOGIN = _password_login()
 if PASSWORD_LOGIN:
     from chainlit.server import app as _chainlit_server
@@ -209,20 +242,38 @@ else:
     os.environ["CHAINLIT_AUTH_SECRET"] = _local_jwt_secret()
 
 
+def _stage(text: str) -> None:
+    """One line per start-up stage on the terminal (`make run`), whatever the log level."""
+    print(f"• {text}", flush=True)
+
+
 @cl.on_app_startup
 async def startup() -> None:
     if _wants_sandbox():
         from tools.sandbox.server import start_sandbox
 
+        _stage(
+            "Starting the sandbox (no provider keys: Places, Firecrawl, the model, billing and calls are emulated)…"
+        )
         handle = start_sandbox()
         STATE.stack.callback(handle.stop)
         os.environ["LEADGEN_SANDBOX_URL"] = handle.url
         reset_settings()
         STATE.sandbox_url = handle.url
-        log.warning("no provider keys: started the sandbox at %s", handle.url)
+        log.info("no provider keys: started the sandbox at %s", handle.url)
     STATE.services = await STATE.stack.enter_async_context(open_chat())
+    from chainlit.config import config as chainlit_config
+
+    host = chainlit_config.run.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    _stage(f"Atlas Lead Gen is ready: http://{shown}:{chainlit_config.run.port}")
     # Runs left `running` by a process that died resume in the background (views attach later).
     STATE.stack.push_async_callback(_stop_recovery, asyncio.create_task(STATE.chat.runs.recover()))
+    # Calls it was following are followed again to their end and charge (the follower's tasks).
+    try:
+        await STATE.chat.follower.recover()
+    except Exception:  # a failed sweep must not keep the chat from starting
+        log.exception("could not follow the calls left unfinished")
 
 
 async def _stop_recovery(task: asyncio.Task[Any]) -> None:
@@ -236,10 +287,32 @@ async def shutdown() -> None:
     await STATE.stack.aclose()
 
 
+def _element_storage() -> FolderStorage:
+    """Elements are kept under the data folder; their URLs are signed with the chat's secret."""
+    return FolderStorage(
+        get_settings().leadgen_data_dir / ELEMENTS_SUBDIR, os.environ["CHAINLIT_AUTH_SECRET"]
+    )
+
+
+STORAGE = _element_storage()
+
+
+def _serve_element_files() -> None:
+    from chainlit.server import app as chainlit_server
+
+    routes = chainlit_server.router.routes
+    routes[:] = [r for r in routes if getattr(r, "path", "") != files_route(STORAGE).path]
+    # Before Chainlit's catch-all route, which answers every other GET with the UI.
+    routes.insert(0, files_route(STORAGE))
+
+
+_serve_element_files()
+
+
 @cl.data_layer
 def data_layer() -> Any:
     # Always ours: without it Chainlit would pick its own layer from DATABASE_URL.
-    return make_data_layer(get_settings().resolved_database_url)
+    return make_data_layer(get_settings().resolved_database_url, STORAGE)
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,12 +406,16 @@ async def on_chat_start() -> None:
 async def on_chat_resume(thread: ThreadDict) -> None:
     if await _bind_session() is None:
         return
-    # Reattach live views (and paywalls) to this conversation's unfinished runs.
+    # Redraw, in place, the view of each run this conversation showed: its current state once
+    # (progress, paywall, results), never a stale copy above a fresh one.
+    existing = {str(step["id"]): str(step.get("createdAt") or "") for step in thread.get("steps") or []}
+    thread_id = cl.context.session.thread_id
     for run_id in await STATE.chat.agent.run_ids(thread["id"]):
         with contextlib.suppress(RunNotFound):
             flow = await STATE.chat.runs.get(_agency(), run_id)
-            if flow.status not in TERMINAL:
-                await watch(run_id)
+            shown_here = view_id(thread_id, run_id, "progress") in existing
+            if flow.status not in TERMINAL or shown_here:
+                await watch(run_id, existing)
 
 
 @cl.on_chat_end
@@ -388,9 +465,20 @@ def _shows_live_run(tool: str, result: dict[str, Any]) -> bool:
 async def render_turn(turn: AgentTurn) -> None:
     """Rich views for what the tools returned this turn (the text answer is already shown)."""
     for name, result in turn.tool_results:
-        if not isinstance(result, dict) or result.get("error"):
+        if not isinstance(result, dict):
             continue
-        if _shows_live_run(name, result):
+        if result.get("error") in ("ambiguous_lead", "lead_not_found") and result.get("candidates"):
+            await send_candidates(result)
+            continue
+        if result.get("error"):
+            continue
+        if name == "place_call" and result.get("outcome") == "needs_confirmation":
+            await send_call_confirmation(result)
+        elif name == "start_lead_run" and result.get("outcome") == "needs_confirmation":
+            await send_run_confirmation(result)
+        elif name == "start_upgrade" and result.get("outcome") == "needs_confirmation":
+            await send_upgrade_confirmation(result)
+        elif _shows_live_run(name, result):
             await watch(result["run_id"])
         elif name == "list_leads":
             await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
@@ -404,11 +492,104 @@ async def render_turn(turn: AgentTurn) -> None:
             ).send()
 
 
+async def send_run_confirmation(prepared: dict[str, Any]) -> None:
+    """A large or refreshed run: what it may cost, and the button that starts it (once)."""
+    campaign = prepared["campaign"]
+    await cl.Message(
+        content=f"**{prepared['message']}**",
+        actions=[
+            cl.Action(
+                name="confirm_run",
+                payload={
+                    "run_id": prepared["run_id"],
+                    "num_leads": prepared["num_leads_requested"],
+                    "vertical": campaign["target_vertical"],
+                    "geography": campaign["target_geography"],
+                    "refresh": bool(prepared.get("refresh")),
+                },
+                label="Start the run",
+                icon="play",
+            ),
+            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+        ],
+    ).send()
+
+
+async def send_upgrade_confirmation(prepared: dict[str, Any]) -> None:
+    """A free upgrade the agent prepared: granted only by this button."""
+    plan = plan_by_id(str(prepared.get("plan", "")))
+    if plan is None:
+        return
+    await cl.Message(
+        content=prepared["message"],
+        actions=[
+            cl.Action(
+                name="upgrade",
+                payload={"plan": plan.id, "tool_call": prepared["tool_call_id"]},
+                label=f"Upgrade: {plan.name} (+{plan.credits})",
+            ),
+            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+        ],
+    ).send()
+
+
+@cl.action_callback("confirm_run")
+async def on_confirm_run(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
+    run_id = str(action.payload.get("run_id", ""))
+    # One start per prepared run: a second click waits for the first and finds its run.
+    async with STATE.locks[f"start/{run_id}"]:
+        result = await start_confirmed_run(
+            _context(),
+            run_id,
+            num_leads=action.payload.get("num_leads"),
+            vertical=action.payload.get("vertical"),
+            geography=action.payload.get("geography"),
+            refresh=action.payload.get("refresh"),
+        )
+    with contextlib.suppress(Exception):
+        await action.remove()
+    if result["status"] == "started":
+        await watch(result["run_id"])
+    else:
+        await cl.Message(content=result["message"]).send()
+
+
+# What a candidate button does, per action the person asked for.
+CANDIDATE_ACTIONS = {
+    "open_dossier": "open_dossier",
+    "call_lead": "call_lead",
+    "show_pages": "show_lead_pages",
+}
+
+
+async def send_candidates(result: dict[str, Any]) -> None:
+    """Several leads match what the person said: one button per candidate, by name and address."""
+    action = CANDIDATE_ACTIONS.get(str(result.get("action")), "open_dossier")
+    await cl.Message(
+        content="Which one?",
+        actions=[
+            cl.Action(
+                name=action,
+                payload={"opportunity_id": c["id"]},
+                label=f"{c['name']} · {c['address']}" if c.get("address") else c["name"],
+            )
+            for c in result["candidates"]
+        ],
+    ).send()
+
+
 # --------------------------------------------------------------------------------------------
 # Live view of one run
+#
+# Each run a thread shows has stable message ids (per thread, run and part), so a reopened thread
+# redraws the same messages in place - progress, paywall, results - instead of adding a second,
+# current copy under a stale one. The Tasks panel is one list per session covering every run the
+# session follows.
 
-
-PHASE_ICONS = {"pending": "⏸", "running": "⏳", "complete": "✅", "error": "❌"}
+VIEW_IDS = uuid.UUID("6f0c1f3e-3c55-4c1e-9d55-0d8f3b1b2a10")
+PHASE_MARKS = {"pending": "○", "running": "◐", "complete": "✓", "error": "✕"}  # no emoji font needed
 TASK_STATUS = {
     "pending": cl.TaskStatus.READY,
     "running": cl.TaskStatus.RUNNING,
@@ -417,55 +598,137 @@ TASK_STATUS = {
 }
 
 
-def progress_markdown(run: dict[str, Any]) -> str:
+def view_id(thread_id: str, run_id: str, part: str) -> str:
+    return str(uuid.uuid5(VIEW_IDS, f"{thread_id}/{run_id}/{part}"))
+
+
+def campaign_label(run: dict[str, Any]) -> str:
     campaign = run["campaign"]
+    return f"{run['num_leads_requested']} {campaign['target_vertical']} in {campaign['target_geography']}"
+
+
+def progress_markdown(run: dict[str, Any]) -> str:
     pct = round(run["progress"] * 100)
     bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
+    paused = run["status"] == "paused_for_upgrade"
     lines = [
-        f"**Run `{run['id'][:8]}`** · {run['num_leads_requested']} {campaign['target_vertical']} "
-        f"in {campaign['target_geography']} · **{run['status'].replace('_', ' ')}** · {pct}%",
+        f"**Run · {campaign_label(run)}** · **{run_status_label(run['status'])}** · {pct}%",
         f"`{bar}`",
         "",
     ]
     for phase in run["phases"]:
-        extra = ""
-        if phase["status"] == "running":
-            extra = f" {round((phase['progress'] or 0) * 100)}%"
-        elif phase["status"] == "complete" and phase.get("duration_ms") is not None:
-            extra = f" ({phase['duration_ms'] / 1000:.1f} s)"
-        lines.append(f"- {PHASE_ICONS.get(phase['status'], '')} {phase['name']}{extra}")
+        status = phase["status"]
+        if status == "running":
+            state = "paused" if paused else f"{round((phase['progress'] or 0) * 100)}%"
+        elif status == "complete":
+            took = (
+                duration((phase["duration_ms"] or 0) / 1000) if phase.get("duration_ms") is not None else ""
+            )
+            state = f"done{f' in {took}' if took else ''}"
+        elif status == "error":
+            state = "failed"
+        else:
+            state = "waiting"
+        lines.append(f"- {PHASE_MARKS.get(status, '○')} {phase_label(phase['name'])} · {state}")
     counts = run["counts"]
-    lines.append("")
-    lines.append(
-        f"Leads: {counts['opportunities']} · ready: {counts['ready']} · audits: "
-        f"{counts['audits_completed'] + counts['audits_failed']}/{counts['audits_queued']}"
-        f" done, {counts['audits_failed']} failed"
-    )
+    audits_done = counts["audits_completed"] + counts["audits_failed"]
+    lines += [
+        "",
+        f"{plural(counts['opportunities'], 'lead')} found · {counts['ready']} researched · "
+        f"{audits_done} of {plural(counts['audits_queued'], 'audit')} done"
+        + (f", {counts['audits_failed']} failed" if counts["audits_failed"] else ""),
+    ]
     lines += run_notes(run)
-    if run.get("last_event"):
-        lines.append(f"Last event: {run['last_event'].get('message') or run['last_event'].get('type')}")
+    event = run.get("last_event")
+    if event:
+        when = _parse_iso(event.get("timestamp"))
+        lines.append(
+            f"Last: {event.get('message') or event.get('type')}" + (f" · {ago(when)}" if when else "")
+        )
     return "\n".join(lines)
 
 
-class RunView:
-    """One session's live view of one run: redraws on events and on a timer until the run ends."""
+def _parse_iso(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        return None
+    with contextlib.suppress(ValueError):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
 
-    def __init__(self, run_id: str) -> None:
+
+class SessionTasks:
+    """The session's one Tasks panel: the phases of every run it follows, labelled by campaign
+    when there are several; a paused run's phase waits (no spinner)."""
+
+    def __init__(self) -> None:
+        self.tasklist = cl.TaskList(status="Ready")
+        self.runs: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.shown = ""
+
+    async def show(self, run_id: str, run: dict[str, Any]) -> None:
+        self.runs[run_id] = (campaign_label(run), run)
+        tasks: list[cl.Task] = []
+        several = len(self.runs) > 1
+        for label, state in self.runs.values():
+            paused = state["status"] == "paused_for_upgrade"
+            for phase in state["phases"]:
+                status = TASK_STATUS.get(phase["status"], cl.TaskStatus.READY)
+                if paused and status == cl.TaskStatus.RUNNING:
+                    status = cl.TaskStatus.READY
+                pct = round((phase["progress"] or 0) * 100)
+                title = phase_label(phase["name"]) + (f" · {pct}%" if phase["status"] == "running" else "")
+                tasks.append(cl.Task(title=f"{label}: {title}" if several else title, status=status))
+        active = [s for _, s in self.runs.values() if s["status"] not in TERMINAL]
+        if any(s["status"] == "paused_for_upgrade" for s in active):
+            overall = "Paused: out of credits"
+        elif active:
+            overall = f"Running {plural(len(active), 'run')}" if several else "Running"
+        else:
+            overall = "Done"
+        signature = repr([(t.title, t.status) for t in tasks] + [overall])
+        if signature != self.shown:
+            self.shown = signature
+            self.tasklist.tasks, self.tasklist.status = tasks, overall
+            await self.tasklist.send()
+
+
+def _session_tasks() -> SessionTasks:
+    tasks: SessionTasks | None = cl.user_session.get("tasks")
+    if tasks is None:
+        tasks = SessionTasks()
+        cl.user_session.set("tasks", tasks)
+    return tasks
+
+
+class RunView:
+    """One session's live view of one run: redraws on events and on a timer until the run ends.
+    `existing` maps the ids of messages the thread already holds to their creation times."""
+
+    def __init__(self, run_id: str, existing: dict[str, str] | None = None) -> None:
         self.run_id = run_id
         self.agency_id = _agency()
         self.username = cl.user_session.get("username")
         self.thread_id = cl.context.session.thread_id
+        self.existing = existing or {}
+        self.tasks = _session_tasks()
         self.poke = asyncio.Event()
-        self.message = cl.Message(content=f"Run `{run_id[:8]}` starting…")
-        self.tasks = cl.TaskList(status="Starting…")
-        self.task_by_phase = {name: cl.Task(title=name, status=cl.TaskStatus.READY) for name in PHASES}
+        self.message = self.stable_message("progress", "Starting the run…")
         self.shown = ""
-        self.tasks_shown = ""
         self.paywall_key: str | None = None
         self.paywall: cl.Message | None = None
         self.countdown: asyncio.Task[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.unsubscribe = STATE.chat.background.subscribe(run_id, self.on_event)
+
+    def stable_message(self, part: str, content: str, **kw: Any) -> cl.Message:
+        """This run's `part` message: the same id (and creation time) every time it is drawn."""
+        ident = view_id(self.thread_id, self.run_id, part)
+        return cl.Message(id=ident, content=content, created_at=self.existing.get(ident), **kw)
+
+    def shown_before(self, part: str) -> bool:
+        return view_id(self.thread_id, self.run_id, part) in self.existing
 
     def context(self) -> ChatContext:
         return STATE.chat.context(self.agency_id, user_id=self.username, thread_id=self.thread_id)
@@ -482,8 +745,6 @@ class RunView:
                 task.cancel()
 
     async def start(self) -> None:
-        for task in self.task_by_phase.values():
-            await self.tasks.add_task(task)
         await self.message.send()
         # The task inherits this handler's Chainlit context: it draws in this session.
         self.task = asyncio.create_task(self.loop(), name=f"view-{self.run_id}")
@@ -520,40 +781,28 @@ class RunView:
             self.shown = text
             self.message.content = text
             await self.message.update()
-        for phase in run["phases"]:
-            task = self.task_by_phase[phase["name"]]
-            task.status = TASK_STATUS.get(phase["status"], cl.TaskStatus.READY)
-            pct = round((phase["progress"] or 0) * 100)
-            task.title = f"{phase['name']} · {pct}%"
-        labels = {
-            "running": f"Running · {round(run['progress'] * 100)}%",
-            "paused_for_upgrade": "Paused: out of credits",
-            "completed": "Done",
-            "error": "Failed",
-            "cancelled": "Cancelled",
-            "idle": "Queued",
-        }
-        self.tasks.status = labels.get(run["status"], run["status"])
-        signature = repr([(t.title, t.status) for t in self.task_by_phase.values()] + [self.tasks.status])
-        if signature != self.tasks_shown:
-            self.tasks_shown = signature
-            await self.tasks.send()
+        await self.tasks.show(self.run_id, run)
 
     async def finish(self, run: dict[str, Any]) -> None:
+        if self.shown_before("result"):
+            return  # the thread already holds it (and its table and CSV)
+        label = campaign_label(run)
         if run["status"] == "completed":
-            leads = await STATE.chat.runs.run_leads(self.agency_id, self.run_id)
+            leads = leads_json(await STATE.chat.runs.run_leads(self.agency_id, self.run_id))
             await send_leads(
                 self.run_id,
-                leads_json(leads),
-                title=f"Run `{self.run_id[:8]}` finished",
+                leads,
+                title=f"Run finished · {label}",
                 notes=run_notes(run),
+                message=self.stable_message("result", ""),
             )
         elif run["status"] == "error":
-            await cl.Message(
-                content=f"Run `{self.run_id[:8]}` failed: {run.get('error') or 'unknown error'}"
-            ).send()
+            message = self.stable_message(
+                "result", f"The run for {label} failed: {run.get('error') or 'unknown error'}"
+            )
+            await message.send()
         else:
-            await cl.Message(content=f"Run `{self.run_id[:8]}` was cancelled.").send()
+            await self.stable_message("result", f"The run for {label} was cancelled.").send()
 
     # -- the paywall -----------------------------------------------------------------------
 
@@ -568,13 +817,18 @@ class RunView:
         gap = await credit_gap(STATE.chat.runs, flow)
         offer = await upgrade_offer(self.context())
         info = block.get("credit_info") or {}
-        plans = " · ".join(f"**{p.name}** (+{p.credits} credits)" for p in PLANS)
+        plans = " · ".join(f"**{p.name}** (+{plural(p.credits, 'credit')})" for p in PLANS)
         content = "\n".join(
             [
-                f"### Run `{self.run_id[:8]}` paused: out of credits",
-                f"Phase **{block.get('phase', '?')}** needs **{block.get('feature_id', '?')}**.",
+                f"### Paused: out of credits · {campaign_label(run)}",
+                f"**{phase_label(str(block.get('phase', '')))}** needs more credits "
+                f"({str(block.get('feature_id', '')).replace('_', ' ')}).",
                 f"Balance: **{gap.balance}** · required: **{gap.required}** · short by: **{gap.deficit}**"
-                + (f" (at pause: balance {info.get('balance')})" if info.get("balance") is not None else ""),
+                + (
+                    f" (balance at the pause: {info.get('balance')})"
+                    if info.get("balance") is not None
+                    else ""
+                ),
                 *([f"Plans: {plans}"] if offer.allowed else []),
                 offer.message,
                 "",
@@ -594,7 +848,8 @@ class RunView:
         actions.append(
             cl.Action(name="resume_paused", payload={"run_id": self.run_id}, label="I've upgraded — resume")
         )
-        self.paywall = cl.Message(content=content, actions=actions)
+        # The same message for the same pause: a reopened thread shows it once, buttons included.
+        self.paywall = self.stable_message(f"paywall/{key}", content, actions=actions)
         await self.paywall.send()
         self.countdown = asyncio.create_task(self.wait_for_credits(key))
 
@@ -606,6 +861,7 @@ class RunView:
             for action in self.paywall.actions:
                 with contextlib.suppress(Exception):
                     await action.remove()
+            self.paywall.actions = []
             if note:
                 self.paywall.content += f"\n\n**{note}**"
                 await self.paywall.update()
@@ -623,9 +879,7 @@ class RunView:
                 break
         notice = cl.Message(content="")
         for left in range(RESUME_COUNTDOWN_SECONDS, 0, -1):
-            notice.content = (
-                f"Credits available ({gap.balance}). Resuming run `{self.run_id[:8]}` in {left} s…"
-            )
+            notice.content = f"{plural(gap.balance, 'credit')} available. Resuming the run in {left} s…"
             await (notice.update() if left < RESUME_COUNTDOWN_SECONDS else notice.send())
             await asyncio.sleep(1)
         flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
@@ -635,7 +889,7 @@ class RunView:
         self.poke.set()
 
 
-async def watch(run_id: str) -> RunView:
+async def watch(run_id: str, existing: dict[str, str] | None = None) -> RunView:
     """The session's live view of `run_id` (started when there is none yet)."""
     views: dict[str, RunView] = cl.user_session.get("views") or {}
     cl.user_session.set("views", views)
@@ -643,124 +897,110 @@ async def watch(run_id: str) -> RunView:
     if view is not None and view.task is not None and not view.task.done():
         view.poke.set()
         return view
-    view = RunView(run_id)
+    view = RunView(run_id, existing)
     views[run_id] = view
     await view.start()
     return view
 
 
 # --------------------------------------------------------------------------------------------
-# Leads, dossiers and pages
+# Leads, dossiers and pages: custom elements (public/elements/*.jsx) kept with the thread
 
 
-def leads_markdown(leads: list[dict[str, Any]]) -> str:
-    if not leads:
-        return "_No leads._"
-
-    def cell(value: Any) -> str:
-        return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
-
-    rows = [
-        "| # | Lead | Status | Signals | Score | Fit reason |",
-        "|---|---|---|---|---|---|",
-    ]
-    for rank, lead in enumerate(leads, 1):
-        name = f"[{cell(lead['name'])}]({lead['website']})" if lead.get("website") else cell(lead["name"])
-        rows.append(
-            f"| {rank} | {name} | {lead['status']}{' (reused)' if lead.get('dossier_reused') else ''} | "
-            f"{cell(', '.join(lead['signals']) or '—')} | "
-            f"{lead['qualification_score']:.2f} | {cell(lead.get('fit_reason') or '—')} |"
-        )
-    return "\n".join(rows)
-
-
-LEAD_CSV_FIELDS = (
-    "id",
-    "name",
-    "status",
-    "qualification_score",
-    "signals",
-    "fit_reason",
-    "website",
-    "domain",
-    "phone",
-    "address",
-    "rating",
-    "reviews_count",
-    "dossier_id",
-    "dossier_reused",
-    "runs",
-)
-
-
-def leads_csv(leads: list[dict[str, Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=LEAD_CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for lead in leads:
-        writer.writerow({**lead, "signals": ";".join(lead["signals"]), "runs": ";".join(lead["runs"])})
-    return out.getvalue().encode()
+def table_row(rank: int, lead: dict[str, Any], dossier: dict[str, Any] | None) -> dict[str, Any]:
+    score = lead.get("opportunity_score")
+    findings = (dossier or {}).get("findings") or []
+    return {
+        "id": lead["id"],
+        "rank": rank,
+        "name": lead["name"],
+        "status": lead_status_label(lead["status"]),
+        "score": score if isinstance(score, int | float) else round(lead["qualification_score"] * 100),
+        "rating": lead.get("rating"),
+        "reviews": lead.get("reviews_count"),
+        "phone": lead.get("phone"),
+        "website": lead.get("website"),
+        "signals": [s.replace("_", " ").lower() for s in lead.get("signals") or []],
+        "findings": [
+            {"code": f.get("code"), "title": f.get("title"), "url": f.get("evidence_url")} for f in findings
+        ]
+        or [{"code": None, "title": gap, "url": None} for gap in (dossier or {}).get("gaps") or []],
+        "fit": lead.get("fit_reason") or "",
+        "reused": bool(lead.get("dossier_reused")),
+        "dossier": bool(lead.get("dossier_id")),
+    }
 
 
 async def send_leads(
-    run_id: str, leads: list[dict[str, Any]], *, title: str, notes: Sequence[str] = ()
+    run_id: str,
+    leads: list[dict[str, Any]],
+    *,
+    title: str,
+    notes: Sequence[str] = (),
+    message: cl.Message | None = None,
 ) -> None:
-    actions = [
-        cl.Action(
-            name="open_dossier", payload={"opportunity_id": lead["id"]}, label=f"Dossier: {lead['name']}"
-        )
-        for lead in leads
-        if lead.get("dossier_id")
+    dossiers = await dossiers_of(STATE.chat.runs, _agency(), leads)
+    rows = [
+        table_row(rank, lead, dossiers.get(str(lead.get("dossier_id")))) for rank, lead in enumerate(leads, 1)
     ]
+    table = cl.CustomElement(name="LeadsTable", props={"title": title, "rows": rows}, display="inline")
     csv_file = cl.File(
-        name=f"leads-{run_id[:8]}.csv", content=leads_csv(leads), mime="text/csv", display="inline"
+        name=f"leads-{run_id[:8]}.csv",
+        content=leads_csv(leads, dossiers).encode(),
+        mime="text/csv",
+        display="inline",
     )
-    await cl.Message(
-        content="\n\n".join([f"**{title}** · {len(leads)} leads", *notes, leads_markdown(leads)]),
-        elements=[csv_file],
-        actions=actions,
-    ).send()
+    top = ", ".join(lead["name"] for lead in leads[:3])
+    text = "\n\n".join(
+        [f"**{title}** · {plural(len(leads), 'lead')}" + (f" · top: {top}" if top else ""), *notes]
+    )
+    message = message or cl.Message(content="")
+    message.content = text
+    message.elements = [table, csv_file]  # type: ignore[list-item]
+    await message.send()
 
 
-def dossier_markdown(dossier: dict[str, Any], lead: dict[str, Any] | None) -> str:
-    name = lead["name"] if lead else dossier["opportunity_id"]
-    lines = [f"### Dossier · {name}", "", dossier["summary"], ""]
-    if dossier["gaps"]:
-        lines += ["**Gaps**", *[f"- {gap}" for gap in dossier["gaps"]], ""]
-    if dossier["talking_points"]:
-        lines += ["**Talking points**", *[f"- {point}" for point in dossier["talking_points"]], ""]
-    if dossier["sources"]:
-        lines += [
-            "**Sources**",
-            *[f"- [{s.get('title') or s['url']}]({s['url']})" for s in dossier["sources"]],
-            "",
-        ]
-    if dossier.get("fit_reason"):
-        lines.append(f"**Fit:** {dossier['fit_reason']}")
-    return "\n".join(lines)
+def dossier_props(dossier: dict[str, Any], lead: dict[str, Any] | None) -> dict[str, Any]:
+    findings = dossier.get("findings") or [
+        {"code": None, "title": gap, "detail": None, "evidence_url": None}
+        for gap in dossier.get("gaps") or []
+    ]
+    return {
+        "name": lead["name"] if lead else "Lead",
+        "opportunity_id": dossier["opportunity_id"],
+        "audit_job_id": lead.get("audit_job_id") if lead else None,
+        "phone": lead.get("phone") if lead else None,
+        "website": lead.get("website") if lead else None,
+        "summary": dossier["summary"],
+        "findings": findings,
+        "talking_points": dossier.get("talking_points") or [],
+        "sources": dossier.get("sources") or [],
+        "fit_reason": dossier.get("fit_reason"),
+        "written": ago(_parse_iso(dossier.get("created_at"))),
+    }
 
 
 async def send_dossier(dossier: dict[str, Any], lead: dict[str, Any] | None) -> None:
-    actions = []
-    if lead and lead.get("audit_job_id"):
-        actions.append(
-            cl.Action(
-                name="show_pages", payload={"audit_job_id": lead["audit_job_id"]}, label="Scraped pages"
-            )
-        )
-    if lead and lead.get("phone"):
-        actions.append(
-            cl.Action(name="call_lead", payload={"opportunity_id": lead["id"]}, label="Call this lead")
-        )
-    await cl.Message(content=dossier_markdown(dossier, lead), actions=actions).send()
+    name = lead["name"] if lead else "this lead"
+    card = cl.CustomElement(name="DossierCard", props=dossier_props(dossier, lead), display="inline")
+    sources = ", ".join(f"[{s.get('title') or s['url']}]({s['url']})" for s in dossier.get("sources") or [])
+    await cl.Message(
+        content=f"### Dossier · {name}\n\n{dossier['summary']}"
+        + (f"\n\nSources: {sources}" if sources else ""),
+        elements=[card],
+    ).send()
 
 
 async def send_pages(audit_job_id: str, pages: list[dict[str, Any]]) -> None:
     if not pages:
-        await cl.Message(content="No pages were scraped for this audit.").send()
+        await cl.Message(content="No pages were read for this lead.").send()
         return
-    lines = [f"**Scraped pages** · audit `{audit_job_id[:8]}`", ""]
-    lines += [f"- [{p.get('title') or p['url']}]({p['url']}) · {p.get('scraped_at') or ''}" for p in pages]
+    lines = [f"**Scraped pages** · {plural(len(pages), 'page')}", ""]
+    lines += [
+        f"- [{p.get('title') or p['url']}]({p['url']})"
+        + (f" · read {ago(_parse_iso(p.get('scraped_at')))}" if p.get("scraped_at") else "")
+        for p in pages
+    ]
     await cl.Message(content="\n".join(lines)).send()
 
 
@@ -795,16 +1035,103 @@ async def on_show_pages(action: cl.Action) -> None:
     await send_pages(job_id, [page_json(p) for p in pages])
 
 
+@cl.action_callback("show_lead_pages")
+async def on_show_lead_pages(action: cl.Action) -> None:
+    if not await _ensure_bound():
+        return
+    lead = await STATE.chat.runs.lead(_agency(), str(action.payload.get("opportunity_id", "")))
+    if lead is None or lead.audit_job_id is None:
+        await cl.Message(content="No pages were read for that lead.").send()
+        return
+    pages = await STATE.chat.runs.scraped_pages(_agency(), lead.audit_job_id)
+    await send_pages(lead.audit_job_id, [page_json(p) for p in pages])
+
+
 @cl.action_callback("call_lead")
 async def on_call_lead(action: cl.Action) -> None:
+    """A Call button (dossier, leads table, a candidate): prepare the call and ask to confirm."""
+    if not await _ensure_bound():
+        return
+    opp = await STATE.chat.runs.opportunity(_agency(), str(action.payload.get("opportunity_id", "")))
+    if opp is None:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    balance = await STATE.chat.runs.billing.balance(await STATE.chat.runs.ensure_agency(_agency()))
+    await send_call_confirmation(
+        {"opportunity_id": opp.id, "lead_name": opp.name, "phone": opp.phone, "balance": balance}
+    )
+
+
+async def send_call_confirmation(prepared: dict[str, Any]) -> None:
+    """What the call costs, and the button that places it (nothing is dialled before)."""
+    name, balance = prepared["lead_name"], int(prepared.get("balance") or 0)
+    if not prepared.get("phone"):
+        await cl.Message(content=f"{name} has no phone number to call.").send()
+        return
+    await cl.Message(
+        content=f"**Call {name}** at {prepared['phone']}? A call costs 1 credit per started minute; "
+        f"you have {plural(balance, 'credit')}.",
+        actions=[
+            cl.Action(
+                name="confirm_call",
+                payload={"opportunity_id": prepared["opportunity_id"]},
+                label=f"Call {name}",
+                icon="phone",
+            ),
+            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+        ],
+    ).send()
+
+
+@cl.action_callback("dismiss")
+async def on_dismiss(action: cl.Action) -> None:
+    await action.remove()
+    await cl.Message(content="Cancelled: nothing was charged.").send()
+
+
+@cl.action_callback("confirm_call")
+async def on_confirm_call(action: cl.Action) -> None:
     if not await _ensure_bound():
         return
     from graphs.calls import place_call
 
     ctx = _context()
     opp_id = str(action.payload.get("opportunity_id", ""))
-    result = await place_call(STATE.chat.calls, ctx.agency_id, opp_id, user_id=ctx.user_id)
-    await cl.Message(content=result["message"]).send()
+    opp = await STATE.chat.runs.opportunity(ctx.agency_id, opp_id)
+    if opp is None:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    await action.remove()  # one click, one call
+    result = await place_call(
+        STATE.chat.calls, ctx.agency_id, opp.id, user_id=ctx.user_id, variables={"business_name": opp.name}
+    )
+    if result["outcome"] in ("placed", "in_progress") and result.get("call"):
+        await follow_call_in_chat(result["call"]["id"], opp.name, result["message"])
+    else:
+        await cl.Message(content=result["message"]).send()
+
+
+async def follow_call_in_chat(call_id: str, lead_name: str, opening: str) -> None:
+    """A message that follows the call live and ends with its outcome and charge. The call is
+    followed by the process (graphs/call_follower.py) even if this tab closes."""
+    status = cl.Message(content=f"{opening}\n\nFollowing the call to {lead_name}…")
+    await status.send()
+    session = contextvars.copy_context()  # the follower's task may belong to another session
+
+    async def report(call: Call) -> None:
+        async def draw() -> None:
+            if call_finished(call):
+                status.content = f"{opening}\n\n**{call_report(call, lead_name)}**"
+            else:
+                status.content = f"{opening}\n\nThe call to {lead_name} is {call.status.replace('-', ' ')}…"
+            await status.update()
+
+        await asyncio.get_running_loop().create_task(draw(), context=session)
+
+    STATE.chat.follower.follow(_agency(), call_id, on_update=report)
+    call = await STATE.chat.calls.get_call(_agency(), call_id)
+    if call_finished(call):  # it ended before we subscribed
+        await report(call)
 
 
 @cl.action_callback("upgrade")
@@ -813,18 +1140,26 @@ async def on_upgrade(action: cl.Action) -> None:
         return
     plan = plan_by_id(str(action.payload.get("plan", "")))
     run_id = str(action.payload.get("run_id", ""))
+    tool_call = str(action.payload.get("tool_call") or "")
     if plan is None:
         await cl.Message(content="Unknown plan.").send()
         return
+    if not tool_call:
+        try:
+            await STATE.chat.runs.get(_agency(), run_id)
+        except RunNotFound:
+            await cl.Message(content="That run is not available.").send()
+            return
     try:
-        await STATE.chat.runs.get(_agency(), run_id)
-    except RunNotFound:
-        await cl.Message(content="That run is not available.").send()
-        return
-    # One grant per paywall and plan: a double click (or a second tab, or Slack) adds nothing more.
-    key = accounts.upgrade_key(_agency(), plan.id, run_id=run_id, pause=str(action.payload.get("pause", "")))
-    try:
-        result = await upgrade(_context(), plan, key)
+        if tool_call:  # the button the agent's start_upgrade returned: once per that tool call
+            result = await confirm_upgrade(_context(), plan, tool_call)
+        else:
+            # One grant per paywall and plan: a double click (or a second tab, or Slack) adds
+            # nothing more.
+            key = accounts.upgrade_key(
+                _agency(), plan.id, run_id=run_id, pause=str(action.payload.get("pause", ""))
+            )
+            result = await upgrade(_context(), plan, key)
     except accounts.NotAllowed as exc:
         await cl.Message(content=str(exc)).send()
         return

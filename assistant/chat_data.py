@@ -13,9 +13,9 @@ history written while a pipeline, `leadgen serve` and CLI commands write too wai
 instead of failing with "database is locked".
 
 Chainlit's layer logs SQL errors as warnings and carries on (`execute_sql` returns None), so a
-schema mismatch would silently lose history: the tests read the rows back. Elements (files, task
-lists) are not persisted: Chainlit needs a blob storage client for them, and the UI re-creates
-what it shows (tables, CSV, dossiers) from our tables on demand.
+schema mismatch would silently lose history: the tests read the rows back. Elements (CSV files,
+the leads table, dossier cards) are kept by the chat's storage client on our data folder
+(assistant/chat_files.py); task lists are never kept by Chainlit (they belong to no message).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
+from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.logger import logger
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,9 +44,9 @@ def _writes(query: str) -> bool:
 class HistoryDataLayer(SQLAlchemyDataLayer):
     """Chainlit's SQLAlchemy data layer on our engine, writing in `BEGIN IMMEDIATE` transactions."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, storage_provider: BaseStorageClient | None = None) -> None:
         url = chainlit_conninfo(database_url)
-        super().__init__(conninfo=url, user_thread_limit=200)
+        super().__init__(conninfo=url, user_thread_limit=200, storage_provider=storage_provider)
         # Chainlit built an engine of its own (no connection yet): ours replaces it.
         self.engine = create_engine(url)
         self.async_session = session_factory(self.engine)
@@ -73,6 +74,7 @@ class HistoryDataLayer(SQLAlchemyDataLayer):
         return cleaned
 
 
-def make_data_layer(database_url: str) -> HistoryDataLayer:
-    """Chainlit's SQLAlchemy data layer on `database_url` (already migrated to head)."""
-    return HistoryDataLayer(database_url)
+def make_data_layer(database_url: str, storage_provider: BaseStorageClient | None = None) -> HistoryDataLayer:
+    """Chainlit's SQLAlchemy data layer on `database_url` (already migrated to head); elements
+    are kept by `storage_provider` (assistant/chat_files.py), without one they are not kept."""
+    return HistoryDataLayer(database_url, storage_provider)

@@ -79,11 +79,13 @@ from assistant.agent import (
     plan_by_id,
     plans_json,
     resume_flow,
+    start_confirmed_run,
     upgrade,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
-from db.models import LeadGenFlow
+from db.models import Call, LeadGenFlow
 from graphs import accounts
+from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.calls import CallService, place_call
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.service import BadRunInput, RunNotFound, RunService
@@ -643,6 +645,19 @@ class SlackAdapter:
                     result["message"],
                     kit.checkout_blocks(result["message"], result["checkout_url"]),
                 )
+            elif name == "start_lead_run" and result.get("outcome") == "needs_confirmation":
+                await self.post(ws, place, result["message"], kit.run_confirm_blocks(result))
+            elif name == "start_upgrade" and result.get("outcome") == "needs_confirmation":
+                plan = next((p for p in plans_json() if p["id"] == result.get("plan")), None)
+                if plan is not None:
+                    blocks = kit.upgrade_confirm_blocks(result["message"], plan, str(result["tool_call_id"]))
+                    await self.post(ws, place, result["message"], blocks)
+            elif name == "place_call" and result.get("outcome") == "needs_confirmation":
+                # The click is the confirmation: the button places the call.
+                lead = {"id": result["opportunity_id"], "name": result["lead_name"]}
+                await self.post(
+                    ws, place, result["message"], kit.call_confirm_blocks(result["message"], lead)
+                )
             elif name == "place_call" and result.get("paywall"):
                 plans, note = self.paywall_offer(ws)
                 blocks = kit.call_paywall_blocks(
@@ -690,6 +705,13 @@ class SlackAdapter:
         )
         if result["ok"]:
             await self.post(ws, place, f"<@{user}> {result['message']} (lead: {opp.name})")
+
+            async def report(call: Call) -> None:
+                if call_finished(call):
+                    await self.post(ws, place, call_report(call, opp.name))
+
+            # Followed to its end whether or not Vapi can reach `leadgen serve`.
+            self.services.follower.follow(ws.agency_id, result["call"]["id"], on_update=report)
         elif result["outcome"] == "insufficient_credits" and result.get("paywall"):
             plans, note = self.paywall_offer(ws)
             blocks = kit.call_paywall_blocks(opp.name, result["paywall"], plans, uuid.uuid4().hex[:12], note)
@@ -708,7 +730,11 @@ class SlackAdapter:
             return
         nonce = str(value.get("k") or "")[:64]
         run_id = str(value.get("r") or "")
-        if run_id:
+        tool_call = str(value.get("t") or "")
+        if tool_call:  # the button of the agent's start_upgrade: once per that tool call
+            run_id = ""
+            key = accounts.upgrade_key(ws.agency_id, plan.id, tool_call_id=tool_call)
+        elif run_id:
             try:
                 await self.services.runs.get(ws.agency_id, run_id)
             except RunNotFound:
@@ -733,6 +759,24 @@ class SlackAdapter:
             await self.post(ws, place, f"{result['message']} Balance: {result['balance']} credits.")
         if run_id and (watcher := self.watcher_of(run_id)) is not None:
             watcher.poke.set()  # it resumes the run once the balance covers the step
+
+    async def confirm_run(self, ws: Workspace, user: str, place: Place, value: dict[str, Any]) -> None:
+        """Start the run the agent prepared; a second click finds it started and adds nothing."""
+        run_id = str(value.get("r") or "")
+        async with self._locks[f"start/{run_id}"]:
+            result = await start_confirmed_run(
+                self.context(ws, user, place),
+                run_id,
+                num_leads=value.get("n"),
+                vertical=value.get("v"),
+                geography=value.get("g"),
+                refresh=value.get("f"),
+            )
+        if result["status"] == "started":
+            await self.post(ws, place, f"<@{user}> {result['message']}")
+            await self.watch(ws, str(result["run_id"]), place)
+        else:
+            await self.tell(ws, place, user, result["message"])
 
     async def resume(
         self, ws: Workspace, user: str, place: Place, run_id: str, paywall_ts: str | None
@@ -792,6 +836,15 @@ class SlackAdapter:
                 ws, user, place = clicked
                 opp_id = str(kit.button_value(action.get("value")).get("o") or "")
                 self.spawn(self.call_lead(ws, user, place, opp_id), name="slack-call")
+
+        @app.action(kit.CONFIRM_RUN)
+        async def on_confirm_run(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            clicked = await self._clicked(body)
+            if clicked is not None:
+                ws, user, place = clicked
+                value = kit.button_value(action.get("value"))
+                self.spawn(self.confirm_run(ws, user, place, value), name="slack-confirm-run")
 
         @app.action(re.compile(rf"^{kit.UPGRADE_PREFIX}[a-z]+$"))
         async def on_upgrade(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -921,7 +974,8 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
         runs = RunService(calls.db, calls.billing, calls.providers, saver, settings)
         background = BackgroundRuns(runs)
         agent = ChatAgent(calls.providers.llm(), saver)
-        services = ChatServices(settings, calls.db, runs, background, agent, calls)
+        follower = CallFollower(calls)
+        services = ChatServices(settings, calls.db, runs, background, agent, calls, follower)
         adapter = SlackAdapter(
             services,
             client,
@@ -933,6 +987,7 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
         # Runs left `running` by a process that died continue here (the lease keeps other
         # faces doing the same off them).
         adapter.spawn(runs.recover(), name="slack-recover")
+        adapter.spawn(follower.recover(), name="slack-recover-calls")  # and the calls it followed
         if socket is not None:
             socket.start()
         try:
@@ -941,6 +996,7 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
             if socket is not None:
                 await socket.close()
             await adapter.aclose()
+            await follower.aclose()
             await background.aclose()
 
 

@@ -22,6 +22,7 @@ from graphs.views import run_notes
 # Action ids (the adapter registers a listener for each).
 OPEN_DOSSIER = "open_dossier"
 CALL_LEAD = "call_lead"
+CONFIRM_RUN = "confirm_run"  # a large or refreshed run the agent prepared
 RESUME_RUN = "resume_run"
 UPGRADE_PREFIX = "upgrade_"  # + plan id: one action id per button in the same actions block
 OPEN_CHECKOUT = "open_checkout"  # a link button: Slack still sends block_actions, which we ack
@@ -303,4 +304,37 @@ def checkout_blocks(message: str, url: str) -> list[Block]:
     return [
         section(escape(message)),
         {"type": "actions", "elements": [link_button("Open the checkout", url)]},
+    ]
+
+
+def call_confirm_blocks(message: str, lead: dict[str, Any]) -> list[dict[str, Any]]:
+    """A prepared call: what it costs, and the button that places it."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": message}},
+        {"type": "actions", "elements": [button(f"Call {lead['name']}"[:75], CALL_LEAD, {"o": lead["id"]})]},
+    ]
+
+
+def run_confirm_blocks(prepared: dict[str, Any]) -> list[Block]:
+    """A large or refreshed run: what it may cost, and the button that starts it (once: the
+    run's id is chosen already and rides in the value)."""
+    campaign = prepared["campaign"]
+    value = {
+        "r": prepared["run_id"],
+        "n": prepared["num_leads_requested"],
+        "v": campaign["target_vertical"],
+        "g": campaign["target_geography"],
+        "f": bool(prepared.get("refresh")),
+    }
+    return [
+        section(escape(prepared["message"])),
+        {"type": "actions", "elements": [button("Start the run", CONFIRM_RUN, value, style="primary")]},
+    ]
+
+
+def upgrade_confirm_blocks(message: str, plan: dict[str, Any], tool_call_id: str) -> list[Block]:
+    """A free upgrade the agent prepared: granted by this button, once per that tool call."""
+    return [
+        section(escape(message)),
+        {"type": "actions", "elements": plan_buttons([plan], {"t": tool_call_id})},
     ]

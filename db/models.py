@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, JSONType, UTCDateTime, new_id, utcnow
+from db.progress import PHASE_WEIGHTS as PHASE_WEIGHTS
 from db.signals import SIGNALS as SIGNALS  # re-exported: the models name the signals too
 
 # The six phases, in order (DESIGN.md).

@@ -60,6 +60,7 @@ from db.models import (
     WebhookInbox,
     initial_phases,
 )
+from db.progress import overall_progress
 
 M = TypeVar("M", bound=Base)
 
@@ -397,13 +398,10 @@ class Repository:
         return flow
 
     async def flow_progress(self, agency_id: str, flow_id: str) -> float:
-        """Overall progress 0..1: the mean of the phases' progress, 1.0 once the flow completed."""
+        """Overall progress 0..1: the phases' progress weighted by their share of the work
+        (PHASE_WEIGHTS: the audits are most of a run), 1.0 once the flow completed."""
         flow = await self._require(LeadGenFlow, agency_id, flow_id)
-        if flow.status == "completed":
-            return 1.0
-        if not flow.phases:
-            return 0.0
-        return sum(float(p.get("progress") or 0.0) for p in flow.phases) / len(flow.phases)
+        return overall_progress(flow.status, flow.phases)
 
     async def flow_counts(self, agency_id: str, flow_id: str) -> dict[str, int]:
         """Totals for the UI chips, counted in the database over the run's own leads (its
@@ -862,6 +860,28 @@ class Repository:
     async def get_opportunity(self, agency_id: str, opportunity_id: str) -> ClientOpportunity | None:
         return await self._one(ClientOpportunity, agency_id, opportunity_id)
 
+    async def list_agency_opportunities(self, agency_id: str, limit: int = 5000) -> list[ClientOpportunity]:
+        """Every lead of the agency, most recently updated first (leads are looked up by name)."""
+        stmt = (
+            select(ClientOpportunity)
+            .where(ClientOpportunity.agency_id == agency_id)
+            .order_by(ClientOpportunity.updated_at.desc(), ClientOpportunity.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def list_opportunity_calls(
+        self, agency_id: str, opportunity_id: str, limit: int = 20
+    ) -> list[Call]:
+        """The lead's calls, newest first."""
+        stmt = (
+            select(Call)
+            .where(Call.agency_id == agency_id, Call.opportunity_id == opportunity_id)
+            .order_by(Call.created_at.desc(), Call.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
     async def update_opportunity(
         self, agency_id: str, opportunity_id: str, /, **fields: Any
     ) -> ClientOpportunity:
@@ -1181,6 +1201,22 @@ class Repository:
         caller which agency to continue with."""
         stmt = select(Call).where(Call.provider_call_id == provider_call_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def sweep_open_calls(self, statuses: Collection[str], since: datetime) -> list[Call]:
+        """Calls of every agency placed at Vapi since `since` whose status is one of `statuses`,
+        oldest first. UNSCOPED on purpose: a process calls it at start-up to follow again the
+        calls a stopped process was following, before any agency is known; it then works on
+        each call through the scoped methods with `call.agency_id`."""
+        stmt = (
+            select(Call)
+            .where(
+                Call.status.in_(list(statuses)),
+                Call.provider_call_id.is_not(None),
+                Call.created_at >= since,
+            )
+            .order_by(Call.created_at, Call.id)
+        )
+        return list((await self.session.execute(stmt)).scalars())
 
     async def list_calls(self, agency_id: str, limit: int = 100) -> list[Call]:
         """Newest first."""

@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
+from db.progress import overall_progress
 from db.revisions import CURRENT_REVISION_SQL, HEAD_REVISION, single_revision
 
 # Columns the models load on demand only (`deferred=True`): never needed by a read command.
@@ -198,11 +199,7 @@ class SqliteReads:
     @staticmethod
     def progress(flow: Record) -> float:
         """Repository.flow_progress, on a flow already read."""
-        if flow.status == "completed":
-            return 1.0
-        if not flow.phases:
-            return 0.0
-        return float(sum(float(p.get("progress") or 0.0) for p in flow.phases) / len(flow.phases))
+        return overall_progress(flow.status, flow.phases)
 
     def counts(self, agency_id: str, flow_id: str) -> dict[str, int]:
         """Repository.flow_counts: the run's totals over its own leads (membership rows) and audits."""
@@ -308,6 +305,10 @@ class SqliteReads:
     def opportunity(self, agency_id: str, opportunity_id: str) -> Record | None:
         """Repository.get_opportunity."""
         return self._one("client_opportunities", agency_id, opportunity_id)
+
+    def dossier(self, agency_id: str, dossier_id: str) -> Record | None:
+        """Repository.get_dossier."""
+        return self._one("audit_dossiers", agency_id, dossier_id)
 
     def dossier_for_opportunity(self, agency_id: str, opportunity_id: str) -> Record | None:
         """Repository.get_dossier_for_opportunity: the lead's latest dossier."""

@@ -41,6 +41,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
+
 from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
 from db.repositories import LeadRecord, NotFound, new_lease_owner, parse_lease_owner
@@ -78,6 +80,10 @@ class RunNotFound(RunError, LookupError):
 
 class AlreadyRunning(RunError):
     pass
+
+
+class RunIdTaken(RunError):
+    """`start(flow_id=...)` named a flow that exists already (a confirmation clicked twice)."""
 
 
 class QueueRequiresPostgres(BadRunInput):
@@ -210,6 +216,34 @@ class RunService:
         the id `flow_id` when given: graphs/platform_graph.py passes its thread's).
         `refresh`: audit (and charge for) every lead with a website again, even those whose
         dossier is younger than LEADGEN_DOSSIER_MAX_AGE_DAYS, which are otherwise reused."""
+        vertical, geography = await self.campaign(
+            agency_id, num_leads=num_leads, vertical=vertical, geography=geography
+        )
+        await self._verify_billing_key(agency_id)
+        customer = await self.ensure_agency(agency_id)
+        try:
+            async with self.db.transaction() as repo:
+                return await repo.create_flow(
+                    agency_id,
+                    target_vertical=vertical,
+                    target_geography=geography,
+                    num_leads_requested=num_leads,
+                    user_id=user_id,
+                    billing_customer_id=customer,
+                    flow_id=flow_id,
+                    refresh_dossiers=bool(refresh),
+                )
+        except IntegrityError:
+            if flow_id is None:
+                raise
+            raise RunIdTaken(flow_id) from None
+
+    async def campaign(
+        self, agency_id: str, *, num_leads: int, vertical: str | None, geography: str | None
+    ) -> tuple[str, str]:
+        """The campaign a run would have (vertical and geography, from the arguments, else the
+        agency profile), validated; BadRunInput when it is not one. Writes nothing: a face asks
+        this before it asks the person to confirm a run."""
         if (
             isinstance(num_leads, bool)
             or not isinstance(num_leads, int)
@@ -235,19 +269,7 @@ class RunService:
             geography = clean_campaign_text(geography, "geography")
         except ValueError as exc:
             raise BadRunInput(str(exc)) from exc
-        await self._verify_billing_key(agency_id)
-        customer = await self.ensure_agency(agency_id)
-        async with self.db.transaction() as repo:
-            return await repo.create_flow(
-                agency_id,
-                target_vertical=vertical,
-                target_geography=geography,
-                num_leads_requested=num_leads,
-                user_id=user_id,
-                billing_customer_id=customer,
-                flow_id=flow_id,
-                refresh_dossiers=bool(refresh),
-            )
+        return vertical, geography
 
     async def _verify_billing_key(self, agency_id: str) -> None:
         """A billing provider that refuses our key fails the start before anything is written

@@ -173,3 +173,22 @@ def call_json(call: Call) -> dict[str, Any]:
             "ai_call_metering": meta.get("ai_call_metering"),
         },
     }
+
+
+def call_metering(call: Call) -> dict[str, Any] | None:
+    metering = (call.metadata_ or {}).get("ai_call_metering")
+    return metering if isinstance(metering, dict) else None
+
+
+def billed_text(call: Call) -> str:
+    """What the call cost, in words: "2 credits billed", "not metered yet", ..."""
+    metering = call_metering(call)
+    if metering is None:
+        return "not metered yet"
+    billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
+    if metering.get("not_billed_reason"):
+        return f"not billed: {metering['not_billed_reason']}"
+    shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
+    if billed != requested:
+        shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"
+    return shown

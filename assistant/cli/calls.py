@@ -8,9 +8,7 @@ waiting it polls Vapi too, so a call is finalised and metered even when Vapi can
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,17 +26,16 @@ from assistant.cli.app import (
     out,
     refuse_open_doors,
 )
-from assistant.cli.tables import billed, print_calls
-from graphs.views import call_json
+from assistant.cli.tables import print_calls
+from graphs.views import billed_text, call_json
 
 if TYPE_CHECKING:
     # Loaded by the commands that use them (registering commands stays cheap).
     from db.models import Call
     from graphs.calls import CallError, CallService
+    from tools.vapi import VapiError
 
 POLL_SECONDS = 1.0
-# A call longer than this is not worth holding a terminal for; `leadgen calls` shows it later.
-WAIT_LIMIT_SECONDS = 45 * 60.0
 
 WaitOption = Annotated[
     bool | None,
@@ -68,28 +65,29 @@ def _exit_code(exc: CallError) -> ExitCode:
     return ExitCode.FAILED
 
 
-def _finished(call: Call) -> bool:
-    metered = isinstance((call.metadata_ or {}).get("ai_call_metering"), dict)
-    return call.status == "failed" or (call.status == "ended" and (metered or call.billing_seconds is None))
-
-
 async def _follow(calls: CallService, call: Call, show: bool) -> Call:
-    """Poll until the call ends and is metered (or the wait limit passes)."""
-    from tools.vapi import VapiError
+    """Follow the call to its end (graphs/call_follower.py), with a spinner on a terminal."""
+    from graphs.call_follower import WAIT_LIMIT_SECONDS, follow_call
 
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     status: AbstractContextManager[Any] = err.status(f"call {call.status}…") if show else nullcontext()
+
+    def poll_failed(exc: VapiError) -> None:
+        err.print(f"[yellow]could not reach Vapi ({type(exc).__name__}); still waiting[/]")
+
     with status as spinner:
-        while not _finished(call) and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_SECONDS)
-            try:
-                call = await calls.refresh_call(call.agency_id, call.id)
-            except VapiError as exc:  # a poll that failed: the webhook may still arrive
-                err.print(f"[yellow]could not reach Vapi ({type(exc).__name__}); still waiting[/]")
-                call = await calls.get_call(call.agency_id, call.id)
+
+        async def changed(update: Call) -> None:
             if spinner is not None:
-                spinner.update(f"call {call.status}…")
-    return call
+                spinner.update(f"call {update.status}…")
+
+        return await follow_call(
+            calls,
+            call,
+            on_update=changed,
+            on_poll_error=poll_failed,
+            poll_seconds=POLL_SECONDS,
+            limit_seconds=WAIT_LIMIT_SECONDS,
+        )
 
 
 @app.command("call")
@@ -127,7 +125,7 @@ def call(
     if result.status == "ended":
         seconds = result.billing_seconds
         talk = f"{seconds:.0f} s" if seconds is not None else "unknown duration"
-        out.print(f"{result.ended_reason or 'ended'}, {talk}, {billed(result)}", highlight=False)
+        out.print(f"{result.ended_reason or 'ended'}, {talk}, {billed_text(result)}", highlight=False)
     if result.status == "failed":
         raise typer.Exit(int(ExitCode.FAILED))
 

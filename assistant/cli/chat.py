@@ -116,9 +116,18 @@ def chat(
     if not 0 < port < 65536:
         fail(f"port must be 1-65535, got {port}", ExitCode.BAD_INPUT)
     refuse_open_doors("chat", host)
+    from assistant.chat_server import PortInUse, refuse_busy_port
+
+    try:
+        refuse_busy_port(host, port)
+    except PortInUse as exc:
+        fail(str(exc), ExitCode.FAILED)
+    apply_log_level()
+    out.print("• Migrating the database…", highlight=False)
+    _migrate()
     write_chainlit_config(APP_ROOT)
     write_login_translation(APP_ROOT)
-    env = dict(os.environ, CHAINLIT_APP_ROOT=str(APP_ROOT))
+    env = dict(os.environ, CHAINLIT_APP_ROOT=str(APP_ROOT), LEADGEN_CHAT_PORT_CHECKED=f"{host}:{port}")
     command = [
         sys.executable,
         "-m",
@@ -131,9 +140,50 @@ def chat(
         "--port",
         str(port),
     ]
-    out.print(f"Atlas Lead Gen chat on http://{host}:{port}", highlight=False)
+    out.print("• Starting the chat server…", highlight=False)
     os.chdir(APP_ROOT)
     os.execvpe(command[0], command, env)  # Chainlit takes over this process (signals included)
+
+
+LIBRARY_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "alembic",
+    "uvicorn",
+    "chainlit",
+    "langgraph",
+    "aiosqlite",
+    "sqlalchemy",
+)
+
+
+def log_level() -> int:
+    """LEADGEN_LOG_LEVEL (debug, info, warning, error), default warning: libraries stay quiet."""
+    import logging
+
+    name = os.environ.get("LEADGEN_LOG_LEVEL", "warning").strip().upper() or "WARNING"
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.WARNING
+
+
+def apply_log_level() -> None:
+    import logging
+
+    level = log_level()
+    logging.getLogger().setLevel(level)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+def _migrate() -> None:
+    from db import migrate
+    from leadgen.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    try:
+        asyncio.run(migrate.upgrade(url, "head"))
+    except OSError as exc:
+        fail(f"cannot reach the database: {exc}", ExitCode.FAILED)
 
 
 @user_app.command("add")

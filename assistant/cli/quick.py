@@ -250,7 +250,7 @@ def _leads(db: SqliteReads, call: Invocation, agency_id: str, settings: QuickSet
     from assistant.cli.run_views import leads_table
     from assistant.cli.tables import write_leads_csv
     from graphs.run_input import normalise_run_id
-    from graphs.views import leads_json
+    from graphs.views import dossier_json, leads_json
 
     run_id = normalise_run_id(call.arguments[0])
     csv_output = "--csv" in call.flags
@@ -261,7 +261,13 @@ def _leads(db: SqliteReads, call: Invocation, agency_id: str, settings: QuickSet
     if call.json_output:
         return lambda: emit_json(rows)
     if csv_output:
-        return lambda: write_leads_csv(rows)
+        # The CSV carries each lead's dossier too (graphs/lead_export.py), as the full path does.
+        dossiers: dict[str, dict[str, Any]] = {}
+        for lead in rows:
+            ident = lead.get("dossier_id")
+            if ident and ident not in dossiers and (found := db.dossier(agency_id, str(ident))) is not None:
+                dossiers[str(ident)] = dossier_json(_model(found))
+        return lambda: write_leads_csv(rows, dossiers)
     return lambda: out.print(leads_table(rows, title=f"Leads of run {run_id}", full=True))
 
 

@@ -318,14 +318,18 @@ def leads(
     if json_output and csv_output:
         fail("--json and --csv cannot be used together", ExitCode.BAD_INPUT)
 
-    async def work(runs: RunService) -> list[dict[str, Any]]:
-        return leads_json(await runs.run_leads(agency_id, run_id))
+    async def work(runs: RunService) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        if csv_output:
+            from graphs.lead_export import run_export
 
-    rows = _with_service(work)
+            return await run_export(runs, agency_id, run_id)
+        return leads_json(await runs.run_leads(agency_id, run_id)), {}
+
+    rows, dossiers = _with_service(work)
     if json_output:
         emit_json(rows)
     elif csv_output:
-        write_leads_csv(rows)
+        write_leads_csv(rows, dossiers)
     else:
         out.print(leads_table(rows, title=f"Leads of run {run_id}", full=True))
 

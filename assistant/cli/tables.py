@@ -2,18 +2,18 @@
 
 One function per command, over the JSON shapes (graphs/views.py) or rows with the models'
 attribute names, so the full CLI and the quick read path (assistant/cli/quick.py) print the very
-same text. Only `rich` is imported here.
+same text. Only `rich` and the light `graphs.views` are imported here.
 """
 
 from __future__ import annotations
 
-import csv
 import sys
 from typing import Any
 
 from rich.table import Table
 
 from assistant.cli.output import out
+from graphs.views import billed_text
 
 
 def print_runs(rows: list[dict[str, Any]], agency_id: str) -> None:
@@ -144,20 +144,6 @@ def print_profile(data: dict[str, Any]) -> None:
     out.print(table)
 
 
-def billed(call: Any) -> str:
-    """What a call cost, from its metering record (a `Call`, or a row with its attribute names)."""
-    metering = (call.metadata_ or {}).get("ai_call_metering")
-    if not isinstance(metering, dict):
-        return "not metered yet"
-    billed, requested = metering.get("billed_minutes", 0), metering.get("requested_minutes", 0)
-    if metering.get("not_billed_reason"):
-        return f"not billed: {metering['not_billed_reason']}"
-    shown = f"{billed} credit{'s' if billed != 1 else ''} billed"
-    if billed != requested:
-        shown += f" of {requested} started minute{'s' if requested != 1 else ''} (balance ran out)"
-    return shown
-
-
 def print_calls(rows: list[Any], agency_id: str) -> None:
     """`rows`: `Call`s, or rows with their attribute names, newest first."""
     if not rows:
@@ -168,22 +154,13 @@ def print_calls(rows: list[Any], agency_id: str) -> None:
         table.add_column(column)
     for row in rows:
         seconds = f"{row.billing_seconds:.0f}" if row.billing_seconds is not None else "-"
-        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, billed(row))
+        table.add_row(row.id, row.opportunity_id, row.to_number, row.status, seconds, billed_text(row))
     out.print(table)
 
 
-def write_leads_csv(leads: list[dict[str, Any]]) -> None:
-    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
-    if not leads:
-        return
-    writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    columns = list(leads[0])
-    writer.writerow(columns)
-    for lead in leads:
-        writer.writerow(
-            [
-                ";".join(value) if isinstance(value, list) else "" if value is None else value
-                for value in (lead[column] for column in columns)
-            ]
-        )
+def write_leads_csv(leads: list[dict[str, Any]], dossiers: dict[str, dict[str, Any]]) -> None:
+    """The one CSV of every face (graphs/lead_export.py) on stdout."""
+    from graphs.lead_export import leads_csv
+
+    sys.stdout.write(leads_csv(leads, dossiers))
     sys.stdout.flush()

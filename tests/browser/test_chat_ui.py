@@ -139,8 +139,25 @@ async def ask(page: Page, text: str) -> None:
     await page.locator("#chat-submit").click()
 
 
-# True once the page marks exactly `arg` phases complete (✅; one run on the page when used).
-PHASES_DONE = "n => document.body.innerText.split('✅').length - 1 === n"
+# True once the page shows exactly `arg` phases done (one run on the page when used).
+PHASES_DONE = "n => document.body.innerText.split('✓ ').length - 1 === n"
+
+
+async def test_a_second_server_on_the_port_is_refused_and_the_first_unharmed(
+    page: Page, server: ChatServer
+) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    second = subprocess.run(
+        [LEADGEN, "chat", "--port", port], env=server.env, cwd=server.home, capture_output=True, text=True
+    )
+    assert second.returncode == 1
+    assert f"a chat may already be running at http://127.0.0.1:{port}" in second.stderr
+    # The first still serves, and its files folder is its own (the second deleted nothing).
+    files = [p for p in (server.home / "data" / "chat-files").iterdir() if p.is_dir()]
+    assert len(files) == 1
+    await page.goto(server.url)
+    await page.locator("#starters").wait_for()
+    await shot(page, "00-second-server-refused-first-unharmed")
 
 
 async def test_leads_dossier_paywall_and_reload(
@@ -154,67 +171,118 @@ async def test_leads_dossier_paywall_and_reload(
         await page.locator("#starters").wait_for()
         await shot(page, "01-welcome")
 
-        # 1. Plain words start a run; the phases advance live.
+        # 1. Plain words start a run; the phases advance live, with friendly names.
         await ask(page, "Find 5 dentists in Austin, TX")
         await page.get_by_text("Sandbox mode", exact=False).first.wait_for()
         await page.wait_for_function(PHASES_DONE, arg=4, timeout=60_000)  # audits held
+        await page.get_by_text("Reading websites").first.wait_for()
+        assert "filter_rank" not in await page.locator("body").inner_text()
         await shot(page, "02-run-progressing")
         sandbox.configure(hold=[])
         await page.wait_for_function(PHASES_DONE, arg=6, timeout=60_000)
 
-        # 2. The results table lists the sandbox's businesses, with a CSV download.
-        table = page.locator("table").last
-        await table.wait_for()
-        await page.get_by_text("Garcia Dental Care").first.wait_for()
-        assert await table.locator("tr").count() >= 3
+        # 2. The leads table: sortable, filterable, a dossier button per row, a CSV download.
+        table = page.locator("#leads-table").last
+        await table.wait_for(timeout=30_000)
+        await table.get_by_text("Garcia Dental Care").first.wait_for()
+        rows = table.locator(".lead-row")
+        assert await rows.count() >= 3
         await page.get_by_text(re.compile(r"leads-[0-9a-f]{8}\.csv")).first.wait_for()
+        await table.get_by_label("Sort by").select_option("reviews")
+        reviews = [
+            int(t) if t.strip().isdigit() else 0
+            for t in await table.locator(".lead-row td:nth-child(5)").all_inner_texts()
+        ]
+        assert reviews == sorted(reviews, reverse=True)
+        statuses = await table.get_by_label("Status").locator("option").all_inner_texts()
+        if len(statuses) > 2:
+            await table.get_by_label("Status").select_option(statuses[1])
+            shown = await table.locator(".lead-row td:nth-child(6)").all_inner_texts()
+            assert shown and all(s.startswith(statuses[1]) for s in shown)
+            await table.get_by_label("Status").select_option("all")
         await shot(page, "03-results-table")
 
-        # 3. A dossier opens from its button, with its sources as links.
-        await page.get_by_role("button", name=re.compile("^Dossier: Garcia Dental Care")).first.click()
+        # 3. A dossier opens from its row, as a card with findings and sources.
+        await table.get_by_role("button", name="Dossier: Garcia Dental Care").first.click()
         await page.get_by_text("Dossier · Garcia Dental Care").first.wait_for()
-        await page.get_by_text("Talking points").first.wait_for()
-        await page.get_by_role("button", name="Scraped pages").last.click()
-        await page.get_by_text("Scraped pages · audit").first.wait_for()
+        card = page.locator("#dossier-card").last
+        await card.wait_for()
+        await card.get_by_role("button", name="Scraped pages").click()
+        await page.get_by_text("Scraped pages ·").first.wait_for()
         await shot(page, "04-dossier")
 
-        # 4. Out of credits: the paywall, an upgrade, the countdown, and the run finishes.
+        # 4. "call <name>" prepares the right lead's call and asks first; the call is followed
+        # to its end and its charge.
+        await ask(page, "call Garcia Dental Care")
+        confirm = page.get_by_role("button", name="Call Garcia Dental Care").last
+        await confirm.wait_for(timeout=30_000)
+        assert "[]" in server.leadgen("calls", "--json")  # nothing dialled before the click
+        await shot(page, "05-call-confirmation")
+        await confirm.click()
+        await page.get_by_text(
+            re.compile(r"The call to Garcia Dental Care ended .*credits? billed")
+        ).first.wait_for(timeout=60_000)
+        await shot(page, "06-call-reported")
+
+        # 5. Out of credits: the paywall, an upgrade, the countdown, and the run finishes.
         server.leadgen("credits", "set", "3")
         await ask(page, "Find 5 plumbers in Denver, CO")
-        await page.get_by_text(re.compile(r"Run [0-9a-f]{8} paused: out of credits")).first.wait_for(
+        await page.get_by_text("Paused: out of credits · 5 plumbers in Denver, CO").first.wait_for(
             timeout=60_000
         )
         await page.get_by_text("short by").first.wait_for()
-        await shot(page, "05-paywall")
-        # One click: a click the UI loses fails this test (the button is enabled by now, and the
-        # paywall is not redrawn while the run stays paused).
-        await page.get_by_role("button", name=re.compile(r"^Upgrade: Pro")).last.click()
-        await page.get_by_text("Pro plan applied").first.wait_for(timeout=60_000)
-        await page.get_by_text(re.compile(r"Resuming run [0-9a-f]{8} in \d s")).first.wait_for(timeout=15_000)
-        await shot(page, "06-countdown")
-        await page.get_by_text(re.compile(r"Run [0-9a-f]{8} finished")).nth(1).wait_for(timeout=60_000)
-        await shot(page, "07-resumed-and-finished")
-        assert "500" in server.leadgen("credits", "history")
-
-        # 5. Reload mid-run: the conversation comes back and the run is still progressing.
-        # Its audits are held until the reloaded page shows the run running again.
-        sandbox.configure(hold=["firecrawl"])
-        await ask(page, "Find 4 roofers in Phoenix, AZ")
-        await page.get_by_text(re.compile(r"4 roofers in Phoenix, AZ · running")).first.wait_for(
+        await shot(page, "07-paywall")
+        # Reopened while paused: the paywall is there once, with its buttons.
+        await page.reload()
+        await page.get_by_text("Paused: out of credits · 5 plumbers in Denver, CO").first.wait_for(
             timeout=30_000
         )
+        await page.get_by_role("button", name=re.compile(r"^Upgrade: Pro")).last.wait_for(timeout=30_000)
+        assert await page.get_by_text("Paused: out of credits · 5 plumbers in Denver, CO").count() == 1
+        await shot(page, "08-paywall-after-reopen")
+        await page.get_by_role("button", name=re.compile(r"^Upgrade: Pro")).last.click()
+        await page.get_by_text("Pro plan applied").first.wait_for(timeout=60_000)
+        await page.get_by_text(re.compile(r"Resuming the run in \d s")).first.wait_for(timeout=15_000)
+        await page.get_by_text("Run finished · 5 plumbers in Denver, CO").first.wait_for(timeout=60_000)
+        await shot(page, "09-resumed-and-finished")
+        assert "500" in server.leadgen("credits", "history")
+
+        # 6. Reload mid-run: one current view of the run, still progressing.
+        sandbox.configure(hold=["firecrawl"])
+        await ask(page, "Find 4 roofers in Phoenix, AZ")
+        running = re.compile(r"Run · 4 roofers in Phoenix, AZ · running")
+        await page.get_by_text(running).first.wait_for(timeout=30_000)
         await page.reload()
-        if "/thread/" not in page.url:  # still on the home route: open the thread from the sidebar
-            await page.locator("#thread-history").get_by_text("Find 4 roofers in Phoenix, AZ").first.click()
         await page.get_by_text("Find 4 roofers in Phoenix, AZ").first.wait_for()
-        # A new live view attaches (on_chat_resume) and keeps advancing.
-        live = page.get_by_text(re.compile(r"4 roofers in Phoenix, AZ · running")).last
-        await live.wait_for(timeout=30_000)
-        await shot(page, "08-after-reload-still-running")
+        await page.get_by_text(running).first.wait_for(timeout=30_000)
+        assert await page.get_by_text(re.compile(r"Run · 4 roofers in Phoenix, AZ ·")).count() == 1
+        await shot(page, "10-after-reload-one-view")
         sandbox.configure(hold=[])
-        # It finishes in the reloaded page: the run went on, and the new view reports its end.
-        await page.get_by_text(re.compile(r"Run [0-9a-f]{8} finished")).last.wait_for(timeout=180_000)
-        await page.get_by_text("Roofing").first.wait_for()
-        await shot(page, "09-reloaded-run-finished")
+        await page.get_by_text("Run finished · 4 roofers in Phoenix, AZ").first.wait_for(timeout=180_000)
+
+        # 7. Reopened when complete: the table, its dossier buttons and the CSV are still there.
+        await page.reload()
+        await page.get_by_text("Run finished · 4 roofers in Phoenix, AZ").first.wait_for(timeout=30_000)
+        table = page.locator("#leads-table").last
+        await table.wait_for(timeout=30_000)
+        csv_link = page.get_by_text(re.compile(r"leads-[0-9a-f]{8}\.csv")).last
+        await csv_link.wait_for()
+        assert await page.get_by_text(re.compile(r"Run · 4 roofers in Phoenix, AZ ·")).count() == 1
+        await table.get_by_role("button", name=re.compile("^Dossier: ")).first.click()
+        await page.locator("#dossier-card").last.wait_for(timeout=30_000)
+        await shot(page, "11-reopened-completed-thread")
+
+        # 8. At phone width the table becomes cards that fit.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.reload()
+        await page.locator("#leads-table").last.wait_for(timeout=30_000)
+        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1
+        await shot(page, "12-phone-width")
+    except Exception:
+        await shot(page, "zz-failure")
+        (ARTIFACTS / "zz-failure.log").write_text((server.home / "chat.log").read_text()[-20000:])
+        raise
     finally:
         sandbox.reset_config()
+        await page.set_viewport_size({"width": 1400, "height": 1000})

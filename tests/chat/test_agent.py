@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from assistant.agent import TOOLS, AgentTurn, ChatServices
+from assistant.agent import PLANS, TOOLS, AgentTurn, ChatServices, confirm_upgrade
 from tools.billing import LocalLedger
 
 if TYPE_CHECKING:
@@ -67,15 +67,23 @@ async def test_every_tool_is_reachable_from_plain_language(
     credits = only_result(await say("how many credits do I have?"), "get_credits")
     assert credits["balance"] == 20 - 1 - 2 * sum(1 for lead in leads if lead["dossier_id"])
 
-    upgraded = only_result(await say("upgrade to pro"), "start_upgrade")
+    # A free upgrade is prepared by the tool and granted only by the person's click.
+    prepared = only_result(await say("upgrade to pro"), "start_upgrade")
+    assert prepared["outcome"] == "needs_confirmation" and prepared["credits_granted"] == 0
+    assert await chat.runs.billing.balance("acme") == credits["balance"]
+    context = chat.context("acme", user_id="local")
+    upgraded = await confirm_upgrade(context, PLANS[1], prepared["tool_call_id"])
     assert upgraded["credits_granted"] == 500 and upgraded["balance"] == credits["balance"] + 500
 
     resumed = only_result(await say("resume my run"), "resume_run")
     assert resumed["status"] == "completed"
 
+    # A call is prepared, never placed, by the model: the person confirms with a button.
     called = only_result(await say(f"call {with_dossier['name']}"), "place_call")
-    assert called["outcome"] == "placed" and called["opportunity_id"] == with_dossier["id"], called
-    assert called["call"]["metadata"]["billing_customer_id"] == "acme"
+    assert called["outcome"] == "needs_confirmation" and called["opportunity_id"] == with_dossier["id"]
+    assert called["balance"] == upgraded["balance"]
+    async with chat.database.reader() as repo:
+        assert await repo.list_calls("acme") == []
 
     # The tools went to the sandbox model as OpenAI tool schemas, over real HTTP.
     sent = [r for r in sandbox.requests("openai") if isinstance(r["body"], dict) and r["body"].get("tools")]
@@ -128,15 +136,18 @@ async def test_another_agency_sees_nothing_through_the_tools(say: Say, chat: Cha
     )
     assert only_result(await say(f"list leads of {run_id}", **as_b), "list_leads")["error"] == "not_found"
     dossier = only_result(await say(f"open the dossier {lead['id']}", **as_b), "get_dossier")
-    assert dossier["error"] == "not_found"
+    assert dossier["error"] == "lead_not_found"
     dossier = only_result(await say(f"open the dossier {lead['dossier_id']}", **as_b), "get_dossier")
-    assert dossier["error"] == "not_found"
+    assert dossier["error"] == "lead_not_found"
     sources = only_result(
         await say(f"which pages were scraped for {lead['audit_job_id']}", **as_b), "list_sources"
     )
-    assert sources["error"] == "not_found"
+    assert sources["error"] == "lead_not_found"
     assert only_result(await say(f"resume {run_id}", **as_b), "resume_run")["error"] == "not_found"
-    assert only_result(await say(f"call {lead['id']}", **as_b), "place_call")["outcome"] == "not_found"
+    assert only_result(await say(f"call {lead['id']}", **as_b), "place_call")["error"] == "lead_not_found"
+    assert only_result(await say(f"call {lead['name']}", **as_b), "place_call")["error"] == "lead_not_found"
+    dossier = only_result(await say(f"open the dossier for {lead['name']}", **as_b), "get_dossier")
+    assert dossier["error"] == "lead_not_found" and dossier["candidates"] == []
     # B's own answers never quote A's data.
     turn = await say(f"list leads of {run_id}", **as_b)
     assert lead["name"] not in turn.text and lead["name"] not in json.dumps(turn.tool_results)
@@ -162,7 +173,8 @@ async def test_a_run_short_of_credits_pauses_then_upgrade_and_resume_finish_it(
     assert block["phase"] == "generate_dossier" and block["feature_id"] == "dossier_research"
 
     # ("upgrade to starter" would read as "start ..." to the scripted model: it matches substrings)
-    only_result(await say("upgrade to pro"), "start_upgrade")
+    prepared = only_result(await say("upgrade to pro"), "start_upgrade")
+    await confirm_upgrade(chat.context("acme", user_id="local"), PLANS[1], prepared["tool_call_id"])
     resumed = only_result(await say("resume my run"), "resume_run")
     assert resumed["status"] == "resuming"
     assert await chat.background.wait(run_id) == "completed"

@@ -230,7 +230,10 @@ class Tab:
         return response.status_code
 
     def paywall(self) -> str | None:
-        return next((m for m in self.messages() if "paused: out of credits" in m), None)
+        """The paywall message (the progress message above it says "paused" too)."""
+        return next(
+            (m for m in reversed(self.messages()) if m.startswith("### Paused: out of credits")), None
+        )
 
 
 async def _pause_a_run(server: Server, tab: Tab) -> dict[str, Any]:

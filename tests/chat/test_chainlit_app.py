@@ -164,6 +164,31 @@ class Session:
     def actions(self, name: str) -> list[dict[str, Any]]:
         return [d for e, d in self.events if e == "action" and d.get("name") == name]
 
+    def elements(self, name: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        return [
+            d
+            for e, d in self.events
+            if e == "element"
+            and isinstance(d, dict)
+            and (name is None or d.get("name") == name)
+            and (kind is None or d.get("type") == kind)
+        ]
+
+    def lead_rows(self) -> list[dict[str, Any]]:
+        """The rows of the latest leads table (the LeadsTable custom element's props)."""
+        tables = self.elements("LeadsTable")
+        return list(tables[-1]["props"]["rows"]) if tables else []
+
+    def results(self) -> dict[str, str]:
+        """The latest text of each "run finished" message, by message id (one per run)."""
+        shown: dict[str, str] = {}
+        for e, d in self.events:
+            if e in ("new_message", "update_message") and str(d.get("output", "")).startswith(
+                "**Run finished"
+            ):
+                shown[str(d["id"])] = str(d["output"])
+        return shown
+
     async def wait_for(self, predicate: Any, timeout: float = 45) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -175,6 +200,13 @@ class Session:
     def thread(self) -> str:
         ids = [d["thread_id"] for e, d in self.events if e == "first_interaction"]
         return str(ids[-1]) if ids else str(self.thread_id)
+
+    async def open_dossier(self, row: dict[str, Any]) -> int:
+        """What a row's Dossier button in LeadsTable.jsx posts (`callAction`, no message id)."""
+        return await self.click({"name": "open_dossier", "payload": {"opportunity_id": row["id"]}})
+
+    def dossiers(self) -> list[str]:
+        return [m for m in self.messages() if m.startswith("### Dossier")]
 
     async def click(self, action: dict[str, Any]) -> int:
         async with httpx.AsyncClient(base_url=self.server.url, cookies={"access_token": self.token}) as http:
@@ -201,29 +233,47 @@ async def test_a_conversation_runs_and_is_written_to_history(server: Server) -> 
         await tab.say("Find 3 dentists in Austin, TX")
 
         def files() -> list[dict[str, Any]]:
-            return [d for e, d in tab.events if e == "element" and d.get("type") == "file"]
+            return tab.elements(kind="file")
 
-        # The table, its buttons and its CSV arrive as separate events, in no promised order.
-        await tab.wait_for(
-            lambda: (
-                any("| # | Lead |" in m for m in tab.messages()) and tab.actions("open_dossier") and files()
-            )
-        )
+        # The result message, its leads table and its CSV arrive as separate events, in no
+        # promised order.
+        await tab.wait_for(lambda: tab.results() and any(r["dossier"] for r in tab.lead_rows()) and files())
         assert files()[-1]["name"].endswith(".csv")
+        table = tab.elements("LeadsTable")[-1]
+        assert table["forId"] in tab.results(), "the table belongs to the run's result message"
+        rows = tab.lead_rows()
+        assert 1 <= len(rows) <= 3 and [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
         thread_id = tab.thread()
 
-        # A dossier button opens the dossier, with its sources as links.
-        assert await tab.click(tab.actions("open_dossier")[0]) == 200
-        await tab.wait_for(lambda: any(m.startswith("### Dossier") for m in tab.messages()))
-        dossier = next(m for m in tab.messages() if m.startswith("### Dossier"))
-        assert "**Sources**" in dossier and "](http" in dossier
+        # A row's dossier button opens that lead's dossier, with its sources as links.
+        row = next(r for r in rows if r["dossier"])
+        assert await tab.open_dossier(row) == 200
+        await tab.wait_for(lambda: bool(tab.dossiers() and tab.elements("DossierCard")))
+        dossier = tab.dossiers()[-1]
+        assert dossier.startswith(f"### Dossier · {row['name']}")
+        assert "Sources: " in dossier and "](http" in dossier
+        card = tab.elements("DossierCard")[-1]["props"]
+        assert card["opportunity_id"] == row["id"] and card["sources"]
+        assert all(str(s["url"]).startswith("http") for s in card["sources"])
 
     # Chainlit's data layer wrote the thread, its user and the steps (it only logs failures).
     assert server.rows('SELECT "userIdentifier" FROM threads WHERE id = ?', thread_id) == [("ana",)]
     assert server.rows("SELECT identifier FROM users WHERE identifier = 'ana'")
     outputs = [r[0] or "" for r in server.rows('SELECT output FROM steps WHERE "threadId" = ?', thread_id)]
     assert any("Find 3 dentists" in o for o in outputs), outputs
-    assert any("| # | Lead |" in o for o in outputs) and any("(sandbox model)" in o for o in outputs)
+    assert any(o.startswith("**Run finished") for o in outputs) and any(
+        "(sandbox model)" in o for o in outputs
+    )
+    # ... and the table, its CSV and the dossier card are kept with the thread (a reload shows them).
+    # (Chainlit writes elements in tasks of their own: give the last one a moment.)
+    deadline = time.monotonic() + 10
+    while True:
+        kept = server.rows('SELECT name, "forId" FROM elements WHERE "threadId" = ?', thread_id)
+        if any(n == "DossierCard" for n, _ in kept) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert ("LeadsTable", table["forId"]) in kept, kept
+    assert any(name.endswith(".csv") for name, _ in kept) and any(n == "DossierCard" for n, _ in kept)
 
 
 async def test_another_agency_sees_no_threads_runs_or_dossiers(server: Server) -> None:
@@ -231,9 +281,9 @@ async def test_another_agency_sees_no_threads_runs_or_dossiers(server: Server) -
     assert ana and bo
     async with Session(server, ana) as tab:
         await tab.say("Find 2 dentists in Austin, TX")
-        await tab.wait_for(lambda: any("| # | Lead |" in m for m in tab.messages()))
+        await tab.wait_for(lambda: tab.results() and any(r["dossier"] for r in tab.lead_rows()))
         ana_thread = tab.thread()
-        dossier_action = tab.actions("open_dossier")[0]
+        ana_lead = next(r for r in tab.lead_rows() if r["dossier"])
     run_id = server.rows("SELECT id FROM lead_gen_flows WHERE agency_id = 'acme' ORDER BY created_at DESC")[
         0
     ][0]
@@ -253,9 +303,9 @@ async def test_another_agency_sees_no_threads_runs_or_dossiers(server: Server) -
         await tab.say(f"status of run {run_id}")
         await tab.wait_for(lambda: any("not_found" in m or "No run" in m for m in tab.messages()))
         # A forged button payload (ana's lead) reads as not found for bo's agency.
-        assert await tab.click(dossier_action | {"forId": None}) == 200
+        assert await tab.open_dossier(ana_lead) == 200
         await tab.wait_for(lambda: any("not available" in m for m in tab.messages()))
-        assert not any(m.startswith("### Dossier") for m in tab.messages())
+        assert not tab.dossiers() and not tab.elements("DossierCard")
 
 
 async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(server: Server) -> None:
@@ -263,15 +313,42 @@ async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(server: Server
     assert token
     async with Session(server, token) as tab:
         for _ in range(2):  # the second run finds the same businesses a moment later
-            finished = len([m for m in tab.messages() if "| # | Lead |" in m])
+            finished = len(tab.results())
             await tab.say("Find 3 florists in Omaha, NE")
-            await tab.wait_for(lambda n=finished: len([m for m in tab.messages() if "| # | Lead |" in m]) > n)
-        table = [m for m in tab.messages() if "| # | Lead |" in m][-1]
-        assert "reused a recent dossier" in table and "(reused)" in table
-        progress = [m for m in tab.messages() if m.startswith("**Run `")]
+            await tab.wait_for(lambda n=finished: len(tab.results()) > n and tab.elements("LeadsTable"))
+            await tab.wait_for(lambda: tab.elements("LeadsTable")[-1]["forId"] == list(tab.results())[-1])
+        result = list(tab.results().values())[-1]
+        assert "reused a recent dossier" in result
+        reused = [r for r in tab.lead_rows() if r["reused"]]
+        assert reused and all(r["dossier"] for r in reused)
+        progress = [m for m in tab.messages() if m.startswith("**Run · ")]
         assert any("reused a recent dossier" in m for m in progress)
-        # Its dossier buttons open the dossier the first run wrote.
-        assert await tab.click(tab.actions("open_dossier")[-1]) == 200
-        await tab.wait_for(lambda: any(m.startswith("### Dossier") for m in tab.messages()))
-    reused = server.rows("SELECT COUNT(*) FROM lead_gen_flow_leads WHERE dossier_reused")
-    assert reused[0][0] >= 1
+        # A reused row's dossier button opens the dossier the first run wrote.
+        assert await tab.open_dossier(reused[0]) == 200
+        await tab.wait_for(
+            lambda: any(m.startswith(f"### Dossier · {reused[0]['name']}") for m in tab.dossiers())
+        )
+    kept = server.rows("SELECT COUNT(*) FROM lead_gen_flow_leads WHERE dossier_reused")
+    assert kept[0][0] >= 1
+
+
+async def test_a_large_run_waits_for_its_button_and_a_double_click_starts_it_once(server: Server) -> None:
+    token = await login(server, "ana")
+    assert token
+    before = server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0]
+    async with Session(server, token) as tab:
+        await tab.say("Find 12 plumbers in Denver, CO")
+        await tab.wait_for(lambda: bool(tab.actions("confirm_run")))
+        asked = next(m for m in tab.messages() if "Start the run" in m)
+        assert "up to 25 credits" in asked
+        assert server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0] == before, "nothing before the click"
+
+        start = tab.actions("confirm_run")[-1]
+        run_id = start["payload"]["run_id"]
+        assert await asyncio.gather(tab.click(start), tab.click(start)) == [200, 200]
+        await tab.wait_for(
+            lambda: any(m.startswith("**Run · 12 plumbers in Denver, CO") for m in tab.messages())
+        )
+        await tab.wait_for(lambda: any("already started" in m for m in tab.messages()))
+    assert server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0] == before + 1
+    assert server.rows("SELECT num_leads_requested FROM lead_gen_flows WHERE id = ?", run_id) == [(12,)]

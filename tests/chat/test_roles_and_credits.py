@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from assistant.agent import AgentTurn, ChatServices, upgrade
+from assistant.agent import AgentTurn, ChatServices, confirm_upgrade, upgrade
 from assistant.identity import add_user
 from graphs import accounts
 from leadgen.settings import Settings, reset_settings
@@ -97,22 +97,35 @@ async def test_self_serve_upgrades_grant_once_per_key_for_admins_only(
     ledger = await _ledger_of(chat)
     start = await ledger.balance("acme")
 
-    granted = only_result(await say("upgrade to pro", user="ana"), "start_upgrade")
+    # The tool prepares the upgrade and says it is free; nothing is granted before the click.
+    prepared = only_result(await say("upgrade to pro", user="ana"), "start_upgrade")
+    assert prepared["outcome"] == "needs_confirmation" and prepared["credits_granted"] == 0
+    assert "free" in prepared["message"] and prepared["upgrade"]["free"] is True
+    assert await ledger.balance("acme") == start
+    assert [(kind, credits) for kind, credits, _ in await _grants(ledger)] == [("grant", 20)]
+
+    # The admin's click grants, under the key of that tool call.
+    ana = chat.context("acme", user_id="ana")
+    granted = await confirm_upgrade(ana, accounts.PLANS[1], prepared["tool_call_id"])
     assert granted["credits_granted"] == 500 and granted["balance"] == start + 500
-    assert "free" in granted["message"] and granted["upgrade"]["free"] is True
     grants = await _grants(ledger)
     assert [(kind, credits) for kind, credits, _ in grants] == [("grant", 20), ("grant", 500)]
     tool_key = grants[-1][2]
-    assert tool_key.startswith("upgrade:acme:tool:") and tool_key.endswith(":pro")
+    assert tool_key == f"upgrade:acme:tool:{prepared['tool_call_id']}:pro"
 
-    # The same key again (a retried tool call, a double click): nothing more.
-    again = await upgrade(chat.context("acme", user_id="ana"), accounts.PLANS[1], tool_key)
+    # The same click again (a double click, the other face): nothing more.
+    again = await confirm_upgrade(ana, accounts.PLANS[1], prepared["tool_call_id"])
+    assert again["credits_granted"] == 0 and again["already_applied"] is True
+    again = await upgrade(ana, accounts.PLANS[1], tool_key)
     assert again["credits_granted"] == 0 and again["already_applied"] is True
     assert await ledger.balance("acme") == start + 500
 
     # A member asks: refused, and the ledger is as it was.
     refused = only_result(await say("upgrade to pro", user="max", thread="t-max"), "start_upgrade")
     assert refused["error"] == "not_allowed" and "Only an admin" in refused["message"]
+    # ... and the admin's button, clicked by the member (a forwarded link, a forged payload).
+    with pytest.raises(accounts.NotAllowed, match="Only an admin"):
+        await confirm_upgrade(chat.context("acme", user_id="max"), accounts.PLANS[1], "forged-call")
     assert await _grants(ledger) == grants and await ledger.balance("acme") == start + 500
 
 

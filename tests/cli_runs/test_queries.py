@@ -247,7 +247,8 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
     text = result.stdout_bytes.decode()
     assert text.endswith("\r\n") and text.count("\r\n") >= 1 + len(leads)
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert rows[0] == list(leads[0])  # the JSON's keys, in its order
+    # The JSON's keys in its order, then the dossier's (the chat's download is the same CSV).
+    assert rows[0] == [*leads[0], "dossier_summary", "dossier_findings", "dossier_sources"]
     assert len(rows) == 1 + len(leads)
     for row, lead in zip(rows[1:], leads, strict=True):
         record = dict(zip(rows[0], row, strict=True))
@@ -255,6 +256,14 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
         assert record["signals"] == ";".join(lead["signals"])
         assert float(record["qualification_score"]) == lead["qualification_score"]
         assert record["meeting_time"] == ""  # null is an empty field
+        if lead["dossier_id"]:
+            dossier = json.loads(
+                completed_run.cli("dossier", lead["id"], "--agency", "acme", "--json").stdout
+            )
+            assert record["dossier_summary"] == dossier["summary"]
+            assert all(s["url"] in record["dossier_sources"] for s in dossier["sources"])
+        else:
+            assert record["dossier_summary"] == record["dossier_findings"] == ""
     both = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme", "--csv", "--json")
     assert (both.exit_code, both.stdout) == (2, "")
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from db import Database, LeadInput, NotFound, Repository, UpsertCounts
 from db.models import (
     AUDIT_PHASES,
+    PHASE_WEIGHTS,
     PHASES,
     AgencyProfile,
     AuditDossier,
@@ -347,16 +348,36 @@ async def test_concurrent_set_phase_on_different_phases_loses_nothing(
     assert {(p["status"], p["progress"]) for p in flow.phases} == {("running", 0.5)}
 
 
-async def test_flow_progress_is_mean_of_phases_and_one_when_completed(
+async def test_flow_progress_weighs_phases_by_their_work_and_is_one_when_completed(
     database: Database, agency: str
 ) -> None:
+    assert sum(PHASE_WEIGHTS.values()) == pytest.approx(1.0) and set(PHASE_WEIGHTS) == set(PHASES)
     flow_id = await make_flow(database, agency)
-    assert await read(database, lambda r: r.flow_progress(agency, flow_id)) == 0.0
+
+    async def progress() -> float:
+        return await read(database, lambda r: r.flow_progress(agency, flow_id))
+
+    assert await progress() == 0.0
     await tx(database, lambda r: r.set_phase(agency, flow_id, "source", status="complete"))
     await tx(database, lambda r: r.set_phase(agency, flow_id, "filter_rank", progress=0.5))
-    assert await read(database, lambda r: r.flow_progress(agency, flow_id)) == pytest.approx(1.5 / 6)
+    assert await progress() == pytest.approx(PHASE_WEIGHTS["source"] + 0.5 * PHASE_WEIGHTS["filter_rank"])
+
+    # Every phase before the audits done and no audit finished yet (generate_dossier at its 0.1):
+    # most of the run's work is ahead, and the bar says so (a plain mean said 68%).
+    async with database.transaction() as repo:
+        for phase in ("filter_rank", "persist_leads", "scrape_content"):
+            await repo.set_phase(agency, flow_id, phase, status="complete")
+    await tx(database, lambda r: r.set_phase(agency, flow_id, "generate_dossier", progress=0.1 + 0.9 * 0 / 4))
+    before_audits = await progress()
+    assert 0.1 < before_audits < 0.25
+    # Half the audits finished: about half the run.
+    await tx(database, lambda r: r.set_phase(agency, flow_id, "generate_dossier", progress=0.1 + 0.9 * 2 / 4))
+    assert 0.5 < await progress() < 0.65
+    # All of them: only the final ranking is left.
+    await tx(database, lambda r: r.set_phase(agency, flow_id, "generate_dossier", status="complete"))
+    assert 0.95 < await progress() < 1.0
     await tx(database, lambda r: r.update_flow(agency, flow_id, status="completed"))
-    assert await read(database, lambda r: r.flow_progress(agency, flow_id)) == 1.0
+    assert await progress() == 1.0
 
 
 async def test_flow_counts(database: Database, agency: str) -> None:

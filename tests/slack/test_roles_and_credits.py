@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from assistant.slack_blocks import RESUME_RUN
+from assistant.slack_blocks import CONFIRM_RUN, RESUME_RUN
 from leadgen.settings import reset_settings
 
 
@@ -183,3 +183,58 @@ async def test_production_call_paywall_has_no_upgrade_buttons(
     assert "Credits are added by your administrator" in json.dumps(wall[0]["blocks"])
     assert _actions(wall[0]) == []
     assert await _upgrade_entries(slack) == []
+
+
+async def test_the_agent_prepares_free_upgrades_and_large_runs_and_a_click_applies_them_once(
+    self_serve: None, slack: Any, channel: str
+) -> None:
+    await slack.install("TALPHA", "acme")
+    await slack.link_admin("TALPHA", "UANA", "acme")
+    runs = slack.adapter.services.runs
+    await runs.ensure_agency("acme")
+
+    async def ask(text: str) -> dict[str, Any]:
+        ts = await slack.user_message(channel, f"<@U0BOT> {text}")
+        event = {
+            "type": "app_mention",
+            "user": "UANA",
+            "text": f"<@U0BOT> {text}",
+            "ts": ts,
+            "channel": channel,
+        }
+        assert (await slack.event(event)).status_code == 200
+
+        async def with_button() -> dict[str, Any] | None:
+            return next(
+                (m for m in await slack.bot_messages(channel) if m.get("thread_ts") == ts and _actions(m)),
+                None,
+            )
+
+        return await slack.wait_for(with_button, timeout=60, what=f"a button answering {text!r}")
+
+    # "upgrade to pro": a button, nothing granted until the admin clicks; a double click grants once.
+    offer = await ask("upgrade to pro")
+    [button] = _actions(offer)
+    assert button["action_id"] == "upgrade_pro" and "Nothing has been added yet" in offer["text"]
+    assert await _upgrade_entries(slack) == []
+    value = json.loads(button["value"])
+    for _ in range(2):
+        assert (
+            await slack.action("upgrade_pro", value, channel=channel, message_ts=offer["ts"])
+        ).status_code == 200
+    await slack.adapter.drain()
+    assert await _upgrade_entries(slack) == [("grant", 500, f"upgrade:acme:tool:{value['t']}:pro")]
+
+    # "find 12 ...": a Start button; nothing runs before it, and two clicks start one run.
+    prepared = await ask("find 12 dentists in Austin, TX")
+    [start] = _actions(prepared)
+    assert start["action_id"] == CONFIRM_RUN and "up to 25 credits" in prepared["text"]
+    assert await runs.list_runs("acme") == []
+    value = json.loads(start["value"])
+    for _ in range(2):
+        assert (
+            await slack.action(CONFIRM_RUN, value, channel=channel, message_ts=prepared["ts"])
+        ).status_code == 200
+    await slack.adapter.drain()
+    assert [(f.id, f.num_leads_requested) for f in await runs.list_runs("acme")] == [(value["r"], 12)]
+    assert any("already started" in t for t in await _told(slack, channel, "UANA"))

@@ -79,6 +79,11 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("upgrade", "plan", "checkout", "purchase"),
     ),
     "resume": (("resume", "continue", "unpause", "pick up"), ("resume", "continue")),
+    # Before "call": "what happened with my call to X" asks about a call, it does not place one.
+    "call_outcome": (
+        ("happened", "how did the call", "how did my call", "call go", "outcome", "my calls", "calls placed"),
+        ("outcome", "happened"),
+    ),
     "call": (("call", "phone", "ring", "dial"), ("call", "phone")),
     "workspace": (("slack", "workspace"), ("slack", "workspace")),
 }
@@ -88,6 +93,11 @@ ID_PATTERN = re.compile(
 # Slack's team and user ids (T0123ABCD, U0123ABCD): capitals with at least one digit.
 SLACK_ID_PATTERN = re.compile(r"\b([TEUW](?=[A-Z]*[0-9])[A-Z0-9]{6,14})\b")
 PLANS = ("starter", "pro", "agency")
+# "the second one", "the 3rd lead", "that lead", "number 2": how people point at something shown.
+REFERENCE_PATTERN = re.compile(
+    r"\b(the\s+(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|\d{1,2}(?:st|nd|rd|th))"
+    r"(?:\s+(?:one|lead|business))?|(?:that|this)\s+(?:one|lead|business)|number\s+\d{1,2})\b"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,11 +148,14 @@ def parse_slots(text: str) -> dict[str, Any]:
     if ids:
         slots["ids"] = ids
     quoted = re.search(r"[\"“']([^\"”']{3,60})[\"”']", text)
-    named = re.search(r"\b(?:for|call|about|of|to)\s+((?:[A-Z][\w'&.-]*\s?){1,5})", text)
+    named = re.search(r"\b(?i:for|call|about|of|to|with|open)\s+((?:[A-Z][\w'&.-]*\s?){1,5})", text)
+    pointing = REFERENCE_PATTERN.search(lowered)
     if quoted:
         slots["name"] = quoted[1].strip()
     elif named:
         slots["name"] = named[1].strip()
+    elif pointing:
+        slots["name"] = pointing[1]
     for plan in PLANS:
         if re.search(rf"\b{plan}\b", lowered):
             slots["plan"] = plan
@@ -221,7 +234,7 @@ def _param_kind(name: str, spec: dict[str, Any]) -> str | None:
             ("geography", "location", "city", "target geography", "region", "area", "place", "where"),
         ),
         ("plan", ("plan", "product", "product id", "plan id", "tier")),
-        ("name", ("name", "lead name", "business name", "business", "company")),
+        ("name", ("name", "lead name", "business name", "business", "company", "lead")),
     )
     for kind, names in table:
         if words in names or any(words.endswith(" " + n) for n in names if " " not in n):
@@ -274,6 +287,8 @@ def fill_arguments(
             value = _find_id(name, slots, results)
         elif kind is not None and kind in slots:
             value = slots[kind]
+        elif kind == "name" and slots.get("ids"):
+            value = slots["ids"][-1]  # "call 3f2a...": the thing named by its id
         if value is None:
             continue
         json_type = spec.get("type") or next(
@@ -367,35 +382,133 @@ def summarise_tool_results(messages: list[dict[str, Any]]) -> str:
     for message in messages[start:]:
         if message.get("role") != "tool":
             continue
-        name = names.get(message.get("tool_call_id", ""), "the tool")
         content = _text(message.get("content"))
         try:
-            summary = _describe(json.loads(content))
+            lines.append(speak(json.loads(content)))
         except ValueError:
-            summary = content.strip()[:500]
-        lines.append(f"{name} returned {summary}.")
-    return " ".join(lines) + f" {MARK}"
+            lines.append(content.strip()[:500])
+    return " ".join(line for line in lines if line) + f" {MARK}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _pct(value: Any) -> str:
+    return f"{round(float(value) * 100)}%" if isinstance(value, int | float) else ""
+
+
+def speak(value: Any) -> str:
+    """Plain sentences from one tool result, as a model reads JSON it was given: the result's own
+    message first, then what its common fields say (a run, leads, a dossier, a balance, calls,
+    pages). Nothing is added that the result does not hold."""
+    if not isinstance(value, dict):
+        return _describe(value)
+    said: list[str] = []
+    for key in ("message", "question"):
+        if isinstance(value.get(key), str) and value[key] not in said:
+            said.append(value[key])
+    run = value.get("run")
+    if isinstance(run, dict) and run.get("status"):
+        campaign = run.get("campaign") or {}
+        what = " ".join(
+            str(x)
+            for x in (run.get("num_leads_requested"), campaign.get("target_vertical"))
+            if x not in (None, "")
+        )
+        where = f" in {campaign['target_geography']}" if campaign.get("target_geography") else ""
+        status = str(run["status"]).replace("_", " ").replace("paused for upgrade", "paused: out of credits")
+        sentence = f"Your run for {what}{where} is {status}" if what else f"The run is {status}"
+        if run["status"] == "running" and _pct(run.get("progress")):
+            sentence += f", {_pct(run.get('progress'))} done"
+        counts = run.get("counts") or {}
+        if isinstance(counts.get("opportunities"), int) and counts["opportunities"]:
+            sentence += f"; it has found {_count(counts['opportunities'], 'lead')}"
+            if isinstance(counts.get("ready"), int):
+                sentence += f", {counts['ready']} researched"
+        said.append(sentence + ".")
+    leads = value.get("leads")
+    if isinstance(leads, list):
+        named = [lead for lead in leads if isinstance(lead, dict) and lead.get("name")]
+        if not named:
+            said.append("There are no leads to show.")
+        else:
+            top = "; ".join(
+                str(lead["name"]) + (f" ({lead['fit_reason']})" if lead.get("fit_reason") else "")
+                for lead in named[:3]
+            )
+            said.append(
+                f"Here {'is' if len(named) == 1 else 'are'} {_count(len(named), 'lead')}. Top: {top}."
+            )
+    dossier = value.get("dossier")
+    if isinstance(dossier, dict):
+        lead: dict[str, Any] = value["lead"] if isinstance(value.get("lead"), dict) else {}
+        about = f" for {lead['name']}" if lead.get("name") else ""
+        said.append(f"Here is the dossier{about}. {dossier.get('summary') or ''}".strip())
+        findings = dossier.get("findings") or dossier.get("gaps") or []
+        if findings:
+            said.append(
+                f"It lists {_count(len(findings), 'finding')} and {_count(len(dossier.get('talking_points') or []), 'talking point')}."
+            )
+    if isinstance(value.get("balance"), int) and "message" not in value:
+        said.append(f"You have {_count(value['balance'], 'credit')}.")
+    if isinstance(value.get("credits_granted"), int) and "message" not in value:
+        said.append(f"{_count(value['credits_granted'], 'credit')} added.")
+    pages = value.get("pages")
+    if isinstance(pages, list) and pages:
+        titles = ", ".join(str(p.get("title") or p.get("url")) for p in pages[:5] if isinstance(p, dict))
+        said.append(f"{_count(len(pages), 'page')} were read: {titles}.")
+    calls = value.get("calls")
+    if isinstance(calls, list):
+        for call in calls[:3]:
+            if not isinstance(call, dict):
+                continue
+            who = call.get("lead_name") or "the lead"
+            if call.get("finished") and call.get("status") == "ended":
+                talk = call.get("talk_seconds")
+                length = f" after {talk} s" if isinstance(talk, int | float) else ""
+                said.append(f"The call to {who} ended{length}: {call.get('billing') or 'not billed'}.")
+            else:
+                said.append(f"The call to {who} is {str(call.get('status', 'unknown')).replace('-', ' ')}.")
+    candidates = value.get("candidates")
+    if isinstance(candidates, list) and candidates and not value.get("message"):
+        said.append(
+            "It could be " + " or ".join(str(c.get("name")) for c in candidates if isinstance(c, dict)) + "."
+        )
+    if not said:
+        facts = [
+            f"{k.replace('_', ' ')} is {v}"
+            for k, v in value.items()
+            if isinstance(v, str | int | float) and not k.endswith("id")
+        ]
+        said.append(("; ".join(facts[:4]) + ".") if facts else "Done.")
+    return " ".join(said)
 
 
 def _ask_for(tool: dict[str, Any], missing: list[str]) -> str:
+    """A question for what the call still needs, in the words of the parameters' descriptions."""
     properties = (tool["function"].get("parameters") or {}).get("properties", {})
-    wanted = [
-        f"{name} ({properties.get(name, {}).get('description', '').rstrip('.')})"
-        if properties.get(name, {}).get("description")
-        else name
-        for name in missing
-    ]
-    name = tool["function"]["name"]
-    return f"I can do that with {name}, but I need the {', '.join(wanted)}. Could you tell me? {MARK}"
+    wanted = []
+    for name in missing:
+        spec = properties.get(name, {})
+        if _param_kind(name, spec) == "name":
+            wanted.append("which one you mean (its name)")
+            continue
+        description = str(spec.get("description", "")).split(". ")[0].rstrip(".")
+        wanted.append(description[0].lower() + description[1:] if description else name.replace("_", " "))
+    return f"Happy to, but I need to know {' and '.join(wanted)}. Could you tell me? {MARK}"
 
 
 def plain_answer(messages: list[dict[str, Any]]) -> str:
     text = _last_user(messages).strip()
     if not text:
         return f"Hello! How can I help with your leads? {MARK}"
-    intents = detect_intents(text)
-    topic = f" (it sounds like: {', '.join(intents)})" if intents else ""
-    return f"I read your message{topic}, but I have no tool for it here. {MARK}"
+    return (
+        "I am the sandbox's scripted model, so I only follow plain requests: find leads (\"Find 5 "
+        'dentists in Austin, TX"), ask how a run is doing, show the leads, open a dossier for a '
+        "business, check credits, or call a lead. "
+        f"{MARK}"
+    )
 
 
 # --------------------------------------------------------------------------------------------

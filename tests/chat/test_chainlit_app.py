@@ -36,7 +36,13 @@ CLEARED = (
     "GOOGLE_PLACES_API_KEY",
     "FIRECRAWL_API_KEY",
 )
-USERS = {"ana": ("acme", "ana-password"), "bo": ("bravo", "bo-password")}
+# cy's agency is the large run's own: its 25 credits must not drain acme's balance, which the other
+# tests (in any order) spend.
+USERS = {
+    "ana": ("acme", "ana-password"),
+    "bo": ("bravo", "bo-password"),
+    "cy": ("charlie", "cy-password"),
+}
 
 
 def _free_port() -> int:
@@ -333,7 +339,7 @@ async def test_a_second_run_of_a_campaign_says_it_reused_dossiers(server: Server
 
 
 async def test_a_large_run_waits_for_its_button_and_a_double_click_starts_it_once(server: Server) -> None:
-    token = await login(server, "ana")
+    token = await login(server, "cy")
     assert token
     before = server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0]
     async with Session(server, token) as tab:

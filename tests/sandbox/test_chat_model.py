@@ -127,7 +127,10 @@ async def test_tool_result_is_summarised_faithfully(llm: ChatOpenAI) -> None:
     )
     text = str(reply.content)
     assert not reply.tool_calls
-    assert "run_77" in text and "paused_for_upgrade" in text and "7" in text and "(sandbox model)" in text
+    # Plain sentences from the result's values; internal ids stay out of the reply (the run's own
+    # view shows them).
+    assert "paused_for_upgrade" in text and "7" in text and "(sandbox model)" in text
+    assert "run_77" not in text
 
 
 async def test_url_selection_only_from_the_list(llm: ChatOpenAI) -> None:

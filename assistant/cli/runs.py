@@ -303,20 +303,22 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
 
 
 def write_leads_csv(leads: list[dict[str, Any]]) -> None:
-    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
+    """RFC 4180 CSV on stdout: the lead JSON's columns, lists joined with ';' (findings by their
+    codes), empty for null."""
     if not leads:
         return
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
     columns = list(leads[0])
     writer.writerow(columns)
     for lead in leads:
-        writer.writerow(
-            [
-                ";".join(value) if isinstance(value, list) else "" if value is None else value
-                for value in (lead[column] for column in columns)
-            ]
-        )
+        writer.writerow([_csv_cell(value) for value in (lead[column] for column in columns)])
     sys.stdout.flush()
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(v.get("code")) if isinstance(v, dict) else str(v) for v in value)
+    return "" if value is None else value
 
 
 @app.command("leads")

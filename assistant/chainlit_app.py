@@ -542,11 +542,12 @@ class RunView:
     async def finish(self, run: dict[str, Any]) -> None:
         if run["status"] == "completed":
             leads = await STATE.chat.runs.run_leads(self.agency_id, self.run_id)
+            offer = await STATE.chat.runs.scoring_note(self.agency_id)
             await send_leads(
                 self.run_id,
                 leads_json(leads),
                 title=f"Run `{self.run_id[:8]}` finished",
-                notes=run_notes(run),
+                notes=[*run_notes(run), *([offer] if offer else [])],
             )
         elif run["status"] == "error":
             await cl.Message(

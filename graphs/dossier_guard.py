@@ -105,8 +105,10 @@ def dossier_prompt(
         budget -= len(block)
         blocks.append(block)
     rating_text = f"{rating:.1f} stars" if rating is not None else "no rating"
+    # A check's evidence page is one of the pages below; Places' facts need no address.
     facts = "\n".join(
-        f"- [{f.code}] {f.detail} Evidence: {f.evidence}" + (f" ({f.evidence_url})" if f.evidence_url else "")
+        f"- [{f.code}] {f.detail} Evidence: {f.evidence}"
+        + (f" ({f.evidence_url})" if f.evidence_url and f.source == "check" else "")
         for f in findings
     )
     return (

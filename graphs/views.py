@@ -115,6 +115,20 @@ def run_notes(run: dict[str, Any]) -> list[str]:
     return notes
 
 
+def scoring_note(criteria: Sequence[str], services: Sequence[str]) -> str | None:
+    """The offer every face makes to an agency that set no criteria or services: its leads are
+    scored against all four signals, every finding weighed alike, until it does."""
+    missing = [what for what, given in (("criteria", criteria), ("services", services)) if not given]
+    if not missing:
+        return None
+    return (
+        f"No {' or '.join(missing)} set yet: leads are scored against all four signals and every "
+        "website finding weighs alike. Say which signals you sell against and what you sell (e.g. "
+        '"we sell web design, SEO and online booking"), or run `leadgen agency set --criteria ... '
+        "--services ...`, and scores will follow what you can sell."
+    )
+
+
 def shortfall_sentence(found: int, wanted: int, read: int) -> str:
     """Why a run has fewer leads than asked for (the run's last event says it too)."""
     cap = ", the most Places returns" if read >= PLACES_MAX_RESULTS else ""

@@ -109,7 +109,8 @@ async def read_site(
         reading.http_only = await _loads(fc, _with_scheme(first.url, "https")) is None
     if len(candidates) <= 1:
         # The map listed nothing beyond the homepage: its links are the candidates.
-        more = rank_urls(first.url, site_candidates(first.url, first.links), limit=limit)[1:]
+        links = [*first.links, *read_page(first.url, first.raw_html or "").hrefs]
+        more = rank_urls(first.url, site_candidates(first.url, links), limit=limit)[1:]
         docs += await scrape_twice(fc, more)
     for doc in docs:
         if doc.ok and (doc.markdown or doc.raw_html):

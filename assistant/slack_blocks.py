@@ -160,7 +160,7 @@ def lead_line(rank: int, lead: dict[str, Any]) -> str:
         name = f"<{lead['website']}|{name}>"
     signals = ", ".join(lead["signals"]) or "no signals"
     lines = [
-        f"*{rank}. {name}* · opportunity *{lead.get('opportunity_score', 0):.0f}* · {lead['status']}"
+        f"*{rank}. {name}* · opportunity score *{lead.get('opportunity_score', 0):.0f}* · {lead['status']}"
         f"{' (reused dossier)' if lead.get('dossier_reused') else ''} · {signals}",
     ]
     if lead.get("fit_reason"):

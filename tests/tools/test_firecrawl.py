@@ -168,7 +168,9 @@ async def test_batch_scrape_reports_per_url_failures(mock_http, jr, fast_policy)
         jr(
             200,
             {
-                "errors": [{"id": "e-1", "url": "https://c.example/", "error": "All scraping engines failed!"}],
+                "errors": [
+                    {"id": "e-1", "url": "https://c.example/", "error": "All scraping engines failed!"}
+                ],
                 "robotsBlocked": [],
             },
         ),

@@ -519,7 +519,7 @@ async def list_leads(
     status: LeadStatus | None = None,
     signal: LeadSignal | None = None,
 ) -> str:
-    """The leads (businesses) a run found, ranked by qualification score, optionally filtered.
+    """The leads (businesses) a run found, ranked by opportunity score (what the agency could sell them), optionally filtered. Each lead carries its score_reasons, findings, fit_reason and talking_points.
 
     Args:
         run_id: The run's id. Leave empty for the most recent run.
@@ -548,7 +548,10 @@ async def list_leads(
             "total": total,
             "shown": len(leads),
             "filters": {"status": status, "signal": signal},
-            "notes": run_notes(run),
+            "notes": [
+                *run_notes(run),
+                *([offer] if (offer := await ctx.runs.scoring_note(ctx.agency_id)) else []),
+            ],
             "leads": leads,
         }
     )

@@ -789,11 +789,12 @@ class RunView:
         label = campaign_label(run)
         if run["status"] == "completed":
             leads = leads_json(await STATE.chat.runs.run_leads(self.agency_id, self.run_id))
+            offer = await STATE.chat.runs.scoring_note(self.agency_id)
             await send_leads(
                 self.run_id,
                 leads,
                 title=f"Run finished · {label}",
-                notes=run_notes(run),
+                notes=[*run_notes(run), *([offer] if offer else [])],
                 message=self.stable_message("result", ""),
             )
         elif run["status"] == "error":

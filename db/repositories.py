@@ -94,6 +94,9 @@ class LeadInput:
     reviews_count: int | None = None
     signals: Sequence[str] = ()
     qualification_score: float = 0.0
+    opportunity_score: float = 0.0
+    score_reasons: Sequence[str] = ()
+    business_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class LeadRecord:
     audit_job_id: str | None
     dossier_id: str | None
     dossier_reused: bool = False
+    opportunity_score: float = 0.0
+    score_reasons: Sequence[str] = ()
 
 
 def new_lease_owner() -> str:
@@ -585,7 +590,7 @@ class Repository:
         await self._require(LeadGenFlow, agency_id, flow_id)
         created = updated = skipped = 0
         touched: set[str] = set()
-        ranked: list[tuple[str, float]] = []
+        ranked: list[tuple[str, LeadInput]] = []
         for lead in leads:
             row = await self._find_lead(agency_id, lead)
             if row is None:
@@ -612,6 +617,9 @@ class Repository:
                             target_geography=target_geography,
                             qualification_score=lead.qualification_score,
                             signals=list(lead.signals),
+                            opportunity_score=lead.opportunity_score,
+                            score_reasons=list(lead.score_reasons),
+                            business_status=lead.business_status,
                             created_at=now,
                             updated_at=now,
                         )
@@ -622,7 +630,7 @@ class Repository:
                 if inserted is not None:
                     created += 1
                     touched.add(row_id)
-                    ranked.append((row_id, lead.qualification_score))
+                    ranked.append((row_id, lead))
                     continue
                 # Another transaction inserted the same place or domain first: update theirs.
                 row = await self._find_lead(agency_id, lead)
@@ -633,13 +641,15 @@ class Repository:
                 continue
             await self._update_from_lead(agency_id, row, lead, flow_id, target_vertical, target_geography)
             touched.add(row.id)
-            ranked.append((row.id, lead.qualification_score))
+            ranked.append((row.id, lead))
             updated += 1
         await self.session.flush()
         await self._add_members(agency_id, flow_id, ranked)
         return UpsertCounts(created=created, updated=updated, skipped=skipped)
 
-    async def _add_members(self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, float]]) -> None:
+    async def _add_members(
+        self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, LeadInput]]
+    ) -> None:
         if not ranked:
             return
         now = utcnow()
@@ -650,19 +660,26 @@ class Repository:
                     "opportunity_id": opp_id,
                     "agency_id": agency_id,
                     "rank": rank,
-                    "qualification_score": score,
+                    "qualification_score": lead.qualification_score,
+                    "opportunity_score": lead.opportunity_score,
+                    "score_reasons": list(lead.score_reasons),
                     "status": "SOURCED",
                     "dossier_reused": False,
                     "created_at": now,
                     "updated_at": now,
                 }
-                for rank, (opp_id, score) in enumerate(ranked)
+                for rank, (opp_id, lead) in enumerate(ranked)
             ]
         )
         # Again for the same flow: the ranking is refreshed, the lead's progress in it kept.
         stmt = stmt.on_conflict_do_update(
             index_elements=["lead_gen_flow_id", "opportunity_id"],
-            set_={"rank": stmt.excluded.rank, "qualification_score": stmt.excluded.qualification_score},
+            set_={
+                "rank": stmt.excluded.rank,
+                "qualification_score": stmt.excluded.qualification_score,
+                "opportunity_score": stmt.excluded.opportunity_score,
+                "score_reasons": stmt.excluded.score_reasons,
+            },
         )
         await self.session.execute(stmt)
 
@@ -690,6 +707,11 @@ class Repository:
         row.reviews_count = lead.reviews_count
         row.signals = list(lead.signals)
         row.qualification_score = lead.qualification_score
+        row.business_status = lead.business_status
+        if not any(f.get("source") == "check" for f in row.findings or []):
+            # A lead researched before keeps the score its findings earned until it is rescored.
+            row.opportunity_score = lead.opportunity_score
+            row.score_reasons = list(lead.score_reasons)
         row.target_vertical = target_vertical
         row.target_geography = target_geography
         row.lead_gen_flow_id = flow_id
@@ -720,6 +742,8 @@ class Repository:
                 audit_job_id=member.audit_job_id,
                 dossier_id=member.dossier_id,
                 dossier_reused=member.dossier_reused,
+                opportunity_score=member.opportunity_score,
+                score_reasons=list(member.score_reasons or []),
             )
             for opp, member in rows
         ]
@@ -749,6 +773,8 @@ class Repository:
             qualification_score=opp.qualification_score,
             audit_job_id=job_id,
             dossier_id=dossier.id if dossier is not None else None,
+            opportunity_score=opp.opportunity_score,
+            score_reasons=list(opp.score_reasons or []),
         )
 
     async def runs_of(self, agency_id: str, opportunity_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -822,7 +848,7 @@ class Repository:
         )
 
     async def set_flow_ranks(self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, float]]) -> None:
-        """Re-rank the flow's leads: `ranked` is (opportunity id, score) best first."""
+        """Re-rank the flow's leads: `ranked` is (opportunity id, opportunity score) best first."""
         await self._require(LeadGenFlow, agency_id, flow_id)
         for rank, (opp_id, score) in enumerate(ranked):
             await self.session.execute(
@@ -832,7 +858,7 @@ class Repository:
                     FlowLead.lead_gen_flow_id == flow_id,
                     FlowLead.opportunity_id == opp_id,
                 )
-                .values(rank=rank, qualification_score=score)
+                .values(rank=rank, opportunity_score=score)
                 .execution_options(synchronize_session=False)
             )
 
@@ -1097,12 +1123,14 @@ class Repository:
         sources: Sequence[dict[str, Any]],
         fit_reason: str | None,
         model: str | None = None,
+        findings: Sequence[dict[str, Any]] = (),
     ) -> AuditDossier:
         """The audit's one dossier, created or replaced in place (same id, created_at kept).
         Also points the audit job at it and copies the fit reason onto the opportunity."""
         job = await self._require(AuditJob, agency_id, audit_job_id)
         content = {
             "summary": summary,
+            "findings": [dict(f) for f in findings],
             "gaps": list(gaps),
             "talking_points": list(talking_points),
             "sources": [dict(s) for s in sources],

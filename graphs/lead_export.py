@@ -27,6 +27,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         if all(isinstance(item, str) for item in value):
             return ";".join(value)
+        if all(isinstance(item, Mapping) and "code" in item for item in value):
+            return ";".join(str(item["code"]) for item in value)  # a lead's findings, by code
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, default=str)

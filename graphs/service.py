@@ -47,6 +47,7 @@ from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
 from db.repositories import LeadRecord, NotFound, new_lease_owner, parse_lease_owner
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
+from graphs.views import scoring_note
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
 from tools.billing.port import BillingAuthFailed, BillingProvider, UnknownHold
@@ -443,6 +444,12 @@ class RunService:
         await self.get(agency_id, flow_id)
         async with self.db.reader() as repo:
             return await repo.list_audit_jobs(agency_id, flow_id)
+
+    async def scoring_note(self, agency_id: str) -> str | None:
+        """What a face says under a ranked list when the agency has not told what it sells."""
+        async with self.db.reader() as repo:
+            profile = await repo.get_profile(agency_id)
+        return scoring_note(profile.criteria if profile else [], profile.services_offered if profile else [])
 
     async def dossier(self, agency_id: str, dossier_id: str) -> AuditDossier | None:
         async with self.db.reader() as repo:

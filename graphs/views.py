@@ -84,7 +84,13 @@ def lead_json(lead: LeadRecord) -> dict[str, Any]:
         "status": lead.status,
         "signals": list(opp.signals or []),
         "qualification_score": lead.qualification_score,
+        "opportunity_score": round(lead.opportunity_score, 1),
+        "score_reasons": list(lead.score_reasons),
+        # Ours, beyond DESIGN's lead: the findings the score was computed from (Places', the
+        # site's; SITE_DOWN and CLOSED_TEMPORARILY, which have no dossier, included).
+        "findings": [finding_json(f) for f in opp.findings or []],
         "fit_reason": opp.fit_reason,
+        "talking_points": list(opp.talking_points or []),
         "runs": list(lead.runs),
         "audit_job_id": lead.audit_job_id,
         "dossier_id": lead.dossier_id,
@@ -115,6 +121,20 @@ def run_notes(run: dict[str, Any]) -> list[str]:
     return notes
 
 
+def scoring_note(criteria: Sequence[str], services: Sequence[str]) -> str | None:
+    """The offer every face makes to an agency that set no criteria or services: its leads are
+    scored against all four signals, every finding weighed alike, until it does."""
+    missing = [what for what, given in (("criteria", criteria), ("services", services)) if not given]
+    if not missing:
+        return None
+    return (
+        f"No {' or '.join(missing)} set yet: leads are scored against all four signals and every "
+        "website finding weighs alike. Say which signals you sell against and what you sell (e.g. "
+        '"we sell web design, SEO and online booking"), or run `leadgen agency set --criteria ... '
+        "--services ...`, and scores will follow what you can sell."
+    )
+
+
 def shortfall_sentence(found: int, wanted: int, read: int) -> str:
     """Why a run has fewer leads than asked for (the run's last event says it too)."""
     cap = ", the most Places returns" if read >= PLACES_MAX_RESULTS else ""
@@ -129,11 +149,23 @@ def dossier_json(dossier: AuditDossier) -> dict[str, Any]:
         "id": dossier.id,
         "opportunity_id": dossier.opportunity_id,
         "summary": dossier.summary,
+        "findings": [finding_json(f) for f in dossier.findings or []],
         "gaps": list(dossier.gaps or []),
         "talking_points": list(dossier.talking_points or []),
         "sources": [{"url": s.get("url"), "title": s.get("title")} for s in dossier.sources or []],
         "fit_reason": dossier.fit_reason,
         "created_at": iso(dossier.created_at),
+    }
+
+
+def finding_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": row.get("code"),
+        "title": row.get("title"),
+        "detail": row.get("detail"),
+        "evidence_url": row.get("evidence_url"),
+        "evidence": row.get("evidence"),
+        "source": row.get("source"),
     }
 
 

@@ -306,6 +306,12 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
     print_runs(rows, agency_id)
 
 
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(v.get("code")) if isinstance(v, dict) else str(v) for v in value)
+    return "" if value is None else value
+
+
 @app.command("leads")
 def leads(
     run_id: RunIdArgument,

@@ -13,8 +13,25 @@ import pytest
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ValidationError
 
-from graphs.prompts import DossierDraft, UrlSelection
+from graphs.prompts import UrlSelection
 from tools.llm import response_format
+
+
+class Source(BaseModel):
+    url: str
+    title: str
+
+
+class DossierDraft(BaseModel):
+    """A research dossier on one local business (a schema whose gaps are sentences, as the
+    scripted model writes them; the product's own draft asks for quoted gaps)."""
+
+    summary: str
+    gaps: list[str]
+    talking_points: list[str]
+    sources: list[Source]
+    fit_reason: str
+
 
 PAGES = (
     '<page url="https://acme-plumbing.com/" title="Acme Plumbing">\n# Acme Plumbing\n\n'

@@ -164,6 +164,16 @@ async def test_batch_scrape_reports_per_url_failures(mock_http, jr, fast_policy)
             200,
             {"success": True, "status": "completed", "completed": 2, "total": 3, "data": [ok_doc, broken]},
         ),
+        # A page that failed is not among the documents: the batch's errors say why.
+        jr(
+            200,
+            {
+                "errors": [
+                    {"id": "e-1", "url": "https://c.example/", "error": "All scraping engines failed!"}
+                ],
+                "robotsBlocked": [],
+            },
+        ),
     )
     docs = await client(http, fast_policy).batch_scrape(
         ["https://acme.example", "https://b.example/", "https://c.example/"]
@@ -171,11 +181,12 @@ async def test_batch_scrape_reports_per_url_failures(mock_http, jr, fast_policy)
     assert [d.ok for d in docs] == [True, False, False]
     assert docs[0].title == "Acme Plumbing"
     assert docs[1].status_code == 404 and "404" in (docs[1].error or "")
-    assert docs[2].error == "no result (batch completed)"
+    assert docs[2].error == "All scraping engines failed!"  # Firecrawl's reason, not "no result"
     assert [r.url.path for r in rec.requests] == [
         "/v2/batch/scrape",
         "/v2/batch/scrape/job-1",
         "/v2/batch/scrape/job-1",
+        "/v2/batch/scrape/job-1/errors",
     ]
     body = rec.bodies()[0]
     assert body["urls"] == ["https://acme.example", "https://b.example/", "https://c.example/"]

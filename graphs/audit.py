@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from db.repositories import PageInput, Repository
 from graphs import events
+from graphs.contacts import PageSource, find_contacts
 from graphs.context import Ctx, PipelineContext, crash_point, stall_point
 from graphs.prompts import (
     DOSSIER_SYSTEM,
@@ -216,8 +217,11 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         # whose own put then only finds the file present.
         await ctx.db.content.put(doc.markdown or "")
     pages = [PageInput(doc.url, doc.title, doc.markdown or "", doc.status_code) for doc in good]
+    # Contacts come from these same pages: no call and no credit of their own.
+    contacts = find_contacts([PageSource(d.url, d.title, d.markdown or "", d.links) for d in good])
     async with ctx.repo() as repo:
         await repo.upsert_scraped_pages(agency_id, job_id, pages, store=ctx.db.content)
+        await repo.set_contacts(agency_id, job_id, contacts)
         await repo.set_audit_phases(
             agency_id, job_id, {"scrape_content": "complete", "generate_dossier": "running"}
         )

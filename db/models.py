@@ -192,7 +192,11 @@ class ClientOpportunity(Base):
     fit_reason: Mapped[str | None] = mapped_column(Text)
     # [{kind, value, source_url}] read from the pages an audit scraped (graphs/contacts.py); the
     # Places phone is added when shown, not stored here.
-    contacts: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    contacts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
+    # The newest dossier's outreach drafts (graphs/outreach.py); null: built from the facts when shown.
+    outreach: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     meeting_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -868,7 +868,9 @@ class Repository:
     async def get_opportunity(self, agency_id: str, opportunity_id: str) -> ClientOpportunity | None:
         return await self._one(ClientOpportunity, agency_id, opportunity_id)
 
-    async def set_contacts(self, agency_id: str, audit_job_id: str, contacts: Sequence[dict[str, Any]]) -> None:
+    async def set_contacts(
+        self, agency_id: str, audit_job_id: str, contacts: Sequence[dict[str, Any]]
+    ) -> None:
         """The contacts an audit found, on the lead it audited (replacing an older audit's)."""
         job = await self._require(AuditJob, agency_id, audit_job_id)
         opportunity = await self._require(ClientOpportunity, agency_id, job.opportunity_id)
@@ -1119,6 +1121,7 @@ class Repository:
         job.dossier_id = dossier_id
         opportunity = await self._require(ClientOpportunity, agency_id, job.opportunity_id)
         opportunity.fit_reason = fit_reason
+        opportunity.outreach = dict(outreach) if outreach is not None else None
         await self.session.flush()
         dossier = await self.session.execute(
             select(AuditDossier)

@@ -29,6 +29,7 @@ from db.repositories import PageInput, Repository
 from graphs import events
 from graphs.contacts import PageSource, find_contacts
 from graphs.context import Ctx, PipelineContext, crash_point, stall_point
+from graphs.outreach import OutreachFacts, choose_outreach
 from graphs.prompts import (
     DOSSIER_SYSTEM,
     URL_SELECTION_SYSTEM,
@@ -282,6 +283,17 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     if not sources:  # the model cited nothing we scraped: cite what it was given
         sources = [{"url": p.url, "title": p.title or p.url} for p in pages]
     sources = list({s["url"]: s for s in sources}.values())
+    branding = (profile.branding if profile else None) or {}
+    facts = OutreachFacts(
+        business=opportunity.name,
+        codes=[*[g.code for g in findings], *opportunity.signals],
+        vertical=opportunity.target_vertical,
+        geography=opportunity.target_geography,
+        rating=opportunity.rating,
+        reviews_count=opportunity.reviews_count,
+        sender=branding.get("name"),
+    )
+    outreach = choose_outreach(draft.outreach, facts, [p.markdown for p in pages])
     async with ctx.repo() as repo:
         dossier = await repo.save_dossier(
             agency_id,
@@ -292,6 +304,7 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             sources=sources,
             fit_reason=draft.fit_reason,
             model=ctx.settings.openai_model,
+            outreach=outreach,
         )
     crash_point("audit:before_settle")
     return await _settle(ctx, state, opportunity.id, dossier.id)

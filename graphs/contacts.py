@@ -39,8 +39,12 @@ SOCIAL_HOSTS = (
     "pinterest.com",
     "yelp.com",
 )
-SHARE_PATHS = frozenset({"sharer", "sharer.php", "share", "sharing", "intent", "dialog", "shareArticle", "plugins"})
-_EMAIL = re.compile(r"(?<![\w.+-])([A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})\b")
+SHARE_PATHS = frozenset(
+    {"sharer", "sharer.php", "share", "sharing", "intent", "dialog", "shareArticle", "plugins"}
+)
+_EMAIL = re.compile(
+    r"(?<![\w.+-])([A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24})\b"
+)
 _NOT_EMAIL_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "css", "js"})
 _PLACEHOLDER_DOMAINS = frozenset({"example.com", "example.org", "domain.com", "email.com", "yourdomain.com"})
 # A page about the people of the business.
@@ -48,8 +52,12 @@ _PEOPLE_PAGE = re.compile(
     r"(about|team|staff|people|meet|attorneys|lawyers|doctors|dentists|providers|coaches|trainers|stylists|leadership|who-we-are)",
     re.I,
 )
-_NAME = r"(?:Dr\.\s)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s[A-Z]\.)?(?:\s[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?){1,2}"
-_PERSON_LINE = re.compile(rf"^\s*(?:#{{1,4}}|[-*+]|\d+\.)\s+\**({_NAME}),\s+([A-Za-z][A-Za-z .&/'-]{{1,60}}?)\**\s*$")
+_NAME = (
+    r"(?:Dr\.\s)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s[A-Z]\.)?(?:\s[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?){1,2}"
+)
+_PERSON_LINE = re.compile(
+    rf"^\s*(?:#{{1,4}}|[-*+]|\d+\.)\s+\**({_NAME}),\s+([A-Za-z][A-Za-z .&/'-]{{1,60}}?)\**\s*$"
+)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from db.models import AuditDossier, AuditJob, Call, LeadGenFlow, ScrapedPage
 from db.repositories import LeadRecord
+from graphs.reports import lead_contacts, lead_outreach
 from tools.places import MAX_RESULTS as PLACES_MAX_RESULTS
 
 
@@ -79,11 +80,14 @@ def lead_json(lead: LeadRecord) -> dict[str, Any]:
         "signals": list(opp.signals or []),
         "qualification_score": lead.qualification_score,
         "fit_reason": opp.fit_reason,
+        "contacts": lead_contacts(opp),
         "runs": list(lead.runs),
         "audit_job_id": lead.audit_job_id,
         "dossier_id": lead.dossier_id,
         "dossier_reused": lead.dossier_reused,
         "meeting_time": iso(opp.meeting_time),
+        # Ours, beyond DESIGN's lead: the drafts, so the list and its CSV carry them too.
+        "outreach": lead_outreach(opp),
     }
 
 
@@ -118,7 +122,14 @@ def shortfall_sentence(found: int, wanted: int, read: int) -> str:
     )
 
 
-def dossier_json(dossier: AuditDossier) -> dict[str, Any]:
+def dossier_json(
+    dossier: AuditDossier,
+    *,
+    outreach: dict[str, str] | None = None,
+    comparison: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A dossier; `outreach` and `comparison` come from graphs/reports.py (`dossier_view`), which
+    reads the lead and its run for them."""
     return {
         "id": dossier.id,
         "opportunity_id": dossier.opportunity_id,
@@ -127,6 +138,8 @@ def dossier_json(dossier: AuditDossier) -> dict[str, Any]:
         "talking_points": list(dossier.talking_points or []),
         "sources": [{"url": s.get("url"), "title": s.get("title")} for s in dossier.sources or []],
         "fit_reason": dossier.fit_reason,
+        "outreach": outreach,
+        "comparison": comparison,
         "created_at": iso(dossier.created_at),
     }
 

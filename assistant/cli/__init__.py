@@ -9,6 +9,7 @@ from assistant.cli import (
     chat,  # noqa: F401
     credits,  # noqa: F401
     database,  # noqa: F401
+    reports,  # noqa: F401
     runs,  # noqa: F401
     sandbox,  # noqa: F401
     slack,  # noqa: F401

@@ -35,7 +35,9 @@ from assistant.cli.live import (
     summary_view,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from graphs.comparison import comparison_sentences
 from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.reports import ReportService
 from graphs.run_input import normalise_run_id
 from graphs.service import (
     AlreadyRunning,
@@ -45,7 +47,7 @@ from graphs.service import (
     RunNotFound,
     RunService,
 )
-from graphs.views import audit_json, dossier_json, leads_json, page_json
+from graphs.views import audit_json, leads_json, page_json
 from leadgen.settings import MissingProviderKey, ProviderName, get_settings
 
 T = TypeVar("T")
@@ -302,21 +304,57 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
     out.print(table)
 
 
+def csv_cell(value: Any) -> Any:
+    """One CSV field: lists joined with ';' (contacts as `kind:value`), empty for null."""
+    if isinstance(value, list):
+        return ";".join(f"{v['kind']}:{v['value']}" if isinstance(v, dict) else str(v) for v in value)
+    return "" if value is None else value
+
+
+def flat_lead(lead: dict[str, Any]) -> dict[str, Any]:
+    """The lead's JSON with an object column spread into `key.field` columns (the outreach
+    drafts become three columns a mail merge can use)."""
+    flat: dict[str, Any] = {}
+    for key, value in lead.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{field}": inner for field, inner in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
 def write_leads_csv(leads: list[dict[str, Any]]) -> None:
-    """RFC 4180 CSV on stdout: the lead JSON's columns, signals joined with ';', empty for null."""
+    """RFC 4180 CSV on stdout: the lead JSON's columns (see `csv_cell`, `flat_lead`)."""
     if not leads:
         return
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
-    columns = list(leads[0])
+    rows = [flat_lead(lead) for lead in leads]
+    columns = list(rows[0])
     writer.writerow(columns)
-    for lead in leads:
-        writer.writerow(
-            [
-                ";".join(value) if isinstance(value, list) else "" if value is None else value
-                for value in (lead[column] for column in columns)
-            ]
-        )
+    for row in rows:
+        writer.writerow([csv_cell(row.get(column)) for column in columns])
     sys.stdout.flush()
+
+
+def print_prospect_kit(data: dict[str, Any], name: str | None) -> None:
+    """A dossier's outreach drafts and competitor comparison, for the terminal."""
+    outreach = data.get("outreach") or {}
+    if outreach:
+        out.print("\n[bold]Outreach email[/]")
+        out.print(f"  Subject: {outreach['email_subject']}", highlight=False, markup=False)
+        for line in outreach["email_body"].splitlines():
+            out.print(f"  {line}", highlight=False, markup=False)
+        out.print("\n[bold]Call opener[/]")
+        out.print(f"  {outreach['call_opener']}", highlight=False, markup=False)
+    comparison = data.get("comparison") or {}
+    if comparison:
+        out.print(f"\n[bold]Against {comparison['peers']} competitors in the same run[/]")
+        for label, key in (("rating", "rating_percentile"), ("review count", "review_count_percentile")):
+            value = comparison.get(key)
+            text = f"beats {value}% of them" if value is not None else "not known"
+            out.print(f"  • Google {label}: {text}", highlight=False)
+        for sentence in comparison_sentences(comparison, name or "this business", None, None):
+            out.print(f"  • {sentence}", highlight=False, markup=False)
 
 
 @app.command("leads")
@@ -391,7 +429,8 @@ def dossier(
         if opportunity is None:
             return None, None, None
         found = await runs.dossier_for_opportunity(agency_id, opportunity_id)
-        return (dossier_json(found) if found else None), opportunity.name, opportunity.status
+        view = await ReportService(runs.db, runs.settings).dossier_view(agency_id, found) if found else None
+        return view, opportunity.name, opportunity.status
 
     data, name, lead_status = _with_service(work)
     if name is None:
@@ -410,6 +449,7 @@ def dossier(
     if data["fit_reason"]:
         out.print("\n[bold]Why they fit[/]")
         out.print(f"  {data['fit_reason']}", highlight=False, markup=False)
+    print_prospect_kit(data, name)
     out.print("\n[bold]Sources[/]")
     for source in data["sources"] or [{"url": None, "title": None}]:
         if not source["url"]:

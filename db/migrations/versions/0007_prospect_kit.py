@@ -3,8 +3,8 @@
 * `agency_profiles.branding` (JSON, `{}` for every existing agency: reports then carry the
   agency's name only);
 * `client_opportunities.contacts` (JSON, `[]`: existing leads get contacts at their next audit);
-* `audit_dossiers.outreach` (JSON, null: an existing dossier's drafts are built from its facts
-  when shown, see graphs/outreach.py);
+* `audit_dossiers.outreach` and `client_opportunities.outreach` (JSON, null: drafts of existing
+  leads are built from their facts when shown, see graphs/outreach.py);
 * `report_links`: one row per share link (only the token's SHA-256 is stored).
 
 Plain ALTER TABLE ADD/DROP COLUMN only (no batch copy: on SQLite a copy of client_opportunities
@@ -40,6 +40,7 @@ def upgrade() -> None:
         "client_opportunities",
         sa.Column("contacts", JSON_TYPE, server_default=sa.text("'[]'"), nullable=False),
     )
+    op.add_column("client_opportunities", sa.Column("outreach", JSON_TYPE, nullable=True))
     op.add_column("audit_dossiers", sa.Column("outreach", JSON_TYPE, nullable=True))
     op.create_table(
         "report_links",
@@ -74,5 +75,6 @@ def downgrade() -> None:
     op.drop_table("report_links")
     # DROP COLUMN (SQLite >= 3.35 has it): no table copy, which would cascade as above.
     op.drop_column("audit_dossiers", "outreach")
+    op.drop_column("client_opportunities", "outreach")
     op.drop_column("client_opportunities", "contacts")
     op.drop_column("agency_profiles", "branding")

@@ -44,6 +44,8 @@ FLOW_STATUSES = ("idle", "running", "paused_for_upgrade", "error", "completed", 
 PHASE_STATUSES = ("pending", "running", "complete", "error")
 OPPORTUNITY_STATUSES = ("SOURCED", "AUDITING", "READY", "DATA_READY")
 AUDIT_STATUSES = ("queued", "running", "completed", "error")
+# Rows written before a JSON list column existed read as an empty list (migration 0006).
+EMPTY_LIST = text("'[]'")
 SIGNALS = ("MISSING_WEBSITE", "WEAK_WEB_PRESENCE", "LOW_GOOGLE_RATING", "FEW_GOOGLE_REVIEWS")
 
 
@@ -190,6 +192,16 @@ class ClientOpportunity(Base):
     qualification_score: Mapped[float] = mapped_column(Float, default=0.0)
     signals: Mapped[list[str]] = mapped_column(JSONType, default=list)
     fit_reason: Mapped[str | None] = mapped_column(Text)
+    # The lead's latest brief and score (graphs/lead_scores.py): what it could buy, and why.
+    # `findings` are those its score was computed from: Places' and, once audited, the site's
+    # (SITE_DOWN included, which has no dossier); the same shape as a dossier's findings.
+    opportunity_score: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    score_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=EMPTY_LIST)
+    talking_points: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=EMPTY_LIST)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list, server_default=EMPTY_LIST)
+    # Places' businessStatus (OPERATIONAL, CLOSED_TEMPORARILY): a temporarily closed business is
+    # flagged and never audited or charged.
+    business_status: Mapped[str | None] = mapped_column(String(32))
     # [{kind, value, source_url}] read from the pages an audit scraped (graphs/contacts.py); the
     # Places phone is added when shown, not stored here.
     contacts: Mapped[list[dict[str, Any]]] = mapped_column(
@@ -248,6 +260,9 @@ class FlowLead(Base):
     agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
     rank: Mapped[int] = mapped_column(Integer)  # 0 = best; written by graphs/ranking.py's order
     qualification_score: Mapped[float] = mapped_column(Float, default=0.0)
+    # What this run ranked the lead by, and why (a later run rescoring the lead leaves them be).
+    opportunity_score: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    score_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=EMPTY_LIST)
     status: Mapped[str] = mapped_column(String(16), default="SOURCED")
     audit_job_id: Mapped[str | None] = mapped_column(String(32))
     dossier_id: Mapped[str | None] = mapped_column(String(32))
@@ -324,6 +339,9 @@ class AuditDossier(Base):
     audit_job_id: Mapped[str] = mapped_column(ForeignKey("audit_jobs.id", ondelete="CASCADE"), unique=True)
     opportunity_id: Mapped[str] = mapped_column(ForeignKey("client_opportunities.id", ondelete="CASCADE"))
     summary: Mapped[str] = mapped_column(Text)
+    # [{code, title, detail, evidence_url, evidence, source}]: graphs/audit_checks.py's findings,
+    # Places', and the gaps the model added that quote a scraped page (DESIGN "JSON shapes").
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list, server_default=EMPTY_LIST)
     gaps: Mapped[list[str]] = mapped_column(JSONType, default=list)
     talking_points: Mapped[list[str]] = mapped_column(JSONType, default=list)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)  # [{url, title}]

@@ -127,6 +127,8 @@ class LeadRecord:
     audit_job_id: str | None
     dossier_id: str | None
     dossier_reused: bool = False
+    opportunity_score: float = 0.0
+    score_reasons: Sequence[str] = ()
 
 
 def new_lease_owner() -> str:
@@ -728,6 +730,8 @@ class Repository:
                 audit_job_id=member.audit_job_id,
                 dossier_id=member.dossier_id,
                 dossier_reused=member.dossier_reused,
+                opportunity_score=member.opportunity_score,
+                score_reasons=list(member.score_reasons or []),
             )
             for opp, member in rows
         ]
@@ -757,6 +761,8 @@ class Repository:
             qualification_score=opp.qualification_score,
             audit_job_id=job_id,
             dossier_id=dossier.id if dossier is not None else None,
+            opportunity_score=opp.opportunity_score,
+            score_reasons=list(opp.score_reasons or []),
         )
 
     async def runs_of(self, agency_id: str, opportunity_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -74,10 +74,12 @@ def _places_findings(opp: ClientOpportunity) -> list[dict[str, Any]]:
 
 
 def lead_findings(opp: ClientOpportunity, dossier: AuditDossier | None) -> list[dict[str, Any]]:
-    """The lead's coded findings (DESIGN shape): the site's from its audit, then Places'."""
-    stored: list[dict[str, Any]] = list(getattr(opp, "findings", None) or [])
+    """The lead's coded findings (DESIGN shape): those its score was computed from (the site's
+    and Places'), else its dossier's (a row scored before findings existed), then the Places
+    signals themselves, each code once."""
+    stored: list[dict[str, Any]] = list(opp.findings or [])
     if not stored and dossier is not None:
-        stored = list(getattr(dossier, "findings", None) or [])
+        stored = list(dossier.findings or [])
     return coded([*stored, *_places_findings(opp)])
 
 

@@ -79,7 +79,13 @@ def lead_json(lead: LeadRecord) -> dict[str, Any]:
         "status": lead.status,
         "signals": list(opp.signals or []),
         "qualification_score": lead.qualification_score,
+        "opportunity_score": round(lead.opportunity_score, 1),
+        "score_reasons": list(lead.score_reasons),
+        # Ours, beyond DESIGN's lead: the findings the score was computed from (Places', the
+        # site's; SITE_DOWN and CLOSED_TEMPORARILY, which have no dossier, included).
+        "findings": [finding_json(f) for f in opp.findings or []],
         "fit_reason": opp.fit_reason,
+        "talking_points": list(opp.talking_points or []),
         "contacts": lead_contacts(opp),
         "runs": list(lead.runs),
         "audit_job_id": lead.audit_job_id,
@@ -134,6 +140,7 @@ def dossier_json(
         "id": dossier.id,
         "opportunity_id": dossier.opportunity_id,
         "summary": dossier.summary,
+        "findings": [finding_json(f) for f in dossier.findings or []],
         "gaps": list(dossier.gaps or []),
         "talking_points": list(dossier.talking_points or []),
         "sources": [{"url": s.get("url"), "title": s.get("title")} for s in dossier.sources or []],
@@ -141,6 +148,17 @@ def dossier_json(
         "outreach": outreach,
         "comparison": comparison,
         "created_at": iso(dossier.created_at),
+    }
+
+
+def finding_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": row.get("code"),
+        "title": row.get("title"),
+        "detail": row.get("detail"),
+        "evidence_url": row.get("evidence_url"),
+        "evidence": row.get("evidence"),
+        "source": row.get("source"),
     }
 
 

@@ -305,10 +305,19 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
 
 
 def csv_cell(value: Any) -> Any:
-    """One CSV field: lists joined with ';' (contacts as `kind:value`), empty for null."""
+    """One CSV field: lists joined with ';' (findings by their codes, contacts as `kind:value`),
+    empty for null."""
     if isinstance(value, list):
-        return ";".join(f"{v['kind']}:{v['value']}" if isinstance(v, dict) else str(v) for v in value)
+        return ";".join(_list_item(v) for v in value)
     return "" if value is None else value
+
+
+def _list_item(value: Any) -> str:
+    if isinstance(value, dict) and "code" in value:
+        return str(value["code"])
+    if isinstance(value, dict) and "kind" in value:
+        return f"{value['kind']}:{value['value']}"
+    return str(value)
 
 
 def flat_lead(lead: dict[str, Any]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ LEAD_KEYS = [
     "qualification_score",
     "opportunity_score",
     "score_reasons",
+    "findings",  # ours, beyond DESIGN: what the score was computed from (SITE_DOWN has no dossier)
     "fit_reason",
     "talking_points",
     "contacts",
@@ -65,6 +66,7 @@ LEAD_KEYS = [
     "dossier_id",
     "dossier_reused",  # ours, beyond DESIGN: this run linked an earlier dossier (lead history)
     "meeting_time",
+    "outreach",  # ours, beyond DESIGN: the drafts (the dossier's, else built from the lead's facts)
 ]
 DOSSIER_KEYS = [
     "id",
@@ -85,13 +87,11 @@ PAGE_KEYS = ["id", "audit_job_id", "url", "title", "scraped_at"]
 # tests marked with these are strict: once the keys arrive they fail until the mark is removed.
 PENDING_KEYS = {
     "counts": set(),
-    "lead": {"opportunity_score", "score_reasons", "talking_points", "contacts"},
-    "dossier": {"findings", "outreach", "comparison"},
+    "lead": set(),
+    "dossier": set(),
 }
 PENDING = {
-    "lead": "opportunity_score, score_reasons: issue 13; talking_points, contacts: issue 17",
     "ranking": "leads ranked by opportunity_score: issue 13",
-    "dossier": "findings: issue 13; outreach, comparison: issue 17",
 }
 
 
@@ -222,7 +222,6 @@ def test_leads_carry_the_documented_keys_and_scores(completed_run: CompletedRun)
     assert all(word in human.stdout for word in leads[0]["name"].split())  # the name may wrap
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["lead"])
 def test_leads_have_every_key_design_names(completed_run: CompletedRun) -> None:
     leads = leads_of(completed_run)
     assert leads and all(list(lead) == LEAD_KEYS for lead in leads)
@@ -247,7 +246,9 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
     text = result.stdout_bytes.decode()
     assert text.endswith("\r\n") and text.count("\r\n") >= 1 + len(leads)
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    assert rows[0] == list(leads[0])  # the JSON's keys, in its order
+    # The JSON's keys, in its order; the outreach object as one column per draft (mail merge).
+    drafts = ["outreach.email_subject", "outreach.email_body", "outreach.call_opener"]
+    assert rows[0] == [k for k in leads[0] if k != "outreach"] + drafts
     assert len(rows) == 1 + len(leads)
     for row, lead in zip(rows[1:], leads, strict=True):
         record = dict(zip(rows[0], row, strict=True))
@@ -255,6 +256,8 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
         assert record["signals"] == ";".join(lead["signals"])
         assert float(record["qualification_score"]) == lead["qualification_score"]
         assert record["meeting_time"] == ""  # null is an empty field
+        assert record["contacts"] == ";".join(f"{c['kind']}:{c['value']}" for c in lead["contacts"])
+        assert [record[d] for d in drafts] == [lead["outreach"][d.split(".")[1]] for d in drafts]
     both = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme", "--csv", "--json")
     assert (both.exit_code, both.stdout) == (2, "")
 
@@ -302,7 +305,6 @@ def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
     assert len(with_dossier) == completed_run.run["counts"]["ready"]
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["dossier"])
 def test_dossiers_have_every_key_design_names(completed_run: CompletedRun) -> None:
     researched = [lead for lead in leads_of(completed_run) if lead["dossier_id"]]
     assert researched

@@ -65,8 +65,9 @@ from assistant.chat_data import make_data_layer
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from db.models import PHASES
 from graphs import accounts
+from graphs.reports import ReportService
 from graphs.service import RunNotFound
-from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
+from graphs.views import flow_json, lead_json, leads_json, page_json, run_notes
 from leadgen.settings import get_settings, reset_settings
 from tools.billing.port import BillingError
 
@@ -779,7 +780,8 @@ async def on_open_dossier(action: cl.Action) -> None:
     if lead is None or dossier is None:
         await cl.Message(content="That dossier is not available.").send()
         return
-    await send_dossier(dossier_json(dossier), lead_json(lead))
+    view = await ReportService(runs.db, runs.settings).dossier_view(agency, dossier)
+    await send_dossier(view, lead_json(lead))
 
 
 @cl.action_callback("show_pages")

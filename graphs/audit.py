@@ -204,7 +204,10 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("scrape_content", job_id)
     try:
-        docs = await ctx.providers.firecrawl.batch_scrape(state["selected"])
+        # rawHtml too: what markdown drops (forms, the footer's links) shows contacts.
+        docs = await ctx.providers.firecrawl.batch_scrape(
+            state["selected"], formats=("markdown", "links", "rawHtml")
+        )
     except KEY_REJECTED:
         raise
     except AUDIT_FAILURES as exc:
@@ -219,7 +222,9 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         await ctx.db.content.put(doc.markdown or "")
     pages = [PageInput(doc.url, doc.title, doc.markdown or "", doc.status_code) for doc in good]
     # Contacts come from these same pages: no call and no credit of their own.
-    contacts = find_contacts([PageSource(d.url, d.title, d.markdown or "", d.links) for d in good])
+    contacts = find_contacts(
+        [PageSource(d.url, d.title, d.markdown or "", d.links, d.raw_html) for d in good]
+    )
     async with ctx.repo() as repo:
         await repo.upsert_scraped_pages(agency_id, job_id, pages, store=ctx.db.content)
         await repo.set_contacts(agency_id, job_id, contacts)

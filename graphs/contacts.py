@@ -37,7 +37,6 @@ SOCIAL_HOSTS = (
     "youtube.com",
     "tiktok.com",
     "pinterest.com",
-    "yelp.com",
 )
 SHARE_PATHS = frozenset(
     {"sharer", "sharer.php", "share", "sharing", "intent", "dialog", "shareArticle", "plugins"}
@@ -113,8 +112,25 @@ def _phone(value: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _has_contact_form(raw_html: str) -> bool:
+@dataclass(frozen=True)
+class _HtmlRead:
+    hrefs: list[str]
+    text: str
+    form: bool
+
+
+def _read_html(raw_html: str) -> _HtmlRead:
+    """Links, visible text and whether there is a contact form, from the whole page: the
+    header and footer too, where addresses and profiles usually sit."""
     soup = BeautifulSoup(raw_html, "html.parser")
+    hrefs = [str(a["href"]) for a in soup.find_all("a", href=True)]
+    form = _has_contact_form(soup)
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    return _HtmlRead(hrefs, soup.get_text(" "), form)
+
+
+def _has_contact_form(soup: BeautifulSoup) -> bool:
     for form in soup.find_all("form"):
         if form.find("textarea") is not None:
             return True
@@ -146,18 +162,20 @@ def find_contacts(pages: Sequence[PageSource], *, region: str = "US") -> list[di
             found.append(contact(kind, value, source))
 
     for page in pages:
-        for link in page.links:
+        html = _read_html(page.raw_html) if page.raw_html else None
+        links = [*page.links, *(html.hrefs if html else [])]
+        for link in links:
             href = urljoin(page.url, link.strip())
             scheme = urlsplit(href).scheme.lower()
             if scheme == "mailto":
                 add("email", _email(href.split(":", 1)[1].split("?", 1)[0]), page.url)
             elif scheme == "tel":
                 add("phone", _phone(href.split(":", 1)[1], region), page.url)
-        for match in _EMAIL.finditer(page.markdown):
+        for match in _EMAIL.finditer(f"{page.markdown}\n{html.text if html else ''}"):
             add("email", _email(match.group(1)), page.url)
-        if page.raw_html and _has_contact_form(page.raw_html):
+        if html and html.form:
             add("form", page.url, page.url)
-        for link in page.links:
+        for link in links:
             add("social", social_profile(urljoin(page.url, link.strip())), page.url)
         for person in _people(page):
             add("person", person, page.url)

@@ -221,6 +221,7 @@ class ScrapedDocument:
     links: tuple[str, ...]
     status_code: int | None
     error: str | None = None  # set for a batch entry that failed; the other entries are unaffected
+    raw_html: str | None = None  # when `rawHtml` was among the formats asked for
 
     @property
     def ok(self) -> bool:
@@ -240,6 +241,7 @@ def _document(requested_url: str, doc: Any) -> ScrapedDocument:
         links=tuple(doc.links or ()),
         status_code=status,
         error=error,
+        raw_html=getattr(doc, "raw_html", None),
     )
 
 

@@ -670,7 +670,7 @@ def leads_markdown(leads: list[dict[str, Any]]) -> str:
         rows.append(
             f"| {rank} | {name} | {lead['status']}{' (reused)' if lead.get('dossier_reused') else ''} | "
             f"{cell(', '.join(lead['signals']) or '—')} | "
-            f"{lead['qualification_score']:.2f} | {cell(lead.get('fit_reason') or '—')} |"
+            f"{lead.get('opportunity_score', 0):.0f} | {cell(lead.get('fit_reason') or '—')} |"
         )
     return "\n".join(rows)
 
@@ -679,9 +679,12 @@ LEAD_CSV_FIELDS = (
     "id",
     "name",
     "status",
+    "opportunity_score",
     "qualification_score",
     "signals",
     "fit_reason",
+    "score_reasons",
+    "talking_points",
     "website",
     "domain",
     "phone",
@@ -699,7 +702,15 @@ def leads_csv(leads: list[dict[str, Any]]) -> bytes:
     writer = csv.DictWriter(out, fieldnames=LEAD_CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for lead in leads:
-        writer.writerow({**lead, "signals": ";".join(lead["signals"]), "runs": ";".join(lead["runs"])})
+        writer.writerow(
+            {
+                **lead,
+                **{
+                    key: ";".join(lead.get(key) or [])
+                    for key in ("signals", "runs", "score_reasons", "talking_points")
+                },
+            }
+        )
     return out.getvalue().encode()
 
 
@@ -726,6 +737,12 @@ async def send_leads(
 def dossier_markdown(dossier: dict[str, Any], lead: dict[str, Any] | None) -> str:
     name = lead["name"] if lead else dossier["opportunity_id"]
     lines = [f"### Dossier · {name}", "", dossier["summary"], ""]
+    if dossier.get("findings"):
+        lines += ["**Findings**"]
+        for f in dossier["findings"]:
+            where = f" ([page]({f['evidence_url']}))" if f.get("evidence_url") else ""
+            lines.append(f"- **{f['title']}** ({f['code']}): {f['detail']} — _{f['evidence']}_{where}")
+        lines.append("")
     if dossier["gaps"]:
         lines += ["**Gaps**", *[f"- {gap}" for gap in dossier["gaps"]], ""]
     if dossier["talking_points"]:

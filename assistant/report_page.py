@@ -33,6 +33,7 @@ TEMPLATE = """<!DOCTYPE html>
 <meta name="robots" content="noindex, nofollow">
 <title>{{ lead.name }}: online presence report by {{ agency.name }}</title>
 <style>
+  @page { size: a4; margin: 1.2cm; }
   body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 0; background: #f5f6f8; font-size: 14px; }
   .wrap { max-width: 860px; margin: 0 auto; background: #fff; }
   .band { background: {{ agency.primary_color }}; color: #fff; padding: 20px 28px; }
@@ -118,7 +119,7 @@ TEMPLATE = """<!DOCTYPE html>
     <h2>Want help fixing this?</h2>
     <p>{{ agency.name }} fixes exactly these issues for local businesses.</p>
     {% if agency.cta_url %}<p><a class="cta" href="{{ agency.cta_url }}" rel="noopener noreferrer">{{ agency.cta_label }}</a></p>{% endif %}
-    <p>{% if agency.contact_email %}Email: {{ agency.contact_email }}{% endif %}{% if agency.contact_email and agency.contact_phone %} &middot; {% endif %}{% if agency.contact_phone %}Phone: {{ agency.contact_phone }}{% endif %}</p>
+    {% if agency.contact_email or agency.contact_phone %}<p>{% if agency.contact_email %}Email: {{ agency.contact_email }}{% endif %}{% if agency.contact_email and agency.contact_phone %} &middot; {% endif %}{% if agency.contact_phone %}Phone: {{ agency.contact_phone }}{% endif %}</p>{% endif %}
     <p class="muted">Based on public information: {% if lead.audited %}the pages of {{ lead.website }} read on {{ audited_on }} and {% endif %}the business's Google listing.</p>
   </div>
 </div>
@@ -165,7 +166,8 @@ def render_pdf(report: dict[str, Any]) -> bytes:
     """The report as a PDF document."""
     from xhtml2pdf import pisa
 
-    html = render_html(report, for_pdf=True)
+    # The PDF's built-in fonts (Helvetica, Courier) have no star: say it in words.
+    html = render_html(report, for_pdf=True).replace("\u2605", " stars")
     buffer = io.BytesIO()
 
     def no_fetch(uri: str, rel: str) -> str:
@@ -175,7 +177,26 @@ def render_pdf(report: dict[str, Any]) -> bytes:
     status = pisa.CreatePDF(html, dest=buffer, encoding="utf-8", link_callback=no_fetch)
     if status.err:
         raise PdfRenderFailed(f"the PDF renderer reported {status.err} error(s)")
-    return buffer.getvalue()
+    return _without_trailing_blank_pages(buffer.getvalue())
+
+
+def _without_trailing_blank_pages(pdf: bytes) -> bytes:
+    """xhtml2pdf sometimes ends a document with an empty page (content that ends right at a page
+    break); a page with no text at the end is dropped."""
+    from pypdf import PdfReader, PdfWriter
+
+    reader = PdfReader(io.BytesIO(pdf))
+    keep = len(reader.pages)
+    while keep > 1 and not reader.pages[keep - 1].extract_text().strip():
+        keep -= 1
+    if keep == len(reader.pages):
+        return pdf
+    writer = PdfWriter()
+    for page in reader.pages[:keep]:
+        writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 __all__ = ["CONTENT_SECURITY_POLICY", "NOT_FOUND_HTML", "PdfRenderFailed", "render_html", "render_pdf"]

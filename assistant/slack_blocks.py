@@ -160,7 +160,7 @@ def lead_line(rank: int, lead: dict[str, Any]) -> str:
         name = f"<{lead['website']}|{name}>"
     signals = ", ".join(lead["signals"]) or "no signals"
     lines = [
-        f"*{rank}. {name}* · score *{lead['qualification_score']:.2f}* · {lead['status']}"
+        f"*{rank}. {name}* · opportunity *{lead.get('opportunity_score', 0):.0f}* · {lead['status']}"
         f"{' (reused dossier)' if lead.get('dossier_reused') else ''} · {signals}",
     ]
     if lead.get("fit_reason"):
@@ -201,6 +201,10 @@ def leads_blocks(run_id: str, leads: list[dict[str, Any]], *, top: int = TOP_LEA
 def dossier_blocks(dossier: dict[str, Any], lead: dict[str, Any] | None) -> list[Block]:
     name = escape(lead["name"] if lead else dossier["opportunity_id"])
     blocks: list[Block] = [section(f"*Dossier · {name}*\n{escape(dossier['summary'])}")]
+    if dossier.get("findings"):
+        lines = [f"• *{escape(f['title'])}*: {escape(f['evidence'])}" for f in dossier["findings"]]
+        text = "*Findings*\n" + "\n".join(lines)
+        blocks.append(section(text if len(text) <= 2900 else text[:2899] + "…"))
     if dossier["gaps"]:
         blocks.append(section("*Gaps*\n" + "\n".join(f"• {escape(g)}" for g in dossier["gaps"])))
     if dossier["talking_points"]:

@@ -94,6 +94,9 @@ class LeadInput:
     reviews_count: int | None = None
     signals: Sequence[str] = ()
     qualification_score: float = 0.0
+    opportunity_score: float = 0.0
+    score_reasons: Sequence[str] = ()
+    business_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -595,7 +598,7 @@ class Repository:
         await self._require(LeadGenFlow, agency_id, flow_id)
         created = updated = skipped = 0
         touched: set[str] = set()
-        ranked: list[tuple[str, float]] = []
+        ranked: list[tuple[str, LeadInput]] = []
         for lead in leads:
             row = await self._find_lead(agency_id, lead)
             if row is None:
@@ -622,6 +625,9 @@ class Repository:
                             target_geography=target_geography,
                             qualification_score=lead.qualification_score,
                             signals=list(lead.signals),
+                            opportunity_score=lead.opportunity_score,
+                            score_reasons=list(lead.score_reasons),
+                            business_status=lead.business_status,
                             created_at=now,
                             updated_at=now,
                         )
@@ -632,7 +638,7 @@ class Repository:
                 if inserted is not None:
                     created += 1
                     touched.add(row_id)
-                    ranked.append((row_id, lead.qualification_score))
+                    ranked.append((row_id, lead))
                     continue
                 # Another transaction inserted the same place or domain first: update theirs.
                 row = await self._find_lead(agency_id, lead)
@@ -643,13 +649,15 @@ class Repository:
                 continue
             await self._update_from_lead(agency_id, row, lead, flow_id, target_vertical, target_geography)
             touched.add(row.id)
-            ranked.append((row.id, lead.qualification_score))
+            ranked.append((row.id, lead))
             updated += 1
         await self.session.flush()
         await self._add_members(agency_id, flow_id, ranked)
         return UpsertCounts(created=created, updated=updated, skipped=skipped)
 
-    async def _add_members(self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, float]]) -> None:
+    async def _add_members(
+        self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, LeadInput]]
+    ) -> None:
         if not ranked:
             return
         now = utcnow()
@@ -660,19 +668,26 @@ class Repository:
                     "opportunity_id": opp_id,
                     "agency_id": agency_id,
                     "rank": rank,
-                    "qualification_score": score,
+                    "qualification_score": lead.qualification_score,
+                    "opportunity_score": lead.opportunity_score,
+                    "score_reasons": list(lead.score_reasons),
                     "status": "SOURCED",
                     "dossier_reused": False,
                     "created_at": now,
                     "updated_at": now,
                 }
-                for rank, (opp_id, score) in enumerate(ranked)
+                for rank, (opp_id, lead) in enumerate(ranked)
             ]
         )
         # Again for the same flow: the ranking is refreshed, the lead's progress in it kept.
         stmt = stmt.on_conflict_do_update(
             index_elements=["lead_gen_flow_id", "opportunity_id"],
-            set_={"rank": stmt.excluded.rank, "qualification_score": stmt.excluded.qualification_score},
+            set_={
+                "rank": stmt.excluded.rank,
+                "qualification_score": stmt.excluded.qualification_score,
+                "opportunity_score": stmt.excluded.opportunity_score,
+                "score_reasons": stmt.excluded.score_reasons,
+            },
         )
         await self.session.execute(stmt)
 
@@ -700,6 +715,11 @@ class Repository:
         row.reviews_count = lead.reviews_count
         row.signals = list(lead.signals)
         row.qualification_score = lead.qualification_score
+        row.business_status = lead.business_status
+        if not any(f.get("source") == "check" for f in row.findings or []):
+            # A lead researched before keeps the score its findings earned until it is rescored.
+            row.opportunity_score = lead.opportunity_score
+            row.score_reasons = list(lead.score_reasons)
         row.target_vertical = target_vertical
         row.target_geography = target_geography
         row.lead_gen_flow_id = flow_id
@@ -836,7 +856,7 @@ class Repository:
         )
 
     async def set_flow_ranks(self, agency_id: str, flow_id: str, ranked: Sequence[tuple[str, float]]) -> None:
-        """Re-rank the flow's leads: `ranked` is (opportunity id, score) best first."""
+        """Re-rank the flow's leads: `ranked` is (opportunity id, opportunity score) best first."""
         await self._require(LeadGenFlow, agency_id, flow_id)
         for rank, (opp_id, score) in enumerate(ranked):
             await self.session.execute(
@@ -846,7 +866,7 @@ class Repository:
                     FlowLead.lead_gen_flow_id == flow_id,
                     FlowLead.opportunity_id == opp_id,
                 )
-                .values(rank=rank, qualification_score=score)
+                .values(rank=rank, opportunity_score=score)
                 .execution_options(synchronize_session=False)
             )
 
@@ -1098,6 +1118,7 @@ class Repository:
         sources: Sequence[dict[str, Any]],
         fit_reason: str | None,
         model: str | None = None,
+        findings: Sequence[dict[str, Any]] = (),
         outreach: Mapping[str, str] | None = None,
     ) -> AuditDossier:
         """The audit's one dossier, created or replaced in place (same id, created_at kept).
@@ -1105,6 +1126,7 @@ class Repository:
         job = await self._require(AuditJob, agency_id, audit_job_id)
         content = {
             "summary": summary,
+            "findings": [dict(f) for f in findings],
             "gaps": list(gaps),
             "talking_points": list(talking_points),
             "sources": [dict(s) for s in sources],

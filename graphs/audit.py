@@ -27,26 +27,32 @@ from pydantic import ValidationError
 
 from db.repositories import PageInput, Repository
 from graphs import events
+from graphs.audit_checks import Finding, SiteRead, check_site_down, run_checks
+from graphs.briefs import Brief, LeadFacts, brief_without_audit, places_findings
 from graphs.contacts import PageSource, find_contacts
 from graphs.context import Ctx, PipelineContext, crash_point, stall_point
+from graphs.dossier_guard import clean_text, fit_reason, quoted_gaps, scraped_sources, talking_points
+from graphs.lead_scores import refresh_lead
 from graphs.outreach import OutreachFacts, choose_outreach
 from graphs.prompts import (
     DOSSIER_SYSTEM,
     URL_SELECTION_SYSTEM,
     DossierDraft,
+    PageText,
     UrlSelection,
     dossier_prompt,
     url_selection_prompt,
 )
-from graphs.site_checks import PageText, find_gaps, merge_gaps
-from graphs.url_selection import keep_model_choice
+from graphs.site_reading import read_site
+from graphs.url_selection import choose_pages, site_candidates
 from tools.billing.port import InsufficientCredits
 from tools.http import AuthError, ProviderError
 from tools.llm import structured_reply
 
 DOSSIER_FEATURE = "dossier_research"
-MAX_CANDIDATES = 25
-MAX_PAGES = 6
+MAP_LIMIT = 200
+MAX_CANDIDATES = 60
+MAX_PAGES = 10
 
 # What may go wrong in an audit without being a bug: providers failing after their retries, the
 # model answering something that does not fit the schema.
@@ -66,6 +72,7 @@ class AuditState(AuditInput, total=False):
     done_before: bool
     candidates: list[str]
     selected: list[str]
+    findings: list[dict[str, Any]]  # the coded findings of scrape_content (audit_checks.Finding rows)
     error: str | None
     audit_results: Annotated[list[dict[str, Any]], operator.add]
 
@@ -151,6 +158,8 @@ def _after_gate(state: AuditState) -> str:
 
 
 async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    """The site's own pages, as Firecrawl's map lists them. A map that fails or lists nothing
+    is no failure of the audit: the homepage's links stand in for it (site_reading.py)."""
     ctx = runtime.context
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("map_urls", job_id)
@@ -159,15 +168,16 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         job = await repo.get_audit_job(agency_id, job_id)
     assert job is not None
     try:
-        links = await ctx.providers.firecrawl.discover(job.target_url, limit=MAX_CANDIDATES)
+        links = await ctx.providers.firecrawl.map_site(job.target_url, limit=MAP_LIMIT)
     except KEY_REJECTED:
         raise
-    except AUDIT_FAILURES as exc:
-        return await _fail(ctx, state, "map_urls", f"could not map {job.target_url}: {exc}")
+    except AUDIT_FAILURES:
+        links = []
+    candidates = site_candidates(job.target_url, [link.url for link in links])[:MAX_CANDIDATES]
     async with ctx.repo() as repo:
         await repo.set_audit_phases(agency_id, job_id, {"map_urls": "complete", "filter_urls": "running"})
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "map_urls", "found": len(links)})
-    return {"candidates": [job.target_url, *[link.url for link in links]]}
+    return {"candidates": candidates}
 
 
 async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
@@ -177,19 +187,27 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("filter_urls", job_id)
     home, *others = state["candidates"]
+    async with ctx.read() as repo:
+        job = await repo.get_audit_job(agency_id, job_id)
+        opportunity = await repo.get_opportunity(agency_id, job.opportunity_id) if job else None
+    vertical = (opportunity.target_vertical if opportunity else None) or ""
     chosen: list[str] = []
-    try:
-        answer = await structured_reply(
-            ctx.providers.llm(),
-            UrlSelection,
-            [("system", URL_SELECTION_SYSTEM), ("user", url_selection_prompt(home, others, MAX_PAGES))],
-        )
-        chosen = answer.urls
-    except KEY_REJECTED:
-        raise
-    except AUDIT_FAILURES:
-        chosen = []  # the rules below choose instead
-    selected = keep_model_choice(home, others, chosen, limit=MAX_PAGES)
+    if others:
+        try:
+            answer = await structured_reply(
+                ctx.providers.llm(),
+                UrlSelection,
+                [
+                    ("system", URL_SELECTION_SYSTEM),
+                    ("user", url_selection_prompt(home, others, MAX_PAGES, vertical)),
+                ],
+            )
+            chosen = answer.urls
+        except KEY_REJECTED:
+            raise
+        except AUDIT_FAILURES:
+            chosen = []  # the rules choose instead
+    selected = choose_pages(home, others, chosen, vertical=vertical, limit=MAX_PAGES)
     async with ctx.repo() as repo:
         await repo.set_audit_phases(
             agency_id, job_id, {"filter_urls": "complete", "scrape_content": "running"}
@@ -198,24 +216,34 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
+    """Read the chosen pages whole, decide the coded findings (graphs/audit_checks.py) and store
+    the pages' text. The findings travel to generate_dossier in the graph's state (a few small
+    rows), so a resumed audit never reads the site again."""
     ctx = runtime.context
     if state.get("error"):
         return {}
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("scrape_content", job_id)
+    selected = state["selected"]
     try:
-        # rawHtml too: what markdown drops (forms, the footer's links) shows contacts.
-        docs = await ctx.providers.firecrawl.batch_scrape(
-            state["selected"], formats=("markdown", "links", "rawHtml")
+        reading = await read_site(
+            ctx.providers.firecrawl, selected[0], selected, state.get("candidates", []), limit=MAX_PAGES
         )
     except KEY_REJECTED:
         raise
     except AUDIT_FAILURES as exc:
         return await _fail(ctx, state, "scrape_content", f"scrape failed: {exc}")
-    good = [d for d in docs if d.ok and d.markdown]
+    if reading.down is not None:
+        down = check_site_down(reading.home, reading.down)
+        failed = await _fail(ctx, state, "scrape_content", down.detail)
+        return failed | {"findings": [down.as_dict()]}
+    good = [d for d in reading.pages if d.markdown]
     if not good:
-        reasons = "; ".join(sorted({d.error or "empty page" for d in docs})) or "no pages"
+        reasons = "; ".join(sorted(set(reading.failed.values()))) or "no page had any text"
         return await _fail(ctx, state, "scrape_content", f"no page could be scraped ({reasons})")
+    findings = run_checks(
+        SiteRead(reading.scraped_pages(), http_only=reading.http_only, link_statuses=reading.link_statuses)
+    )
     for doc in good:
         # Content-addressed: written (and fsynced) here, outside the write transaction below,
         # whose own put then only finds the file present.
@@ -232,7 +260,7 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             agency_id, job_id, {"scrape_content": "complete", "generate_dossier": "running"}
         )
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "scrape_content", "pages": len(good)})
-    return {}
+    return {"findings": [f.as_dict() for f in findings]}
 
 
 async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
@@ -260,15 +288,19 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         rows = await repo.list_scraped_pages(agency_id, job_id)
     pages = [PageText(row.url, row.title, await ctx.db.content.get(row.content_ref)) for row in rows]
     assert opportunity is not None
-    findings = find_gaps(pages)
+    services = profile.services_offered if profile else []
+    site_findings = [Finding.from_dict(f) for f in state.get("findings") or []]
+    facts = LeadFacts.of(opportunity)
     prompt = dossier_prompt(
         business=opportunity.name,
         vertical=opportunity.target_vertical or "",
         geography=opportunity.target_geography or "",
         signals=opportunity.signals,
-        services=profile.services_offered if profile else [],
-        findings=findings,
+        services=services,
+        findings=places_findings(facts) + site_findings,
         pages=pages,
+        rating=opportunity.rating,
+        reviews_count=opportunity.reviews_count,
     )
     try:
         draft = await structured_reply(
@@ -279,37 +311,45 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     except AUDIT_FAILURES as exc:
         return await _finish_failed(ctx, state, f"dossier generation failed: {exc}")
 
-    scraped = {page.url.rstrip("/").lower(): page for page in pages}
-    sources = [
-        {"url": scraped[key].url, "title": scraped[key].title or s.title}
-        for s in draft.sources
-        if (key := s.url.rstrip("/").lower()) in scraped
-    ]
-    if not sources:  # the model cited nothing we scraped: cite what it was given
-        sources = [{"url": p.url, "title": p.title or p.url} for p in pages]
-    sources = list({s["url"]: s for s in sources}.values())
+    added = quoted_gaps(draft.gaps, pages, site_findings)
+    findings = places_findings(facts) + site_findings + added
+    points = talking_points(draft.talking_points, facts, findings, services)
+    reason = fit_reason(draft.fit_reason, facts, findings)
+    summary = clean_text(draft.summary) or f"{opportunity.name}: {len(pages)} pages of its website were read."
     branding = (profile.branding if profile else None) or {}
-    facts = OutreachFacts(
-        business=opportunity.name,
-        codes=[*[g.code for g in findings], *opportunity.signals],
-        vertical=opportunity.target_vertical,
-        geography=opportunity.target_geography,
-        rating=opportunity.rating,
-        reviews_count=opportunity.reviews_count,
-        sender=branding.get("name"),
+    outreach = choose_outreach(
+        draft.outreach,
+        OutreachFacts(
+            business=opportunity.name,
+            codes=[f.code for f in findings],
+            vertical=opportunity.target_vertical,
+            geography=opportunity.target_geography,
+            rating=opportunity.rating,
+            reviews_count=opportunity.reviews_count,
+            sender=branding.get("name"),
+        ),
+        [p.markdown for p in pages],
     )
-    outreach = choose_outreach(draft.outreach, facts, [p.markdown for p in pages])
     async with ctx.repo() as repo:
         dossier = await repo.save_dossier(
             agency_id,
             job_id,
-            summary=draft.summary,
-            gaps=merge_gaps(draft.gaps, findings),
-            talking_points=draft.talking_points,
-            sources=sources,
-            fit_reason=draft.fit_reason,
+            summary=summary,
+            findings=[f.as_dict() for f in findings],
+            gaps=[f.detail for f in site_findings + added],
+            talking_points=points,
+            sources=scraped_sources(draft.sources, pages),
+            fit_reason=reason,
             model=ctx.settings.openai_model,
             outreach=outreach,
+        )
+        await refresh_lead(
+            repo,
+            agency_id,
+            opportunity.id,
+            flow_id=state["flow_id"],
+            site=site_findings + added,
+            brief=Brief(reason, points),
         )
     crash_point("audit:before_settle")
     return await _settle(ctx, state, opportunity.id, dossier.id)
@@ -351,9 +391,25 @@ async def _finish_failed(ctx: PipelineContext, state: AuditState, message: str) 
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("audit_failed", job_id)
     await ctx.billing.release(audit_key(job_id))
+    down = [Finding.from_dict(f) for f in state.get("findings") or [] if f.get("code") == "SITE_DOWN"]
+    async with ctx.read() as repo:
+        profile = await repo.get_profile(agency_id)
+    services = profile.services_offered if profile else []
     async with ctx.repo() as repo:
         job = await repo.update_audit_job(agency_id, job_id, status="error", error=message[:2000])
         await repo.set_flow_lead(agency_id, state["flow_id"], job.opportunity_id, status="DATA_READY")
+        opportunity = await repo.get_opportunity(agency_id, job.opportunity_id)
+        assert opportunity is not None
+        # A lead whose research failed still gets a brief from what Places says (and SITE_DOWN),
+        # unless an earlier dossier gave it one.
+        brief = None
+        if down or not (opportunity.fit_reason and opportunity.talking_points):
+            brief = brief_without_audit(
+                LeadFacts.of(opportunity), services, site_down=down[0] if down else None, failed=message
+            )
+        await refresh_lead(
+            repo, agency_id, job.opportunity_id, flow_id=state["flow_id"], site=down or None, brief=brief
+        )
         progress = await _record_progress(repo, state)
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "failed", "message": message})
     events.emit(progress)

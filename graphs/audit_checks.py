@@ -391,6 +391,10 @@ def bare_host(url: str) -> str:
     return _host(url).removeprefix("www.")
 
 
+def _url_key(url: str) -> str:
+    return bare_host(url) + (urlsplit(url).path.rstrip("/") or "/")
+
+
 # --------------------------------------------------------------------------------------------
 # The checks: each returns a Finding when the site shows the gap, else None
 
@@ -627,9 +631,11 @@ def own_links(pages: Sequence[PageFacts], home_url: str) -> dict[str, str]:
 def check_broken_links(
     pages: Sequence[PageFacts], home_url: str, statuses: Mapping[str, int | None]
 ) -> Finding | None:
-    """`statuses`: what the site answered for its own linked URLs (None: not known)."""
+    """`statuses`: what the site answered for its own linked URLs (None: not known); URLs compare
+    without scheme, `www.`, trailing slash or query."""
+    known = {_url_key(url): status for url, status in statuses.items()}
     for link, on_page in own_links(pages, home_url).items():
-        status = statuses.get(link)
+        status = known.get(_url_key(link))
         if status is not None and status >= 400:
             return finding(
                 "BROKEN_LINKS",

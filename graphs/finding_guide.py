@@ -48,6 +48,7 @@ GUIDE: dict[str, Guide] = {
     "NO_ANALYTICS": Guide("conversion", "No visitor analytics", "Without analytics nobody knows how many people visit, from where, or what they do.", "measures nothing about its visitors", "measure their visitors", "check"),
     "MISSING_WEBSITE": Guide("presence", "No website", "Most customers look a business up online first; without a site you are missing from that search.", "has no website", "have a website", "places"),
     "WEAK_WEB_PRESENCE": Guide("presence", "Only a social or directory page, no site of its own", "A directory or social page is rented space: no booking, no search ranking of your own.", "has only a social or directory page", "have a website of their own", "places"),
+    "CLOSED_TEMPORARILY": Guide("presence", "Listed on Google as temporarily closed", "People who see \u201ctemporarily closed\u201d call someone else; the listing should say when you reopen.", "is listed on Google as temporarily closed", "are listed as open", "places"),
     "NO_SOCIAL_LINKS": Guide("presence", "No links to social profiles", "Linked profiles show you are active and give visitors another way to follow you.", "links to no social profiles", "link their social profiles", "check"),
 }  # fmt: skip
 
@@ -74,6 +75,7 @@ def coded(findings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 # Strongest first: what an owner feels most (lost customers), then trust, then polish.
 STRENGTH: tuple[str, ...] = (
     "SITE_DOWN",
+    "CLOSED_TEMPORARILY",
     "MISSING_WEBSITE",
     "NO_ONLINE_BOOKING",
     "WEAK_WEB_PRESENCE",

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import phonenumbers
 import tldextract
 
+from graphs.briefs import LeadFacts, places_findings
 from graphs.ranking import ranked
+from graphs.scoring import opportunity_score
 
 MIN_LEADS, MAX_LEADS = 1, 20
 LOW_RATING_THRESHOLD = 4.0
@@ -219,10 +221,18 @@ class ScoredLead:
     address: str | None
     signals: list[str] = field(default_factory=list)
     qualification_score: float = 0.0
+    opportunity_score: float = 0.0
+    score_reasons: list[str] = field(default_factory=list)
+    business_status: str | None = None
 
     @property
     def auditable(self) -> bool:
-        return self.domain is not None and self.website is not None
+        """A site of its own, and open: a temporarily closed business is not researched."""
+        return self.domain is not None and self.website is not None and not self.closed_temporarily
+
+    @property
+    def closed_temporarily(self) -> bool:
+        return self.business_status == "CLOSED_TEMPORARILY"
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,12 @@ def drop_reason(place: RawPlace, *, region: str = "US") -> str | None:
 
 
 def filter_and_score(
-    places: Iterable[RawPlace], criteria: Sequence[str], *, region: str = "US", limit: int | None = None
+    places: Iterable[RawPlace],
+    criteria: Sequence[str],
+    *,
+    region: str = "US",
+    limit: int | None = None,
+    services: Sequence[str] = (),
 ) -> FilterOutcome:
     """The hard filter (a valid phone; not permanently closed), then signals, score and rank.
     With `limit`, the first `limit` places that pass (in the order given, Places' relevance)
@@ -262,18 +277,33 @@ def filter_and_score(
         assert phone is not None  # drop_reason checked it
         signals = detect_signals(place)
         website = normalize_website(place.website)
+        domain = canonical_domain(website)
+        facts = LeadFacts(
+            name=place.name.strip() or place.place_id,
+            place_id=place.place_id,
+            website=website,
+            domain=domain,
+            rating=place.rating,
+            reviews_count=place.reviews_count,
+            signals=tuple(signals),
+            business_status=place.business_status,
+        )
+        score = opportunity_score(signals, criteria, places_findings(facts), services)
         kept.append(
             ScoredLead(
                 place_id=place.place_id,
                 name=place.name.strip() or place.place_id,
                 phone=phone,
                 website=website,
-                domain=canonical_domain(website),
+                domain=domain,
                 rating=place.rating,
                 reviews_count=place.reviews_count,
                 address=place.address,
                 signals=signals,
                 qualification_score=qualification_score(signals, criteria),
+                opportunity_score=score.value,
+                score_reasons=score.reasons,
+                business_status=place.business_status,
             )
         )
     return FilterOutcome(kept=ranked(kept), dropped=dropped, examined=examined)

@@ -57,6 +57,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "MISSING_WEBSITE": ("website", "site"),
     "WEAK_WEB_PRESENCE": ("website", "site of its own", "directory", "facebook", "social"),
     "NO_SOCIAL_LINKS": ("social", "facebook", "instagram"),
+    "CLOSED_TEMPORARILY": ("temporarily closed", "reopen"),
 }
 # How page text addresses a model rather than the site's visitors.
 ADDRESSES_A_MODEL = re.compile(

@@ -23,7 +23,9 @@ from langgraph.types import Send
 from db.base import utcnow
 from graphs import events
 from graphs.audit import AuditInput, build_audit_graph, hold_or_interrupt
+from graphs.briefs import LeadFacts, brief_without_audit
 from graphs.context import Ctx, PipelineContext, crash_point
+from graphs.lead_scores import rank_run, refresh_lead
 from graphs.leads import (
     RawPlace,
     build_text_query,
@@ -32,7 +34,6 @@ from graphs.leads import (
     drop_reason,
     filter_and_score,
 )
-from graphs.ranking import ranked, ranking_score
 from graphs.views import shortfall_sentence
 from tools.places import MAX_RESULTS as MAX_PLACES
 from tools.places import PAGE_SIZE, Place
@@ -149,7 +150,12 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     assert flow is not None
     wanted = clamp_num_leads(flow.num_leads_requested)
     places = [RawPlace.from_snapshot(row) for row in snapshot]
-    outcome = filter_and_score(places, profile.criteria if profile else [], limit=wanted)
+    outcome = filter_and_score(
+        places,
+        profile.criteria if profile else [],
+        limit=wanted,
+        services=profile.services_offered if profile else [],
+    )
     dropped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(outcome.dropped.items()))
     message = f"Kept {len(outcome.kept)} of {outcome.examined} places" + (
         f"; dropped {dropped}" if dropped else ""
@@ -159,7 +165,12 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     await events.phase(
         ctx, agency_id, flow_id, "filter_rank", status="complete", progress=1.0, message=message
     )
-    return {"leads": [lead.__dict__ | {"signals": list(lead.signals)} for lead in outcome.kept]}
+    return {
+        "leads": [
+            lead.__dict__ | {"signals": list(lead.signals), "score_reasons": list(lead.score_reasons)}
+            for lead in outcome.kept
+        ]
+    }
 
 
 async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
@@ -189,6 +200,9 @@ async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
                     reviews_count=lead["reviews_count"],
                     signals=lead["signals"],
                     qualification_score=lead["qualification_score"],
+                    opportunity_score=lead.get("opportunity_score", 0.0),
+                    score_reasons=lead.get("score_reasons", []),
+                    business_status=lead.get("business_status"),
                 )
                 for lead in state.get("leads", [])
             ],
@@ -228,18 +242,28 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         message="Queueing website audits",
     )
     job_ids: list[str] = []
-    reused = skipped = 0
+    reused = skipped = closed = 0
     max_age = ctx.settings.leadgen_dossier_max_age_days
     newer_than = utcnow() - timedelta(days=max_age)
     async with ctx.repo() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
         assert flow is not None
+        profile = await repo.get_profile(agency_id)
+        services = profile.services_offered if profile else []
         audited = {job.opportunity_id: job for job in await repo.list_audit_jobs(agency_id, flow_id)}
         for lead in await repo.list_flow_leads(agency_id, flow_id):
             opp = lead.opportunity
-            if not (opp.domain and opp.website):
-                skipped += 1
+            facts = LeadFacts.of(opp)
+            if not (opp.domain and opp.website) or facts.closed_temporarily:
+                # No site of its own, or closed for now: a brief from Places, no audit, no credit.
+                if facts.closed_temporarily:
+                    closed += 1
+                else:
+                    skipped += 1
                 await repo.set_flow_lead(agency_id, flow_id, opp.id, status="DATA_READY")
+                await refresh_lead(
+                    repo, agency_id, opp.id, flow_id=flow_id, brief=brief_without_audit(facts, services)
+                )
                 continue
             if lead.dossier_reused:
                 reused += 1
@@ -275,6 +299,8 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             f"{max_age:g} days (not charged again)"
         )
     message += f"; {skipped} leads have no website of their own"
+    if closed:
+        message += f"; {closed} temporarily closed (not researched or charged)"
     await events.phase(
         ctx, agency_id, flow_id, "scrape_content", status="complete", progress=1.0, message=message
     )
@@ -330,8 +356,16 @@ async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     )
     crash_point("finalize_rank:running")
     async with ctx.repo() as repo:
-        leads = await repo.list_opportunities(agency_id, flow_id)
-        await repo.set_flow_ranks(agency_id, flow_id, [(o.id, ranking_score(o)) for o in ranked(leads)])
+        # Every lead leaves the run scored on what the run learnt, with a brief: a lead that got
+        # none on the way (a dossier reused from before briefs existed) gets one from Places.
+        profile = await repo.get_profile(agency_id)
+        services = profile.services_offered if profile else []
+        for opp in await repo.list_opportunities(agency_id, flow_id):
+            brief = None
+            if not (opp.fit_reason and opp.talking_points):
+                brief = brief_without_audit(LeadFacts.of(opp), services)
+            await refresh_lead(repo, agency_id, opp.id, flow_id=flow_id, brief=brief)
+        await rank_run(repo, agency_id, flow_id)
     async with ctx.read() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
         counts = await repo.flow_counts(agency_id, flow_id)

@@ -2,8 +2,9 @@
 
 filter_rank orders the leads it keeps with `ranked`; persist_leads stores that order as each
 lead's rank in the run (db `lead_gen_flow_leads.rank`); finalize_rank ranks the run's leads again
-with what the audits learnt. Every face then reads the stored rank, so changing what a lead is
-ranked by (today `qualification_score`; an opportunity score later) happens here only.
+with what the audits learnt (graphs/lead_scores.py). Every face (CLI, chat, Slack, CSV) then reads
+the stored rank. Leads are ranked by `opportunity_score` (graphs/scoring.py): how much the agency
+could sell them, from the criteria they match and their findings weighted by its services.
 """
 
 from __future__ import annotations
@@ -14,23 +15,27 @@ from typing import Protocol, TypeVar
 
 class Rankable(Protocol):
     @property
-    def name(self) -> str: ...
-
-    @property
-    def qualification_score(self) -> float: ...
+    def opportunity_score(self) -> float: ...
 
 
 R = TypeVar("R", bound=Rankable)
 
 
+def _name(lead: object) -> str:
+    name = getattr(lead, "name", None)
+    if name is None:  # a LeadRecord: the name is its opportunity's
+        name = getattr(getattr(lead, "opportunity", None), "name", "")
+    return str(name or "")
+
+
 def ranking_score(lead: Rankable) -> float:
     """What a lead is ranked by, highest first."""
-    return float(lead.qualification_score or 0.0)
+    return float(lead.opportunity_score or 0.0)
 
 
 def rank_key(lead: Rankable) -> tuple[float, str]:
     # Ties read alphabetically, whatever the capitalisation.
-    return (-ranking_score(lead), (lead.name or "").casefold())
+    return (-ranking_score(lead), _name(lead).casefold())
 
 
 def ranked(leads: Iterable[R]) -> list[R]:

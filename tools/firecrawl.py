@@ -46,7 +46,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -221,7 +221,8 @@ class ScrapedDocument:
     links: tuple[str, ...]
     status_code: int | None
     error: str | None = None  # set for a batch entry that failed; the other entries are unaffected
-    raw_html: str | None = None  # when `rawHtml` was among the formats asked for
+    raw_html: str | None = None  # with the `rawHtml` format: the page as served, head to footer
+    requested_url: str | None = None  # as asked for (`sourceURL`); `url` is after redirects
 
     @property
     def ok(self) -> bool:
@@ -241,7 +242,8 @@ def _document(requested_url: str, doc: Any) -> ScrapedDocument:
         links=tuple(doc.links or ()),
         status_code=status,
         error=error,
-        raw_html=getattr(doc, "raw_html", None),
+        raw_html=doc.raw_html,
+        requested_url=meta.source_url or requested_url,
     )
 
 
@@ -384,7 +386,41 @@ class FirecrawlClient:
                     f"batch scrape {started.id} not finished after {self._batch_wait_timeout}s"
                 )
             await asyncio.sleep(self._poll_interval)
-        return self._match_batch(wanted, job.data, set(started.invalid_urls or ()), job.status)
+        results = self._match_batch(wanted, job.data, set(started.invalid_urls or ()), job.status)
+        if any(r.error and r.error.startswith("no result") for r in results):
+            # A page that failed is not among the batch's documents: Firecrawl says why in the
+            # batch's errors, which the caller keeps (a failed audit stores the provider's reason).
+            reasons = await self._batch_errors(started.id)
+            results = [
+                replace(r, error=reasons.get(_key(r.url), r.error))
+                if r.error and r.error.startswith("no result")
+                else r
+                for r in results
+            ]
+        return results
+
+    async def _batch_errors(self, job_id: str) -> dict[str, str]:
+        """`GET /v2/batch/scrape/{id}/errors`: url -> Firecrawl's error sentence. Read through the
+        SDK's HTTP client: its `get_batch_scrape_errors` wants a `success` field this answer
+        (`{errors, robotsBlocked}`) does not carry. Best effort: without it the caller keeps
+        "no result"."""
+
+        async def read() -> dict[str, Any]:
+            response = await self.sdk._v2_client.async_http_client.get(f"/v2/batch/scrape/{job_id}/errors")
+            if response.status_code >= 400:
+                handle_response_error(response, "get batch scrape errors")
+            body = response.json()
+            return body if isinstance(body, dict) else {}
+
+        try:
+            body = await self._run("batch_errors", read)
+        except FirecrawlError:
+            return {}
+        reasons: dict[str, str] = {}
+        for entry in body.get("errors") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("url"), str) and entry.get("error"):
+                reasons.setdefault(_key(entry["url"]), str(entry["error"]))
+        return reasons
 
     async def _start_batch(self, urls: list[str], options: ScrapeOptions, key: str) -> BatchScrapeResponse:
         """`POST /v2/batch/scrape` as the SDK builds it, plus the `x-idempotency-key` header."""

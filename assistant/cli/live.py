@@ -193,7 +193,7 @@ def leads_table(
     shown = leads if limit is None else leads[:limit]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("opportunity", justify="right", no_wrap=True)
     table.add_column("lead (id)", min_width=32, ratio=2)
     table.add_column("signals", min_width=10, ratio=1)
     table.add_column("status", no_wrap=True)
@@ -202,7 +202,7 @@ def leads_table(
     for rank, lead in enumerate(shown, start=1):
         row: list[Text | str] = [
             str(rank),
-            f"{lead['qualification_score']:.2f}",
+            f"{lead.get('opportunity_score', 0):.0f}",
             Text.assemble(lead["name"], "\n", (lead["id"], "dim")),
             ", ".join(SIGNAL_SHORT.get(s, s) for s in lead["signals"]) or "—",
             lead["status"] + ("\n(reused)" if lead.get("dossier_reused") else ""),

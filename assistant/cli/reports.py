@@ -14,9 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from assistant.cli.agency import agency_id_or_fail, open_agency, run_command
+from assistant.cli.agency import agency_id_or_fail, run_command
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
 from assistant.report_page import PdfRenderFailed, render_html, render_pdf
+from db import open_database
 from graphs.reports import ReportNotFound, ReportService
 from leadgen.settings import get_settings
 
@@ -53,8 +54,10 @@ def report(
     settings = get_settings()
 
     async def work() -> dict[str, Any]:
-        async with open_agency(agency_id) as ctx:
-            reports = ReportService(ctx.database, settings)
+        # No agency is created here (unlike commands that spend): an unknown one has no leads.
+        database = await open_database(settings.resolved_database_url)
+        try:
+            reports = ReportService(database, settings)
             data = await reports.report(agency_id, lead_id)
             result: dict[str, Any] = {"report": data}
             if share:
@@ -63,6 +66,8 @@ def report(
             if revoke:
                 result["revoked"] = await reports.revoke(agency_id, lead_id)
             return result
+        finally:
+            await database.close()
 
     try:
         result = run_command(work)

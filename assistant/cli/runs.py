@@ -451,6 +451,16 @@ def dossier(
         return
     out.print(f"[bold]Dossier: {name}[/]", highlight=False)
     out.print(data["summary"] or "[dim]no summary[/]", highlight=False)
+    out.print("\n[bold]Findings[/]")
+    for finding in data["findings"] or [
+        {"code": "—", "detail": "none", "evidence": "", "evidence_url": None}
+    ]:
+        where = f" ({finding['evidence_url']})" if finding.get("evidence_url") else ""
+        out.print(
+            f"  • [{finding['code']}] {finding['detail']}\n      evidence: {finding['evidence']}{where}",
+            highlight=False,
+            markup=False,
+        )
     for title, items in (("Gaps", data["gaps"]), ("Talking points", data["talking_points"])):
         out.print(f"\n[bold]{title}[/]")
         for item in items or ["—"]:

@@ -31,7 +31,13 @@ SITE_CODES = {
     "NO_ANALYTICS", "NO_ONLINE_BOOKING", "NO_PRICING", "NO_REVIEWS_SHOWN", "STALE_COPYRIGHT",
     "NO_CLICK_TO_CALL", "NO_SOCIAL_LINKS", "THIN_CONTENT", "BROKEN_LINKS",
 }  # fmt: skip
-PLACES_CODES = {"MISSING_WEBSITE", "WEAK_WEB_PRESENCE", "LOW_GOOGLE_RATING", "FEW_GOOGLE_REVIEWS"}
+PLACES_CODES = {
+    "MISSING_WEBSITE",
+    "WEAK_WEB_PRESENCE",
+    "LOW_GOOGLE_RATING",
+    "FEW_GOOGLE_REVIEWS",
+    "CLOSED_TEMPORARILY",
+}
 
 
 def ok_json(result: Result, code: int = 0) -> Any:
@@ -43,8 +49,11 @@ def leads_of(done: CompletedRun) -> list[dict[str, Any]]:
     return ok_json(done.cli("leads", done.run["id"], "--agency", done.agency, "--json"))  # type: ignore[no-any-return]
 
 
-def ledger(done: CompletedRun) -> list[tuple[Any, ...]]:
-    return sorted(done.rows("credit_ledger_entries")), sorted(done.rows("credit_accounts"))  # type: ignore[return-value]
+def ledger(done: CompletedRun) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The agency's ledger rows and account (its balance and holds)."""
+    entries = [row for row in done.rows("credit_ledger_entries") if row[1] == done.agency]
+    accounts = [row for row in done.rows("credit_accounts") if row[0] == done.agency]
+    return sorted(entries), accounts
 
 
 def codes_of(lead: dict[str, Any]) -> set[str]:
@@ -149,7 +158,7 @@ def test_contacts_match_the_sandbox_truth_for_the_pages_read(
 
 
 def test_every_lead_has_drafts_that_name_it_and_cite_a_finding(completed_run: CompletedRun) -> None:
-    from graphs.outreach import MAX_EMAIL_WORDS, cites_a_finding, words
+    from graphs.outreach import MAX_EMAIL_WORDS, OutreachFacts, cites_a_finding, words
 
     for lead in leads_of(completed_run):
         drafts = lead["outreach"]
@@ -157,7 +166,12 @@ def test_every_lead_has_drafts_that_name_it_and_cite_a_finding(completed_run: Co
         name = lead["name"].lower()
         assert name in drafts["email_body"].lower() and name in drafts["call_opener"].lower()
         assert len(words(drafts["email_body"])) < MAX_EMAIL_WORDS
-        assert cites_a_finding(drafts["email_subject"] + " " + drafts["email_body"], sorted(codes_of(lead)))
+        facts = OutreachFacts(
+            lead["name"], sorted(codes_of(lead)), rating=lead["rating"], reviews_count=lead["reviews_count"]
+        )
+        assert cites_a_finding(drafts["email_subject"] + " " + drafts["email_body"], facts.codes, facts), (
+            drafts
+        )
         if lead["dossier_id"]:
             dossier = ok_json(completed_run.cli("dossier", lead["id"], "--agency", "acme", "--json"))
             assert dossier["outreach"] == drafts
@@ -232,7 +246,7 @@ def test_report_pdf_renders_pages_that_are_not_blank(completed_run: CompletedRun
     assert pngs
     for png in pngs:
         image = Image.open(png).convert("L")
-        dark = sum(1 for value in image.getdata() if value < 200)
+        dark = sum(1 for value in image.get_flattened_data() if value < 200)
         assert dark > 0.005 * image.width * image.height, f"{png.name} is blank"
     # A lead of another agency is not found; nothing is written.
     other = completed_run.cli("report", lead["id"], "--pdf", str(tmp_path / "x.pdf"), "--agency", "other")

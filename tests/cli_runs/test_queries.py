@@ -90,9 +90,6 @@ PENDING_KEYS = {
     "lead": set(),
     "dossier": set(),
 }
-PENDING = {
-    "ranking": "leads ranked by opportunity_score: issue 13",
-}
 
 
 def in_design_order(keys: list[str], design: list[str], pending: set[str]) -> None:
@@ -230,12 +227,37 @@ def test_leads_have_every_key_design_names(completed_run: CompletedRun) -> None:
         assert completed_run.run["id"] in lead["runs"]
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["ranking"])
 def test_leads_are_ranked_highest_opportunity_score_first(completed_run: CompletedRun) -> None:
     leads = leads_of(completed_run)
     scores = [lead["opportunity_score"] for lead in leads]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 100 for s in scores)
+    assert len(set(scores)) > 1, "leads differ in what an agency could sell them"
     assert all(lead["score_reasons"] for lead in leads)
+    # Every lead has a brief, researched or not.
+    assert all(lead["fit_reason"] and lead["talking_points"] for lead in leads)
+    # The CSV and the table list them in the same order.
+    text = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme", "--csv").stdout_bytes
+    rows = list(csv.reader(io.StringIO(text.decode(), newline="")))
+    assert [row[0] for row in rows[1:]] == [lead["id"] for lead in leads]
+
+
+def test_dossiers_carry_coded_findings_with_evidence(completed_run: CompletedRun) -> None:
+    researched = [lead for lead in leads_of(completed_run) if lead["dossier_id"]]
+    assert researched
+    codes: set[str] = set()
+    for lead in researched:
+        dossier = ok_json(completed_run.cli("dossier", lead["id"], "--agency", "acme", "--json"))
+        for finding in dossier["findings"]:
+            assert set(finding) == {"code", "title", "detail", "evidence_url", "evidence", "source"}
+            assert finding["source"] in ("check", "places", "model")
+            assert finding["evidence"], finding
+            if finding["source"] == "check":
+                codes.add(finding["code"])
+                assert finding["evidence_url"].startswith("http")
+                assert finding["detail"] in dossier["gaps"]
+        human = completed_run.cli("dossier", lead["id"], "--agency", "acme")
+        assert "Findings" in human.stdout
+    assert codes, "the sandbox's sites have gaps"
 
 
 def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun) -> None:

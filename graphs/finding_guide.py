@@ -56,6 +56,16 @@ GUIDE: dict[str, Guide] = {
 SITE_CODES = frozenset(code for code, guide in GUIDE.items() if guide.source == "check")
 
 
+_SINGULAR = {"have": "Has", "take": "Takes", "show": "Shows", "write": "Writes", "explain": "Explains",
+             "measure": "Measures", "link": "Links", "give": "Gives", "look": "Looks", "are": "Is"}  # fmt: skip
+
+
+def in_good_shape(code: str) -> str:
+    """What a business that passed the check has: "Has a secure (HTTPS) site"."""
+    verb, _, rest = GUIDE[code].has.partition(" ")
+    return f"{_SINGULAR.get(verb, verb.capitalize())} {rest}".replace(" their ", " its ")
+
+
 def guide(code: str) -> Guide | None:
     return GUIDE.get(code)
 

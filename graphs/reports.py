@@ -30,7 +30,7 @@ from db.repositories import LeadRecord, NotFound, Repository
 from graphs.branding import branding_json
 from graphs.comparison import Peer, compare, comparison_sentences
 from graphs.contacts import places_source_url, with_places_phone
-from graphs.finding_guide import CATEGORIES, GUIDE, SITE_CODES, coded
+from graphs.finding_guide import CATEGORIES, GUIDE, SITE_CODES, coded, in_good_shape
 from graphs.outreach import OutreachFacts, outreach_json
 from leadgen.settings import Settings
 
@@ -141,7 +141,7 @@ def graded_categories(findings: Sequence[dict[str, Any]], *, audited: bool) -> l
             for code, status in checks
             if status == "fail"
         ]
-        passed = [GUIDE[code].title for code, status in checks if status == "pass"]
+        passed = [in_good_shape(code) for code, status in checks if status == "pass"]
         result.append(
             {
                 "key": key,

@@ -11,9 +11,10 @@ reads exactly like a missing one:
 * everything else that names a row (updates, `set_*`, `create_*` under a parent, leases,
   `flow_progress`, `flow_counts`) raises `NotFound` and writes nothing.
 
-Three methods are unscoped on purpose, each documented at its definition: `sweep_running_flows`
+Four methods are unscoped on purpose, each documented at its definition: `sweep_running_flows`
 (start-up recovery runs for every agency), `find_call_by_provider_id` and the webhook inbox
-(providers call us back knowing only their own ids).
+(providers call us back knowing only their own ids), and `find_report_link` (a prospect holds
+only a share link's token).
 
 Concurrency. Unique constraints are the backstop; inserts that can race use
 `INSERT ... ON CONFLICT DO NOTHING/UPDATE` (SQLite and PostgreSQL), the lease is one conditional

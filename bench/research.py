@@ -10,7 +10,9 @@ true positives, false positives, false negatives, precision and recall; the shar
 sources that were pages scraped in that same audit; and the input tokens sent to the model per
 dossier, estimated from the sandbox's request log (characters / 4, as the sandbox counts usage).
 
-Every site whose audit was queued counts; a failed audit (no dossier) found nothing.
+Every site whose audit was queued counts; a failed audit (no dossier) found what its lead's
+`findings[]` say (SITE_DOWN: the site could not be loaded, which is charged nothing and has no
+dossier), nothing otherwise.
 
 A dossier's findings are read from `findings[].code` when the dossier JSON carries them. Until it
 does, its `gaps[]` sentences are mapped to codes with GAP_RULES (first rule whose pattern matches;
@@ -217,6 +219,7 @@ def main() -> None:
                     "run", "--vertical", vertical, "--geography", geography, "-n", str(args.n), "--json"
                 )
                 audits = product.run("audits", run["id"], "--json")
+                leads = {lead["id"]: lead for lead in product.run("leads", run["id"], "--json")}
                 print(
                     f"{vertical} in {geography}: run {run['id']} {run['status']}, {len(audits)} audits",
                     file=sys.stderr,
@@ -226,7 +229,12 @@ def main() -> None:
                     truth = _truth_for(sandbox, args.world, expected, host)
                     if truth is None:
                         continue
-                    found: set[str] = set()
+                    lead = leads.get(audit["opportunity_id"]) or {}
+                    found = {
+                        str(f.get("code"))
+                        for f in lead.get("findings") or []
+                        if f.get("source") == "check" and f.get("code") in CODES
+                    }
                     if audit["dossier_id"]:
                         dossier = product.run("dossier", audit["opportunity_id"], "--json")
                         pages = product.run("pages", audit["id"], "--json")

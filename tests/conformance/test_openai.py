@@ -17,11 +17,11 @@ from graphs.prompts import (
     DOSSIER_SYSTEM,
     URL_SELECTION_SYSTEM,
     DossierDraft,
+    PageText,
     UrlSelection,
     dossier_prompt,
     url_selection_prompt,
 )
-from graphs.site_checks import PageText
 from leadgen.settings import Settings
 from tools.llm import chat_model, response_format, structured_reply
 

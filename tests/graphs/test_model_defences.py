@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from db.models import AuditJob, ClientOpportunity
+from graphs.audit import MAX_PAGES
+from graphs.prompts import PageText
 from graphs.service import RunService
-from graphs.site_checks import PageText, find_gaps
-from graphs.url_selection import rank_urls
+from graphs.url_selection import choose_pages
 from tools.billing.local import LocalLedger
 
 Service = Callable[..., AbstractAsyncContextManager[RunService]]
@@ -99,16 +100,28 @@ async def test_sources_the_model_was_never_given_are_dropped(
 async def test_an_instruction_planted_in_a_page_changes_neither_checked_gaps_nor_sources(
     sqlite_service: Service, auditable: Any, agency: str
 ) -> None:
+    # The same site, with the same planted text, audited by a model that obeys pages and by
+    # one that does not: the coded findings and the sources do not depend on the model.
     auditable.configure(model_faults=["obey_page_instructions"], planted_text=ORDER)
     async with sqlite_service() as runs:
         job, lead = await audit_one_lead(runs, agency)
         pages = await stored_pages(runs, agency, job)
         dossier = await runs.dossier_for_opportunity(agency, lead.id)
-    assert dossier is not None and any("IGNORE PREVIOUS INSTRUCTIONS" in p.markdown for p in pages)
-    assert "no weaknesses" in dossier.summary  # the model did follow the page
-    findings = find_gaps(pages)
-    assert findings, "the checked site has gaps for the model to hide"
-    assert {g.message for g in findings} <= set(dossier.gaps)
+    auditable.configure(model_faults=[], planted_text=ORDER)
+    async with sqlite_service() as runs:
+        _, calm_lead = await audit_one_lead(runs, agency + "-calm")
+        calm = await runs.dossier_for_opportunity(agency + "-calm", calm_lead.id)
+    assert dossier is not None and calm is not None
+    assert any("IGNORE PREVIOUS INSTRUCTIONS" in p.markdown for p in pages)
+    model_asked = model_requests(auditable, "DossierDraft")
+    assert any("IGNORE PREVIOUS INSTRUCTIONS" in str(r["body"]) for r in model_asked)
+    checked = [(f["code"], f["evidence"]) for f in dossier.findings if f["source"] != "model"]
+    assert checked, "the checked site has gaps for the model to hide"
+    assert checked == [(f["code"], f["evidence"]) for f in calm.findings if f["source"] != "model"]
+    assert {f["detail"] for f in dossier.findings if f["source"] == "check"} <= set(dossier.gaps)
+    # Nothing the page ordered reached the dossier's text.
+    text = " ".join([dossier.summary, dossier.fit_reason or "", *dossier.talking_points, *dossier.gaps])
+    assert "no weaknesses" not in text and "IGNORE PREVIOUS" not in text.upper()
     cited = {s["url"] for s in dossier.sources}
     assert cited and cited <= {p.url for p in pages}
     assert "attacker.example" not in str(dossier.sources)
@@ -181,4 +194,5 @@ async def test_the_rules_choose_the_pages_when_the_model_is_down(
     assert selections and all(r["status"] == 503 for r in selections)
     assert [r["status"] for r in model_requests(auditable, "DossierDraft")] == [200]
     candidates = [p["url"] for p in auditable.truth(lead.domain)["pages"]]
-    assert sorted(scraped) == sorted(rank_urls(job.target_url, candidates, limit=6))
+    chosen = choose_pages(job.target_url, candidates, [], vertical="plumbers", limit=MAX_PAGES)
+    assert sorted(scraped) == sorted(chosen)

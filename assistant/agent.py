@@ -73,17 +73,18 @@ from graphs import accounts
 from graphs.accounts import PLAN_IDS, AccountError, Plan, plans_json
 from graphs.accounts import PLANS as PLANS
 from graphs.accounts import plan_by_id as plan_by_id
+from graphs.branding import BadBranding, branding_json
 from graphs.call_follower import CallFollower, call_finished
 from graphs.calls import CallService
 from graphs.checkpoints import open_checkpointer
 from graphs.lead_lookup import LeadResolution, resolve_lead
 from graphs.leads import MAX_LEADS, MIN_LEADS
+from graphs.reports import ReportNotFound, ReportService
 from graphs.resume_once import ResumeOnce
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunIdTaken, RunNotFound, RunService
 from graphs.views import (
     billed_text,
     call_metering,
-    dossier_json,
     flow_json,
     lead_json,
     leads_json,
@@ -640,7 +641,95 @@ async def get_dossier(runtime: Runtime_, lead: str) -> str:
                 "message": f"There is no dossier for {record.opportunity.name}: {reason}.",
             }
         )
-    return _json({"opportunity_id": record.opportunity.id, "lead": view, "dossier": dossier_json(dossier)})
+    shown = await ReportService(ctx.runs.db, ctx.runs.settings).dossier_view(ctx.agency_id, dossier)
+    return _json({"opportunity_id": record.opportunity.id, "lead": view, "dossier": shown})
+
+
+@tool(parse_docstring=True)
+async def share_report(runtime: Runtime_, opportunity_id: str) -> str:
+    """Make a shareable link to one lead's branded report (graded website, search, reputation, conversion and presence, with evidence and how it compares with competitors), plus its PDF. Free.
+
+    Args:
+        opportunity_id: The lead's id (from list_leads).
+    """
+    ctx = runtime.context
+    reports = ReportService(ctx.runs.db, ctx.runs.settings)
+    try:
+        link = await reports.share(ctx.agency_id, opportunity_id.strip(), created_by=ctx.user_id)
+    except ReportNotFound:
+        return _error("not_found", f"No lead with id {opportunity_id.strip()!r} in your agency.")
+    return _json(
+        {
+            "opportunity_id": opportunity_id.strip(),
+            "url": link.url,
+            "pdf_url": f"{link.url}/report.pdf",
+            "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
+            "message": "Anyone with the link can open the report until it expires; revoke_report ends it. "
+            "`leadgen serve` answers the link.",
+        }
+    )
+
+
+@tool(parse_docstring=True)
+async def revoke_report(runtime: Runtime_, opportunity_id: str) -> str:
+    """End every share link to one lead's report.
+
+    Args:
+        opportunity_id: The lead's id (from list_leads).
+    """
+    ctx = runtime.context
+    reports = ReportService(ctx.runs.db, ctx.runs.settings)
+    try:
+        count = await reports.revoke(ctx.agency_id, opportunity_id.strip())
+    except ReportNotFound:
+        return _error("not_found", f"No lead with id {opportunity_id.strip()!r} in your agency.")
+    return _json({"opportunity_id": opportunity_id.strip(), "revoked": count})
+
+
+@tool(parse_docstring=True)
+async def set_report_branding(
+    runtime: Runtime_,
+    name: str | None = None,
+    logo_url: str | None = None,
+    primary_color: str | None = None,
+    accent_color: str | None = None,
+    contact_email: str | None = None,
+    contact_phone: str | None = None,
+    cta_label: str | None = None,
+    cta_url: str | None = None,
+) -> str:
+    """Set the agency's branding on lead reports: name, logo, colours, contact and call-to-action link. Agency admins only; only the fields given change, an empty one is removed.
+
+    Args:
+        name: The agency name shown on reports.
+        logo_url: An https URL of the agency's logo.
+        primary_color: The report's main colour, like #1f3a5f.
+        accent_color: The accent colour (button, highlights), like #e07a1f.
+        contact_email: The email address prospects can write to.
+        contact_phone: The phone number prospects can call.
+        cta_label: The call-to-action button text, like "Book a free call".
+        cta_url: Where the button leads: an https, mailto: or tel: link.
+    """
+    ctx = runtime.context
+    values = {
+        "name": name,
+        "logo_url": logo_url,
+        "primary_color": primary_color,
+        "accent_color": accent_color,
+        "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "cta_label": cta_label,
+        "cta_url": cta_url,
+    }
+    try:
+        profile = await accounts.update_branding(ctx.runs.db, ctx.agency_id, ctx.user_id, values)
+    except accounts.NotAllowed as exc:
+        return _error("not_allowed", str(exc))
+    except (AccountError, BadBranding) as exc:
+        return _error("bad_input", str(exc))
+    return _json(
+        {"branding": branding_json(profile.branding, ctx.agency_id), "message": "Report branding saved."}
+    )
 
 
 @tool(parse_docstring=True)
@@ -966,6 +1055,9 @@ TOOLS: list[BaseTool] = [
     get_run_status,
     list_leads,
     get_dossier,
+    share_report,
+    revoke_report,
+    set_report_branding,
     list_sources,
     get_credits,
     start_upgrade,

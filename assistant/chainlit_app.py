@@ -72,8 +72,9 @@ from db.models import Call
 from graphs import accounts
 from graphs.call_follower import call_finished, call_report
 from graphs.lead_export import dossiers_of, leads_csv
+from graphs.reports import ReportService
 from graphs.service import RunNotFound
-from graphs.views import dossier_json, flow_json, lead_json, leads_json, page_json, run_notes
+from graphs.views import flow_json, lead_json, leads_json, page_json, run_notes
 from graphs.wording import ago, duration, lead_status_label, phase_label, plural, run_status_label
 from leadgen.settings import get_settings, reset_settings
 from tools.billing.port import BillingError
@@ -1020,7 +1021,8 @@ async def on_open_dossier(action: cl.Action) -> None:
     if lead is None or dossier is None:
         await cl.Message(content="That dossier is not available.").send()
         return
-    await send_dossier(dossier_json(dossier), lead_json(lead))
+    view = await ReportService(runs.db, runs.settings).dossier_view(agency, dossier)
+    await send_dossier(view, lead_json(lead))
 
 
 @cl.action_callback("show_pages")

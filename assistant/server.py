@@ -3,6 +3,7 @@
     POST /webhooks/vapi   Vapi server messages (end-of-call reports, status updates)
     POST /slack/events    Slack slash commands, events and buttons (assistant.slack_app)
     GET  /healthz         {"ok": true}
+    GET  /r/{token}       a lead's shared report (HTML); /r/{token}/report.pdf the same as PDF
 
 A Vapi webhook is authenticated (`assistant.webhooks`), parsed strictly (`graphs.calls`), written
 to the webhook inbox, and acknowledged at once (Vapi gives a server 20 s, and a slow answer gets
@@ -30,9 +31,10 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from assistant.report_page import CONTENT_SECURITY_POLICY, NOT_FOUND_HTML, render_html, render_pdf
 from assistant.webhooks import VapiWebhookAuth, WebhookRejected
 from graphs.calls import (
     MAX_WEBHOOK_BYTES,
@@ -43,6 +45,7 @@ from graphs.calls import (
     StatusUpdate,
     parse_vapi_webhook,
 )
+from graphs.reports import REPORT_PATH, ReportNotFound, ReportService
 from leadgen.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -122,6 +125,55 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+# A shared report is for whoever holds the link, and no one else: not indexed, not cached, the
+# token not passed on as a referrer when the prospect clicks through, and no script runs in it.
+_REPORT_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+async def _shared_report(request: Request) -> dict[str, Any] | None:
+    """The report behind the request's token; None for every token that does not answer."""
+    reports = ReportService(request.app.state.calls.db, request.app.state.settings)
+    found = await reports.resolve(str(request.path_params.get("token", "")))
+    if found is None:
+        return None
+    agency_id, lead_id = found
+    try:
+        return await reports.report(agency_id, lead_id)
+    except ReportNotFound:
+        return None
+
+
+def _report_not_found() -> HTMLResponse:
+    # One answer for unknown, revoked and expired links alike: nothing about the link is disclosed.
+    return HTMLResponse(NOT_FOUND_HTML, status_code=404, headers=_REPORT_HEADERS)
+
+
+async def report_page(request: Request) -> Response:
+    report = await _shared_report(request)
+    if report is None:
+        return _report_not_found()
+    return HTMLResponse(render_html(report), headers=_REPORT_HEADERS)
+
+
+async def report_pdf(request: Request) -> Response:
+    report = await _shared_report(request)
+    if report is None:
+        return _report_not_found()
+    pdf = await asyncio.to_thread(render_pdf, report)  # reportlab is CPU-bound: off the loop
+    name = "".join(ch for ch in report["lead"]["name"] if ch.isalnum() or ch in " -_").strip() or "report"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={**_REPORT_HEADERS, "Content-Disposition": f'inline; filename="{name[:60]}.pdf"'},
+    )
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -149,6 +201,8 @@ def create_app(
         routes=[
             Route(VAPI_WEBHOOK_PATH, vapi_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route(REPORT_PATH + "{token}", report_page, methods=["GET"]),
+            Route(REPORT_PATH + "{token}/report.pdf", report_pdf, methods=["GET"]),
             *routes,
         ],
         lifespan=lifespan,

@@ -88,8 +88,9 @@ from graphs import accounts
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.calls import CallService, place_call
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
+from graphs.reports import ReportService
 from graphs.service import BadRunInput, RunNotFound, RunService
-from graphs.views import dossier_json, flow_json, lead_json, leads_json
+from graphs.views import flow_json, lead_json, leads_json
 from leadgen.settings import MissingProviderKey, Settings
 from tools.billing.port import BillingError
 from tools.slack import respond, slack_web_client
@@ -679,7 +680,8 @@ class SlackAdapter:
             await self.tell(ws, place, user, "That dossier is not available.")
             return
         opp = record.opportunity
-        dossier_view, lead = dossier_json(dossier), lead_json(record)
+        dossier_view = await ReportService(runs.db, runs.settings).dossier_view(ws.agency_id, dossier)
+        lead = lead_json(record)
         if trigger_id:
             view = kit.dossier_modal(dossier_view, lead)
             view["private_metadata"] = json.dumps({"c": place.channel, "t": place.thread_ts})

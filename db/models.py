@@ -87,6 +87,9 @@ class AgencyProfile(Base):
     target_geography: Mapped[str | None] = mapped_column(String(200))
     criteria: Mapped[list[str]] = mapped_column(JSONType, default=list)  # signals the agency sells against
     services_offered: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # What the agency's prospect reports carry (graphs/branding.py): name, logo_url, colours,
+    # contact_email, contact_phone, cta_label, cta_url; {} until set.
+    branding: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default=text("'{}'"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
@@ -200,6 +203,13 @@ class ClientOpportunity(Base):
     # Places' businessStatus (OPERATIONAL, CLOSED_TEMPORARILY): a temporarily closed business is
     # flagged and never audited or charged.
     business_status: Mapped[str | None] = mapped_column(String(32))
+    # [{kind, value, source_url}] read from the pages an audit scraped (graphs/contacts.py); the
+    # Places phone is added when shown, not stored here.
+    contacts: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
+    # The newest dossier's outreach drafts (graphs/outreach.py); null: built from the facts when shown.
+    outreach: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     meeting_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -337,10 +347,30 @@ class AuditDossier(Base):
     talking_points: Mapped[list[str]] = mapped_column(JSONType, default=list)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)  # [{url, title}]
     fit_reason: Mapped[str | None] = mapped_column(Text)
+    # {email_subject, email_body, call_opener}: written with the dossier (graphs/outreach.py).
+    outreach: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     model: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (Index("ix_audit_dossiers_by_opportunity", "opportunity_id"),)
+
+
+class ReportLink(Base):
+    """A share link to one lead's report (graphs/reports.py). Only the SHA-256 of the token is
+    kept: the link is shown once, when made, and a copy of the database cannot open reports."""
+
+    __tablename__ = "report_links"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
+    opportunity_id: Mapped[str] = mapped_column(ForeignKey("client_opportunities.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_report_links_by_opportunity", "opportunity_id", "agency_id"),)
 
 
 class Call(Base):

@@ -11,9 +11,10 @@ reads exactly like a missing one:
 * everything else that names a row (updates, `set_*`, `create_*` under a parent, leases,
   `flow_progress`, `flow_counts`) raises `NotFound` and writes nothing.
 
-Three methods are unscoped on purpose, each documented at its definition: `sweep_running_flows`
+Four methods are unscoped on purpose, each documented at its definition: `sweep_running_flows`
 (start-up recovery runs for every agency), `find_call_by_provider_id` and the webhook inbox
-(providers call us back knowing only their own ids).
+(providers call us back knowing only their own ids), and `find_report_link` (a prospect holds
+only a share link's token).
 
 Concurrency. Unique constraints are the backstop; inserts that can race use
 `INSERT ... ON CONFLICT DO NOTHING/UPDATE` (SQLite and PostgreSQL), the lease is one conditional
@@ -56,6 +57,7 @@ from db.models import (
     ClientOpportunity,
     FlowLead,
     LeadGenFlow,
+    ReportLink,
     ScrapedPage,
     WebhookInbox,
     initial_phases,
@@ -261,8 +263,10 @@ class Repository:
         target_geography: str | None = None,
         criteria: Sequence[str] | None = None,
         services_offered: Sequence[str] | None = None,
+        branding: Mapping[str, Any] | None = None,
     ) -> AgencyProfile:
-        """Change the given fields only (None leaves a field as it is)."""
+        """Change the given fields only (None leaves a field as it is). `branding` is merged
+        into the stored one key by key; a key given as None is removed."""
         profile = await self.get_profile(agency_id)
         if profile is None:
             if await self.get_agency(agency_id) is None:
@@ -277,6 +281,9 @@ class Repository:
             profile.criteria = list(criteria)
         if services_offered is not None:
             profile.services_offered = list(services_offered)
+        if branding is not None:
+            merged = {**(profile.branding or {}), **branding}
+            profile.branding = {k: v for k, v in merged.items() if v is not None}
         await self.session.flush()
         return profile
 
@@ -908,6 +915,15 @@ class Repository:
         )
         return list((await self.session.execute(stmt)).scalars())
 
+    async def set_contacts(
+        self, agency_id: str, audit_job_id: str, contacts: Sequence[dict[str, Any]]
+    ) -> None:
+        """The contacts an audit found, on the lead it audited (replacing an older audit's)."""
+        job = await self._require(AuditJob, agency_id, audit_job_id)
+        opportunity = await self._require(ClientOpportunity, agency_id, job.opportunity_id)
+        opportunity.contacts = [dict(c) for c in contacts]
+        await self.session.flush()
+
     async def update_opportunity(
         self, agency_id: str, opportunity_id: str, /, **fields: Any
     ) -> ClientOpportunity:
@@ -1124,6 +1140,7 @@ class Repository:
         fit_reason: str | None,
         model: str | None = None,
         findings: Sequence[dict[str, Any]] = (),
+        outreach: Mapping[str, str] | None = None,
     ) -> AuditDossier:
         """The audit's one dossier, created or replaced in place (same id, created_at kept).
         Also points the audit job at it and copies the fit reason onto the opportunity."""
@@ -1136,6 +1153,7 @@ class Repository:
             "sources": [dict(s) for s in sources],
             "fit_reason": fit_reason,
             "model": model,
+            "outreach": dict(outreach) if outreach is not None else None,
         }
         stmt = self._insert(AuditDossier).values(
             id=new_id(),
@@ -1152,6 +1170,7 @@ class Repository:
         job.dossier_id = dossier_id
         opportunity = await self._require(ClientOpportunity, agency_id, job.opportunity_id)
         opportunity.fit_reason = fit_reason
+        opportunity.outreach = dict(outreach) if outreach is not None else None
         await self.session.flush()
         dossier = await self.session.execute(
             select(AuditDossier)
@@ -1171,6 +1190,68 @@ class Repository:
             .order_by(AuditDossier.created_at.desc(), AuditDossier.id.desc())
             .limit(1)
         )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_dossiers(self, agency_id: str, dossier_ids: Collection[str]) -> dict[str, AuditDossier]:
+        """The agency's dossiers among `dossier_ids`, by id (others' ids are simply absent)."""
+        if not dossier_ids:
+            return {}
+        stmt = select(AuditDossier).where(
+            AuditDossier.agency_id == agency_id, AuditDossier.id.in_(list(dossier_ids))
+        )
+        return {d.id: d for d in (await self.session.execute(stmt)).scalars()}
+
+    # -- report share links ----------------------------------------------------------------
+
+    async def create_report_link(
+        self,
+        agency_id: str,
+        opportunity_id: str,
+        *,
+        token_sha256: str,
+        expires_at: datetime,
+        created_by: str | None = None,
+    ) -> ReportLink:
+        await self._require(ClientOpportunity, agency_id, opportunity_id)
+        link = ReportLink(
+            agency_id=agency_id,
+            opportunity_id=opportunity_id,
+            token_sha256=token_sha256,
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+        self.session.add(link)
+        await self.session.flush()
+        return link
+
+    async def revoke_report_links(self, agency_id: str, opportunity_id: str) -> int:
+        """End every open link to the lead's report; how many were open."""
+        await self._require(ClientOpportunity, agency_id, opportunity_id)
+        result = await self.session.execute(
+            update(ReportLink)
+            .where(
+                ReportLink.agency_id == agency_id,
+                ReportLink.opportunity_id == opportunity_id,
+                ReportLink.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def list_report_links(self, agency_id: str, opportunity_id: str) -> list[ReportLink]:
+        stmt = (
+            select(ReportLink)
+            .where(ReportLink.agency_id == agency_id, ReportLink.opportunity_id == opportunity_id)
+            .order_by(ReportLink.created_at.desc())
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def find_report_link(self, token_sha256: str) -> ReportLink | None:
+        """The link with this token hash, of whichever agency made it. UNSCOPED on purpose: a
+        prospect opening a shared report knows only the token; the caller then reads the lead
+        through the scoped methods with the link's `agency_id`."""
+        stmt = select(ReportLink).where(ReportLink.token_sha256 == token_sha256)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     # -- calls ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 VERSION_TABLE = "alembic_version"
 # One row when the schema was ever migrated (a single head); none or no table when it was not.
 CURRENT_REVISION_SQL = f"SELECT version_num FROM {VERSION_TABLE}"

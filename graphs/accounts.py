@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -326,6 +326,24 @@ async def update_profile(
             criteria=criteria,
             services_offered=services_offered,
         )
+
+
+async def update_branding(
+    db: Database, agency_id: str, user_id: str | None, values: Mapping[str, str | None]
+) -> AgencyProfile:
+    """Change the report branding fields given (graphs/branding.py checks them; BadBranding and
+    nothing written when one is wrong). Admins only."""
+    from graphs.branding import check_branding
+
+    await require_admin(db, agency_id, user_id, "change the report branding")
+    checked = check_branding(values)
+    if not checked:
+        raise BadAccountInput(
+            "Nothing to change: give a branding field (name, logo_url, colours, contact, cta)."
+        )
+    async with db.transaction() as repo:
+        await repo.ensure_agency(agency_id)
+        return await repo.set_profile(agency_id, branding=checked)
 
 
 async def connect_slack_workspace(

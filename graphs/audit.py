@@ -29,9 +29,11 @@ from db.repositories import PageInput, Repository
 from graphs import events
 from graphs.audit_checks import Finding, SiteRead, check_site_down, run_checks
 from graphs.briefs import Brief, LeadFacts, brief_without_audit, places_findings
+from graphs.contacts import PageSource, find_contacts
 from graphs.context import Ctx, PipelineContext, crash_point, stall_point
 from graphs.dossier_guard import clean_text, fit_reason, quoted_gaps, scraped_sources, talking_points
 from graphs.lead_scores import refresh_lead
+from graphs.outreach import OutreachFacts, choose_outreach
 from graphs.prompts import (
     DOSSIER_SYSTEM,
     URL_SELECTION_SYSTEM,
@@ -247,8 +249,13 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         # whose own put then only finds the file present.
         await ctx.db.content.put(doc.markdown or "")
     pages = [PageInput(doc.url, doc.title, doc.markdown or "", doc.status_code) for doc in good]
+    # Contacts come from these same pages: no call and no credit of their own.
+    contacts = find_contacts(
+        [PageSource(d.url, d.title, d.markdown or "", d.links, d.raw_html) for d in good]
+    )
     async with ctx.repo() as repo:
         await repo.upsert_scraped_pages(agency_id, job_id, pages, store=ctx.db.content)
+        await repo.set_contacts(agency_id, job_id, contacts)
         await repo.set_audit_phases(
             agency_id, job_id, {"scrape_content": "complete", "generate_dossier": "running"}
         )
@@ -309,6 +316,20 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     points = talking_points(draft.talking_points, facts, findings, services)
     reason = fit_reason(draft.fit_reason, facts, findings)
     summary = clean_text(draft.summary) or f"{opportunity.name}: {len(pages)} pages of its website were read."
+    branding = (profile.branding if profile else None) or {}
+    outreach = choose_outreach(
+        draft.outreach,
+        OutreachFacts(
+            business=opportunity.name,
+            codes=[f.code for f in findings],
+            vertical=opportunity.target_vertical,
+            geography=opportunity.target_geography,
+            rating=opportunity.rating,
+            reviews_count=opportunity.reviews_count,
+            sender=branding.get("name"),
+        ),
+        [p.markdown for p in pages],
+    )
     async with ctx.repo() as repo:
         dossier = await repo.save_dossier(
             agency_id,
@@ -320,6 +341,7 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             sources=scraped_sources(draft.sources, pages),
             fit_reason=reason,
             model=ctx.settings.openai_model,
+            outreach=outreach,
         )
         await refresh_lead(
             repo,

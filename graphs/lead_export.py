@@ -1,6 +1,7 @@
 """The one CSV of a run's leads, for every face (`leadgen leads --csv`, the chat's download).
 
-Columns: the lead JSON's keys in its order (DESIGN.md, "JSON shapes"), then what the dossier adds:
+Columns: the lead JSON's keys in its order (DESIGN.md, "JSON shapes"; the outreach drafts as
+`outreach.email_subject`, `.email_body`, `.call_opener`; contacts as `kind:value`), then what the dossier adds:
 its summary, its findings ("CODE: title <evidence url>") and its sources. RFC 4180 with CRLF
 line ends; lists of words joined with ';', lists of objects as JSON, null as an empty field.
 """
@@ -29,6 +30,8 @@ def _cell(value: Any) -> str:
             return ";".join(value)
         if all(isinstance(item, Mapping) and "code" in item for item in value):
             return ";".join(str(item["code"]) for item in value)  # a lead's findings, by code
+        if all(isinstance(item, Mapping) and "kind" in item for item in value):
+            return ";".join(f"{item['kind']}:{item['value']}" for item in value)  # contacts
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, default=str)
@@ -52,17 +55,30 @@ def dossier_cells(dossier: Mapping[str, Any] | None) -> list[str]:
     return [str(dossier.get("summary") or ""), found, sources]
 
 
+def flat_lead(lead: Mapping[str, Any]) -> dict[str, Any]:
+    """The lead's JSON with an object column spread into `key.field` columns (the outreach
+    drafts become three columns a mail merge can use)."""
+    flat: dict[str, Any] = {}
+    for key, value in lead.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{field}": inner for field, inner in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
 def leads_csv(leads: Sequence[Mapping[str, Any]], dossiers: Mapping[str, Mapping[str, Any]]) -> str:
     """`dossiers` maps a dossier id to its JSON (leads without one get empty dossier columns)."""
     if not leads:
         return ""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    columns = list(leads[0])
+    columns = list(flat_lead(leads[0]))
     writer.writerow([*columns, *DOSSIER_COLUMNS])
     for lead in leads:
         dossier = dossiers.get(str(lead.get("dossier_id"))) if lead.get("dossier_id") else None
-        writer.writerow([*(_cell(lead.get(c)) for c in columns), *dossier_cells(dossier)])
+        flat = flat_lead(lead)
+        writer.writerow([*(_cell(flat.get(c)) for c in columns), *dossier_cells(dossier)])
     return buffer.getvalue()
 
 

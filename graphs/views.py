@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from graphs.lead_facts import lead_contacts, lead_outreach
 from tools.places_paging import MAX_RESULTS as PLACES_MAX_RESULTS
 
 if TYPE_CHECKING:
@@ -91,11 +92,14 @@ def lead_json(lead: LeadRecord) -> dict[str, Any]:
         "findings": [finding_json(f) for f in opp.findings or []],
         "fit_reason": opp.fit_reason,
         "talking_points": list(opp.talking_points or []),
+        "contacts": lead_contacts(opp),
         "runs": list(lead.runs),
         "audit_job_id": lead.audit_job_id,
         "dossier_id": lead.dossier_id,
         "dossier_reused": lead.dossier_reused,
         "meeting_time": iso(opp.meeting_time),
+        # Ours, beyond DESIGN's lead: the drafts, so the list and its CSV carry them too.
+        "outreach": lead_outreach(opp),
     }
 
 
@@ -144,7 +148,14 @@ def shortfall_sentence(found: int, wanted: int, read: int) -> str:
     )
 
 
-def dossier_json(dossier: AuditDossier) -> dict[str, Any]:
+def dossier_json(
+    dossier: AuditDossier,
+    *,
+    outreach: dict[str, str] | None = None,
+    comparison: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A dossier; `outreach` and `comparison` come from graphs/reports.py (`dossier_view`), which
+    reads the lead and its run for them."""
     return {
         "id": dossier.id,
         "opportunity_id": dossier.opportunity_id,
@@ -154,6 +165,8 @@ def dossier_json(dossier: AuditDossier) -> dict[str, Any]:
         "talking_points": list(dossier.talking_points or []),
         "sources": [{"url": s.get("url"), "title": s.get("title")} for s in dossier.sources or []],
         "fit_reason": dossier.fit_reason,
+        "outreach": outreach,
+        "comparison": comparison,
         "created_at": iso(dossier.created_at),
     }
 

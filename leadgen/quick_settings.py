@@ -57,6 +57,7 @@ CHECKS: dict[str, Callable[[str], bool]] = {
     "leadgen_signin_max_failures_per_user": _int_in(1),
     "leadgen_signin_max_failures_per_address": _int_in(1),
     "leadgen_dossier_max_age_days": _float_in(0, 36500),
+    "leadgen_report_link_days": _float_in(0, 3650, above=True),
     "leadgen_sqlite_busy_seconds": _float_in(0, above=True),
 }
 # Secrets the full settings refuse to hold a placeholder in, in production (Settings' validator).

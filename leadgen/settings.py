@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     leadgen_signin_max_failures_per_address: int = Field(default=20, ge=1)
     # A lead whose dossier is younger than this is not audited (or charged) again; 0 = always.
     leadgen_dossier_max_age_days: float = Field(default=30, ge=0, le=36500)
+    # A report's share link answers for this long after it was made (graphs/reports.py).
+    leadgen_report_link_days: float = Field(default=30, gt=0, le=3650)
     # How long a SQLite writer waits for another process's write to end before giving up.
     leadgen_sqlite_busy_seconds: float = Field(default=30.0, gt=0)
 

@@ -27,6 +27,7 @@ def load_app() -> Typer:
         chat,
         credits,
         database,
+        reports,
         runs,
         sandbox,
         slack,

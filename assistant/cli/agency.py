@@ -26,6 +26,7 @@ from assistant.cli.parsing import (
 )
 from assistant.cli.tables import print_profile, profile_json
 from db.signals import SIGNALS
+from graphs.branding import BadBranding, check_branding
 
 if TYPE_CHECKING:
     # The rest of the stack loads when a command runs, not when `leadgen` starts: registering
@@ -149,20 +150,88 @@ def set_profile(
         str | None,
         typer.Option("--services", help="Comma-separated services you sell, e.g. 'web design,SEO'."),
     ] = None,
+    brand_name: Annotated[
+        str | None,
+        typer.Option(
+            "--brand-name",
+            help="Agency name on reports (default: the agency's name).",
+            rich_help_panel="Report branding",
+        ),
+    ] = None,
+    logo_url: Annotated[
+        str | None,
+        typer.Option("--logo-url", help="Logo URL (https) on reports.", rich_help_panel="Report branding"),
+    ] = None,
+    primary_color: Annotated[
+        str | None,
+        typer.Option(
+            "--primary-color", help="Report colour, e.g. '#1f3a5f'.", rich_help_panel="Report branding"
+        ),
+    ] = None,
+    accent_color: Annotated[
+        str | None,
+        typer.Option(
+            "--accent-color",
+            help="Report accent colour (button, highlights).",
+            rich_help_panel="Report branding",
+        ),
+    ] = None,
+    contact_email: Annotated[
+        str | None,
+        typer.Option("--contact-email", help="Contact email on reports.", rich_help_panel="Report branding"),
+    ] = None,
+    contact_phone: Annotated[
+        str | None,
+        typer.Option("--contact-phone", help="Contact phone on reports.", rich_help_panel="Report branding"),
+    ] = None,
+    cta_label: Annotated[
+        str | None,
+        typer.Option(
+            "--cta-label",
+            help="Call-to-action button text, e.g. 'Book a free call'.",
+            rich_help_panel="Report branding",
+        ),
+    ] = None,
+    cta_url: Annotated[
+        str | None,
+        typer.Option(
+            "--cta-url",
+            help="Call-to-action link (https, mailto: or tel:).",
+            rich_help_panel="Report branding",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Set the agency's target vertical, geography, criteria and services (only those given change)."""
+    """Set the agency's target vertical, geography, criteria, services and report branding (only
+    those given change; an empty branding value removes it)."""
     agency_id = agency_id_or_fail(agency)
-    if vertical is None and geography is None and criteria is None and services is None:
-        fail("nothing to set: give --vertical, --geography, --criteria and/or --services", ExitCode.BAD_INPUT)
+    brand = {
+        "name": brand_name,
+        "logo_url": logo_url,
+        "primary_color": primary_color,
+        "accent_color": accent_color,
+        "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "cta_label": cta_label,
+        "cta_url": cta_url,
+    }
+    given_brand = {k: v for k, v in brand.items() if v is not None}
+    if vertical is None and geography is None and criteria is None and services is None and not given_brand:
+        fail(
+            "nothing to set: give --vertical, --geography, --criteria, --services and/or a branding option",
+            ExitCode.BAD_INPUT,
+        )
     try:
         fields: dict[str, Any] = {
             "target_vertical": parse_vertical(vertical) if vertical is not None else None,
             "target_geography": parse_geography(geography) if geography is not None else None,
             "criteria": parse_criteria(criteria) if criteria is not None else None,
             "services_offered": parse_services(services) if services is not None else None,
+            "branding": check_branding(given_brand) if given_brand else None,
         }
     except InvalidInput as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
+    except BadBranding as exc:
         fail(str(exc), ExitCode.BAD_INPUT)
 
     async def work() -> dict[str, Any]:

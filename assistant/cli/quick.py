@@ -287,7 +287,6 @@ def _dossier(
     db: SqliteReads, call: Invocation, agency_id: str, settings: QuickSettings
 ) -> Callable[[], None]:
     from assistant.cli.tables import print_dossier
-    from graphs.views import dossier_json
 
     opportunity_id = call.arguments[0]
     opportunity = db.opportunity(agency_id, opportunity_id)
@@ -299,8 +298,26 @@ def _dossier(
             f"lead {opportunity_id!r} ({opportunity.name}) has no dossier yet (status {opportunity.status})",
             ExitCode.NOT_FOUND,
         )
-    data = dossier_json(_model(found))
+    data = _dossier_view(db, agency_id, _model(opportunity), _model(found))
     return lambda: emit_json(data) if call.json_output else print_dossier(data, opportunity.name)
+
+
+def _dossier_view(db: SqliteReads, agency_id: str, opportunity: Any, dossier: Any) -> dict[str, Any]:
+    """ReportService.dossier_view: the dossier with its lead's outreach drafts and its comparison
+    with the other leads of the lead's newest run."""
+    from graphs.lead_facts import lead_codes, lead_comparison, outreach_facts
+    from graphs.outreach import outreach_json
+    from graphs.views import dossier_json
+
+    runs = db.runs_of(agency_id, [opportunity.id]).get(opportunity.id, [])
+    members = [_model(m) for m in db.run_leads(agency_id, runs[0])] if runs else []
+    dossiers: dict[str, Any] = {}
+    for member in members:
+        if member.dossier_id and (row := db.dossier(agency_id, member.dossier_id)) is not None:
+            dossiers[member.dossier_id] = _model(row)
+    comparison = lead_comparison(opportunity, dossier, runs[0] if runs else None, members, dossiers)
+    facts = outreach_facts(opportunity, sorted(lead_codes(opportunity, dossier)))
+    return dossier_json(dossier, outreach=outreach_json(dossier.outreach, facts), comparison=comparison)
 
 
 def _pages(db: SqliteReads, call: Invocation, agency_id: str, settings: QuickSettings) -> Callable[[], None]:

@@ -35,7 +35,7 @@ from assistant.cli.live import (
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
 from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs, write_leads_csv
 from graphs.run_input import MAX_LEADS, MIN_LEADS, normalise_run_id
-from graphs.views import audit_json, dossier_json, leads_json, page_json
+from graphs.views import audit_json, leads_json, page_json
 
 if TYPE_CHECKING:
     # The run service (and with it LangGraph, the model clients, SQLAlchemy) loads when a
@@ -306,12 +306,6 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
     print_runs(rows, agency_id)
 
 
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return ";".join(str(v.get("code")) if isinstance(v, dict) else str(v) for v in value)
-    return "" if value is None else value
-
-
 @app.command("leads")
 def leads(
     run_id: RunIdArgument,
@@ -372,8 +366,11 @@ def dossier(
         opportunity = await runs.opportunity(agency_id, opportunity_id)
         if opportunity is None:
             return None, None, None
+        from graphs.reports import ReportService
+
         found = await runs.dossier_for_opportunity(agency_id, opportunity_id)
-        return (dossier_json(found) if found else None), opportunity.name, opportunity.status
+        view = await ReportService(runs.db, runs.settings).dossier_view(agency_id, found) if found else None
+        return view, opportunity.name, opportunity.status
 
     data, name, lead_status = _with_service(work)
     if name is None:

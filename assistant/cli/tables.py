@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from assistant.cli.output import out
+from graphs.branding import branding_json
+from graphs.comparison import comparison_sentences
 from graphs.views import billed_text
 
 
@@ -84,6 +87,7 @@ def print_dossier(data: dict[str, Any], name: str) -> None:
         # A terminal hyperlink where supported; the URL itself is printed too, for copying.
         title = (source["title"] or source["url"]).replace("[", r"\[")
         out.print(f"  • [link={source['url']}]{title}[/link] {source['url']}", highlight=False)
+    print_prospect_kit(data, name)
 
 
 def print_pages(rows: list[dict[str, Any]], audit_job_id: str) -> None:
@@ -137,6 +141,7 @@ def profile_json(agency: Any, profile: Any | None) -> dict[str, Any]:
         "target_geography": profile.target_geography if profile else None,
         "criteria": list(profile.criteria) if profile else [],
         "services_offered": list(profile.services_offered) if profile else [],
+        "branding": branding_json(profile.branding if profile else None, agency.name),
         "updated_at": profile.updated_at if profile else None,
     }
 
@@ -151,6 +156,8 @@ def print_profile(data: dict[str, Any]) -> None:
     table.add_row("geography", data["target_geography"] or "[dim]not set[/]")
     table.add_row("criteria", ", ".join(data["criteria"]) or "[dim]none[/]")
     table.add_row("services", ", ".join(data["services_offered"]) or "[dim]none[/]")
+    for field, value in data["branding"].items():
+        table.add_row(f"report {field.replace('_', ' ')}", escape(str(value)) if value else "[dim]not set[/]")
     out.print(table)
 
 
@@ -174,3 +181,24 @@ def write_leads_csv(leads: list[dict[str, Any]], dossiers: dict[str, dict[str, A
 
     sys.stdout.write(leads_csv(leads, dossiers))
     sys.stdout.flush()
+
+
+def print_prospect_kit(data: dict[str, Any], name: str | None) -> None:
+    """A dossier's outreach drafts and competitor comparison, for the terminal."""
+    outreach = data.get("outreach") or {}
+    if outreach:
+        out.print("\n[bold]Outreach email[/]")
+        out.print(f"  Subject: {outreach['email_subject']}", highlight=False, markup=False)
+        for line in outreach["email_body"].splitlines():
+            out.print(f"  {line}", highlight=False, markup=False)
+        out.print("\n[bold]Call opener[/]")
+        out.print(f"  {outreach['call_opener']}", highlight=False, markup=False)
+    comparison = data.get("comparison") or {}
+    if comparison:
+        out.print(f"\n[bold]Against {comparison['peers']} competitors in the same run[/]")
+        for label, key in (("rating", "rating_percentile"), ("review count", "review_count_percentile")):
+            value = comparison.get(key)
+            text = f"beats {value}% of them" if value is not None else "not known"
+            out.print(f"  • Google {label}: {text}", highlight=False)
+        for sentence in comparison_sentences(comparison, name or "this business", None, None):
+            out.print(f"  • {sentence}", highlight=False, markup=False)

@@ -137,6 +137,7 @@ class CompletedRun:
     stderr: str
     cli: Invoke
     rows: Rows
+    db_file: Path | None = None  # the SQLite file, for a test that must age a row (an expired link)
 
 
 @pytest.fixture(scope="module")
@@ -152,5 +153,5 @@ def completed_run(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxHand
             "run", "--vertical", "dentists", "--geography", "Austin, TX", "--agency", "acme", "--json"
         )
         run = ok_json(result)
-        yield CompletedRun("acme", run, result.stderr, invoke, make_rows(tmp / "l.db"))
+        yield CompletedRun("acme", run, result.stderr, invoke, make_rows(tmp / "l.db"), tmp / "l.db")
     reset_settings()

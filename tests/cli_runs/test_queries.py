@@ -66,6 +66,7 @@ LEAD_KEYS = [
     "dossier_id",
     "dossier_reused",  # ours, beyond DESIGN: this run linked an earlier dossier (lead history)
     "meeting_time",
+    "outreach",  # ours, beyond DESIGN: the drafts (the dossier's, else built from the lead's facts)
 ]
 DOSSIER_KEYS = [
     "id",
@@ -86,12 +87,8 @@ PAGE_KEYS = ["id", "audit_job_id", "url", "title", "scraped_at"]
 # tests marked with these are strict: once the keys arrive they fail until the mark is removed.
 PENDING_KEYS = {
     "counts": set(),
-    "lead": {"contacts"},
-    "dossier": {"outreach", "comparison"},
-}
-PENDING = {
-    "lead": "contacts: issue 17",
-    "dossier": "outreach, comparison: issue 17",
+    "lead": set(),
+    "dossier": set(),
 }
 
 
@@ -222,7 +219,6 @@ def test_leads_carry_the_documented_keys_and_scores(completed_run: CompletedRun)
     assert all(word in human.stdout for word in leads[0]["name"].split())  # the name may wrap
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["lead"])
 def test_leads_have_every_key_design_names(completed_run: CompletedRun) -> None:
     leads = leads_of(completed_run)
     assert leads and all(list(lead) == LEAD_KEYS for lead in leads)
@@ -272,8 +268,19 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
     text = result.stdout_bytes.decode()
     assert text.endswith("\r\n") and text.count("\r\n") >= 1 + len(leads)
     rows = list(csv.reader(io.StringIO(text, newline="")))
-    # The JSON's keys in its order, then the dossier's (the chat's download is the same CSV).
-    assert rows[0] == [*leads[0], "dossier_summary", "dossier_findings", "dossier_sources"]
+    # The JSON's keys in its order (the outreach object as one column per draft, for a mail
+    # merge), then the dossier's (the chat's download is the same CSV).
+    drafts = ["outreach.email_subject", "outreach.email_body", "outreach.call_opener"]
+    at = list(leads[0]).index("outreach")
+    keys = [k for k in leads[0] if k != "outreach"]
+    assert rows[0] == [
+        *keys[:at],
+        *drafts,
+        *keys[at:],
+        "dossier_summary",
+        "dossier_findings",
+        "dossier_sources",
+    ]
     assert len(rows) == 1 + len(leads)
     for row, lead in zip(rows[1:], leads, strict=True):
         record = dict(zip(rows[0], row, strict=True))
@@ -289,6 +296,8 @@ def test_leads_csv_is_rfc4180_with_the_json_columns(completed_run: CompletedRun)
             assert all(s["url"] in record["dossier_sources"] for s in dossier["sources"])
         else:
             assert record["dossier_summary"] == record["dossier_findings"] == ""
+        assert record["contacts"] == ";".join(f"{c['kind']}:{c['value']}" for c in lead["contacts"])
+        assert [record[d] for d in drafts] == [lead["outreach"][d.split(".")[1]] for d in drafts]
     both = completed_run.cli("leads", completed_run.run["id"], "--agency", "acme", "--csv", "--json")
     assert (both.exit_code, both.stdout) == (2, "")
 
@@ -336,7 +345,6 @@ def test_audits_pages_and_dossiers(completed_run: CompletedRun) -> None:
     assert len(with_dossier) == completed_run.run["counts"]["ready"]
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["dossier"])
 def test_dossiers_have_every_key_design_names(completed_run: CompletedRun) -> None:
     researched = [lead for lead in leads_of(completed_run) if lead["dossier_id"]]
     assert researched

@@ -692,6 +692,7 @@ def write_dossier(text: str, slots: dict[str, Any]) -> dict[str, Any]:
     ]
     vertical = slots.get("vertical") or ""
     return {
+        "outreach": write_outreach(re.sub(PAGE_PATTERN, " ", text)),
         "summary": f"{summary} {MARK}",
         "gaps": gaps,
         "talking_points": talking_points,
@@ -702,6 +703,35 @@ def write_dossier(text: str, slots: dict[str, Any]) -> dict[str, Any]:
             else "A solid site; fit depends on the agency's other criteria."
         )
         + (f" Matches the target vertical ({vertical})." if vertical else ""),
+    }
+
+
+_BUSINESS_LINE = re.compile(r"^\s*business\s*:\s*(.+?)(?:\s*\(|$)", re.I | re.M)
+
+
+def write_outreach(prompt: str) -> dict[str, str]:
+    """Outreach from the prompt's own facts (never from page text): the business named on its
+    `Business:` line, and the first two `- ` lines listed under a heading that speaks of findings."""
+    match = _BUSINESS_LINE.search(prompt)
+    business = match.group(1).strip() if match else "your business"
+    findings: list[str] = []
+    listing = False
+    for line in prompt.splitlines():
+        if "finding" in line.lower() and line.rstrip().endswith(":"):
+            listing = True
+            continue
+        if listing and line.lstrip().startswith("- "):
+            item = line.strip()[2:].strip().rstrip(".")
+            if item and item.lower() != "none":
+                findings.append(item)
+        elif listing and line.strip():
+            listing = False
+    noticed = "; ".join(f[0].lower() + f[1:] for f in findings[:2]) or "a few things worth fixing"
+    return {
+        "email_subject": f"A few quick wins for {business}",
+        "email_body": f"Hi {business} team, I read your website and noticed: {noticed}. "
+        "We fix exactly this for local businesses. Would a short call this week work?",
+        "call_opener": f"Hi, is this {business}? I was reading your website and noticed: {noticed}.",
     }
 
 

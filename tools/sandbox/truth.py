@@ -43,6 +43,9 @@ The rules, in the order of `CODES`:
   `<main>` (or `role="main"`) elements, else the body without header, nav, footer and aside; script,
   style, noscript, template and hidden elements (`hidden`, `aria-hidden="true"`, `display:none`)
   do not count. A word is a whitespace-separated token with a letter or digit in it.
+Each page read is listed with its contacts (tools/sandbox/contact_truth.py: emails, phones,
+contact forms, social profiles and people, as a visitor finds them).
+
 * `BROKEN_LINKS`: an `<a href>` on any page leads to the site's own host (either spelling, http
   or https) and that URL answers 4xx or 5xx.
 """
@@ -399,7 +402,12 @@ def site_truth(site: Site, current_year: int) -> SiteTruth:
         codes.add("STALE_COPYRIGHT")
     if _has_broken_link(site, facts):
         codes.add("BROKEN_LINKS")
-    pages = tuple({"url": f.url, "title": _title(f.html), "status": f.status} for f in fetched)
+    from tools.sandbox.contact_truth import page_contacts  # it reads this module's host lists
+
+    pages = tuple(
+        {"url": f.url, "title": _title(f.html), "status": f.status, "contacts": page_contacts(f.html, f.url)}
+        for f in fetched
+    )
     return SiteTruth(site.domain, home_url, tuple(c for c in CODES if c in codes), pages)
 
 

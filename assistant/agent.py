@@ -79,7 +79,7 @@ from graphs.calls import CallService
 from graphs.checkpoints import open_checkpointer
 from graphs.lead_lookup import LeadResolution, resolve_lead
 from graphs.leads import MAX_LEADS, MIN_LEADS
-from graphs.reports import ReportNotFound, ReportService
+from graphs.reports import ReportNotFound, ReportService, ShareLink
 from graphs.resume_once import ResumeOnce
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunIdTaken, RunNotFound, RunService
 from graphs.views import (
@@ -645,45 +645,64 @@ async def get_dossier(runtime: Runtime_, lead: str) -> str:
     return _json({"opportunity_id": record.opportunity.id, "lead": view, "dossier": shown})
 
 
+def share_json(opp_id: str, name: str, link: ShareLink) -> dict[str, Any]:
+    """A share link as every face shows it (the agent's tool, the chat's and Slack's buttons)."""
+    return {
+        "opportunity_id": opp_id,
+        "lead": {"id": opp_id, "name": name},
+        "url": link.url,
+        "pdf_url": f"{link.url}/report.pdf",
+        "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
+        "message": f"Report for {name}: anyone with the link can open it until it expires; "
+        "revoke_report ends it. `leadgen serve` answers the link.",
+    }
+
+
 @tool(parse_docstring=True)
-async def share_report(runtime: Runtime_, opportunity_id: str) -> str:
+async def share_report(runtime: Runtime_, lead: str) -> str:
     """Make a shareable link to one lead's branded report (graded website, search, reputation, conversion and presence, with evidence and how it compares with competitors), plus its PDF. Free.
 
     Args:
-        opportunity_id: The lead's id (from list_leads).
+        lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead" for the one being discussed.
     """
     ctx = runtime.context
+    found = await _resolve(runtime, lead)
+    if found.lead is None:
+        return _unresolved(found, "share_report")
+    opp = found.lead
     reports = ReportService(ctx.runs.db, ctx.runs.settings)
     try:
-        link = await reports.share(ctx.agency_id, opportunity_id.strip(), created_by=ctx.user_id)
-    except ReportNotFound:
-        return _error("not_found", f"No lead with id {opportunity_id.strip()!r} in your agency.")
-    return _json(
-        {
-            "opportunity_id": opportunity_id.strip(),
-            "url": link.url,
-            "pdf_url": f"{link.url}/report.pdf",
-            "expires_at": link.expires_at.isoformat().replace("+00:00", "Z"),
-            "message": "Anyone with the link can open the report until it expires; revoke_report ends it. "
-            "`leadgen serve` answers the link.",
-        }
-    )
+        link = await reports.share(ctx.agency_id, opp.id, created_by=ctx.user_id)
+    except ReportNotFound:  # deleted between the lookup and the link
+        return _unresolved(LeadResolution("not_found", found.reference), "share_report")
+    return _json(share_json(opp.id, opp.name, link))
 
 
 @tool(parse_docstring=True)
-async def revoke_report(runtime: Runtime_, opportunity_id: str) -> str:
+async def revoke_report(runtime: Runtime_, lead: str) -> str:
     """End every share link to one lead's report.
 
     Args:
-        opportunity_id: The lead's id (from list_leads).
+        lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead" for the one being discussed.
     """
     ctx = runtime.context
+    found = await _resolve(runtime, lead)
+    if found.lead is None:
+        return _unresolved(found, "revoke_report")
+    opp = found.lead
     reports = ReportService(ctx.runs.db, ctx.runs.settings)
     try:
-        count = await reports.revoke(ctx.agency_id, opportunity_id.strip())
+        count = await reports.revoke(ctx.agency_id, opp.id)
     except ReportNotFound:
-        return _error("not_found", f"No lead with id {opportunity_id.strip()!r} in your agency.")
-    return _json({"opportunity_id": opportunity_id.strip(), "revoked": count})
+        return _unresolved(LeadResolution("not_found", found.reference), "revoke_report")
+    return _json(
+        {
+            "opportunity_id": opp.id,
+            "lead": {"id": opp.id, "name": opp.name},
+            "revoked": count,
+            "message": f"Ended {count} share link{'' if count == 1 else 's'} to the report on {opp.name}.",
+        }
+    )
 
 
 @tool(parse_docstring=True)

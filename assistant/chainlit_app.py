@@ -8,6 +8,8 @@ What a session shows:
   seconds, so runs executed elsewhere - CLI, another tab - show too);
 * when a run completes, its leads as a table with a CSV download and one button per dossier;
   a dossier opens as a message with its sources as links and a button for its scraped pages;
+* a dossier's "Share report" button (and the agent's share_report) answers with a share link to
+  the lead's branded report and the report attached as a PDF (free: drawn from our tables);
 * when a run pauses for credits, the paywall: why (phase, feature, balance, required, deficit),
   the plans, an Upgrade button per plan and "I've upgraded - resume". While the paywall is up the
   view polls the balance; once it covers the next step a 5-second countdown is shown and the run
@@ -36,6 +38,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -59,6 +62,7 @@ from assistant.agent import (
     open_chat,
     plan_by_id,
     resume_flow,
+    share_json,
     start_confirmed_run,
     upgrade,
     upgrade_offer,
@@ -68,11 +72,12 @@ from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.cli.chat import apply_log_level
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
+from assistant.report_page import PdfRenderFailed, render_pdf
 from db.models import Call
 from graphs import accounts
 from graphs.call_follower import call_finished, call_report
 from graphs.lead_export import dossiers_of, leads_csv
-from graphs.reports import ReportService
+from graphs.reports import ReportNotFound, ReportService
 from graphs.service import RunNotFound
 from graphs.views import flow_json, lead_json, leads_json, page_json, run_notes
 from graphs.wording import ago, duration, lead_status_label, phase_label, plural, run_status_label
@@ -485,6 +490,8 @@ async def render_turn(turn: AgentTurn) -> None:
             await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
         elif name == "get_dossier" and result.get("dossier"):
             await send_dossier(result["dossier"], result.get("lead"))
+        elif name == "share_report" and result.get("url"):
+            await send_report_share(result)
         elif name == "list_sources":
             await send_pages(result["audit_job_id"], result["pages"])
         elif name == "start_upgrade" and result.get("checkout_url"):
@@ -562,6 +569,8 @@ CANDIDATE_ACTIONS = {
     "open_dossier": "open_dossier",
     "call_lead": "call_lead",
     "show_pages": "show_lead_pages",
+    "share_report": "share_report",
+    "revoke_report": "revoke_report",
 }
 
 
@@ -990,7 +999,47 @@ async def send_dossier(dossier: dict[str, Any], lead: dict[str, Any] | None) -> 
         content=f"### Dossier · {name}\n\n{dossier['summary']}"
         + (f"\n\nSources: {sources}" if sources else ""),
         elements=[card],
+        actions=[
+            cl.Action(
+                name="share_report",
+                payload={"opportunity_id": dossier["opportunity_id"]},
+                label="Share report",
+                icon="share-2",
+            )
+        ],
     ).send()
+
+
+def _file_name(lead_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", lead_name.lower()).strip("-")[:40] or "lead"
+    return f"report-{slug}.pdf"
+
+
+async def send_report_share(share: dict[str, Any]) -> None:
+    """A share link with the report's PDF attached. The PDF is drawn now from our tables (no
+    provider call, no credit), off the event loop: xhtml2pdf takes a moment."""
+    runs = STATE.chat.runs
+    name = str(share["lead"]["name"])
+    lines = [
+        f"**Report for {name}** · [open the shared report]({share['url']})",
+        "",
+        f"Anyone with the link can open it until {str(share['expires_at'])[:10]}; ask me to revoke "
+        "it to end it sooner.",
+    ]
+    elements: list[Any] = []
+    try:
+        report = await ReportService(runs.db, runs.settings).report(_agency(), str(share["opportunity_id"]))
+        pdf = await asyncio.to_thread(render_pdf, report)
+    except ReportNotFound:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    except PdfRenderFailed as exc:
+        log.warning("the report PDF for %s could not be drawn: %s", share["opportunity_id"], exc)
+        lines.append(f"The PDF could not be drawn here; [download it from the link]({share['pdf_url']}).")
+    else:
+        elements.append(cl.File(name=_file_name(name), content=pdf, mime="application/pdf", display="inline"))
+        lines.append("The report as a PDF is attached.")
+    await cl.Message(content="\n".join(lines), elements=elements).send()
 
 
 async def send_pages(audit_job_id: str, pages: list[dict[str, Any]]) -> None:
@@ -1023,6 +1072,44 @@ async def on_open_dossier(action: cl.Action) -> None:
         return
     view = await ReportService(runs.db, runs.settings).dossier_view(agency, dossier)
     await send_dossier(view, lead_json(lead))
+
+
+@cl.action_callback("share_report")
+async def on_share_report(action: cl.Action) -> None:
+    """The dossier's Share report button (or a candidate's): a new link to the lead's report."""
+    if not await _ensure_bound():
+        return
+    runs, agency = STATE.chat.runs, _agency()
+    opp = await runs.opportunity(agency, str(action.payload.get("opportunity_id", "")))
+    if opp is None:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    try:
+        link = await ReportService(runs.db, runs.settings).share(
+            agency, opp.id, created_by=cl.user_session.get("username")
+        )
+    except ReportNotFound:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    await send_report_share(share_json(opp.id, opp.name, link))
+
+
+@cl.action_callback("revoke_report")
+async def on_revoke_report(action: cl.Action) -> None:
+    """A candidate's button after "revoke the report of <a name several leads share>"."""
+    if not await _ensure_bound():
+        return
+    runs, agency = STATE.chat.runs, _agency()
+    opp = await runs.opportunity(agency, str(action.payload.get("opportunity_id", "")))
+    if opp is None:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    try:
+        count = await ReportService(runs.db, runs.settings).revoke(agency, opp.id)
+    except ReportNotFound:
+        await cl.Message(content="That lead is not available.").send()
+        return
+    await cl.Message(content=f"Ended {plural(count, 'share link')} to the report on {opp.name}.").send()
 
 
 @cl.action_callback("show_pages")

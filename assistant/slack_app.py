@@ -11,7 +11,8 @@ What it does:
   ephemeral explanation and writes nothing) and posts ONE message that is edited as the run
   advances (throttled: at most one edit a second, progress-only edits less often); when the run
   completes the same message shows the top leads with score, fit reason and per-lead Dossier
-  (a modal) and Call buttons.
+  (a modal) and Call buttons. A dossier's Share report button posts a share link to the lead's
+  branded report and its PDF (`/r/<token>/report.pdf`), as the agent's share_report does.
 * `@Atlas ...` mentions and direct messages go to the chat agent (assistant/agent.py); a Slack
   thread is one conversation (`slack:{team}:{channel}:{thread_ts}`), answered in the thread, and
   the rich results of its tools (a started run, leads, a dossier, a checkout) are drawn as blocks.
@@ -79,6 +80,7 @@ from assistant.agent import (
     plan_by_id,
     plans_json,
     resume_flow,
+    share_json,
     start_confirmed_run,
     upgrade,
 )
@@ -88,7 +90,7 @@ from graphs import accounts
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.calls import CallService, place_call
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
-from graphs.reports import ReportService
+from graphs.reports import ReportNotFound, ReportService
 from graphs.service import BadRunInput, RunNotFound, RunService
 from graphs.views import flow_json, lead_json, leads_json
 from leadgen.settings import MissingProviderKey, Settings
@@ -639,6 +641,8 @@ class SlackAdapter:
             elif name == "get_dossier" and result.get("dossier"):
                 blocks = kit.dossier_blocks(result["dossier"], result.get("lead"))
                 await self.post(ws, place, "Dossier", blocks)
+            elif name == "share_report" and result.get("url"):
+                await self.post(ws, place, kit.share_text(result), kit.share_blocks(result))
             elif name == "start_upgrade" and result.get("checkout_url"):
                 await self.post(
                     ws,
@@ -691,6 +695,25 @@ class SlackAdapter:
             except SlackClientError as exc:  # an expired trigger (over 3 s): answer in the thread
                 log.info("views.open failed (%s); posting the dossier in the thread", exc)
         await self.post(ws, place, f"Dossier · {opp.name}", kit.dossier_blocks(dossier_view, lead))
+
+    async def share_report(self, ws: Workspace, user: str, place: Place, opp_id: str) -> None:
+        """The dossier's Share report button: a new link to the lead's report, posted where the
+        button was (the PDF as the link's /report.pdf: the sandbox's Slack has no file uploads
+        to test an upload against)."""
+        runs = self.services.runs
+        opp = await runs.opportunity(ws.agency_id, opp_id) if opp_id else None
+        if opp is None:
+            await self.tell(ws, place, user, "That lead is not available.")
+            return
+        try:
+            link = await ReportService(runs.db, runs.settings).share(
+                ws.agency_id, opp.id, created_by=slack_user(ws.team_id, user)
+            )
+        except ReportNotFound:
+            await self.tell(ws, place, user, "That lead is not available.")
+            return
+        share = share_json(opp.id, opp.name, link)
+        await self.post(ws, place, f"<@{user}> {kit.share_text(share)}", kit.share_blocks(share))
 
     async def call_lead(self, ws: Workspace, user: str, place: Place, opp_id: str) -> None:
         opp = await self.services.runs.opportunity(ws.agency_id, opp_id) if opp_id else None
@@ -838,6 +861,15 @@ class SlackAdapter:
                 ws, user, place = clicked
                 opp_id = str(kit.button_value(action.get("value")).get("o") or "")
                 self.spawn(self.call_lead(ws, user, place, opp_id), name="slack-call")
+
+        @app.action(kit.SHARE_REPORT)
+        async def on_share_report(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            clicked = await self._clicked(body)
+            if clicked is not None:
+                ws, user, place = clicked
+                opp_id = str(kit.button_value(action.get("value")).get("o") or "")
+                self.spawn(self.share_report(ws, user, place, opp_id), name="slack-share-report")
 
         @app.action(kit.CONFIRM_RUN)
         async def on_confirm_run(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from graphs.views import run_notes
 # Action ids (the adapter registers a listener for each).
 OPEN_DOSSIER = "open_dossier"
 CALL_LEAD = "call_lead"
+SHARE_REPORT = "share_report"
 CONFIRM_RUN = "confirm_run"  # a large or refreshed run the agent prepared
 RESUME_RUN = "resume_run"
 UPGRADE_PREFIX = "upgrade_"  # + plan id: one action id per button in the same actions block
@@ -217,11 +218,31 @@ def dossier_blocks(dossier: dict[str, Any], lead: dict[str, Any] | None) -> list
         blocks.append(section("*Sources*\n" + "\n".join(links)))
     if dossier.get("fit_reason"):
         blocks.append(context(f"Fit: {escape(dossier['fit_reason'])}"))
+    buttons = [button("Share report", SHARE_REPORT, {"o": dossier["opportunity_id"]})]
     if lead and lead.get("phone"):
-        blocks.append(
-            {"type": "actions", "elements": [button("Call this lead", CALL_LEAD, {"o": lead["id"]})]}
-        )
+        buttons.append(button("Call this lead", CALL_LEAD, {"o": lead["id"]}))
+    blocks.append({"type": "actions", "elements": buttons})
     return blocks
+
+
+def share_text(share: dict[str, Any]) -> str:
+    return f"Report for {share['lead']['name']}: {share['url']}"
+
+
+def share_blocks(share: dict[str, Any]) -> list[Block]:
+    """A share link to a lead's report and the same report as a PDF (the link's /report.pdf:
+    Slack shows the link, the prospect or the agency downloads it)."""
+    name = escape(share["lead"]["name"])
+    return [
+        section(
+            f"*Report for {name}*\n<{share['url']}|Open the shared report> · "
+            f"<{share['pdf_url']}|Download the PDF>"
+        ),
+        context(
+            f"Anyone with the link can open it until {str(share['expires_at'])[:10]}; "
+            "ask me to revoke it to end it sooner."
+        ),
+    ]
 
 
 def dossier_modal(dossier: dict[str, Any], lead: dict[str, Any] | None) -> dict[str, Any]:

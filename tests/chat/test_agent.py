@@ -213,3 +213,35 @@ async def test_a_second_run_reuses_dossiers_and_the_tools_say_so(say: Say, chat:
     # The first run still lists its leads.
     earlier = only_result(await say(f"list leads of {first}"), "list_leads")
     assert {lead["id"] for lead in earlier["leads"]} == {lead["id"] for lead in leads["leads"]}
+
+
+async def test_a_report_is_shared_and_revoked_by_the_lead_name(say: Say, chat: ChatServices) -> None:
+    """share_report and revoke_report take the lead as the person names it, never an internal id,
+    and another agency naming the same business finds no lead (and no link is made)."""
+    from graphs.reports import ReportService
+
+    await start_and_finish(say, chat, "find 3 dentists in Austin, TX")
+    leads = only_result(await say("show me the leads"), "list_leads")["leads"]
+    lead = leads[0]
+    balance = await chat.runs.billing.balance("acme")
+
+    shared = only_result(await say(f"share the report for {lead['name']}"), "share_report")
+    assert shared["opportunity_id"] == lead["id"] and shared["lead"]["name"] == lead["name"]
+    assert "/r/" in shared["url"] and shared["pdf_url"] == shared["url"] + "/report.pdf"
+    reports = ReportService(chat.database, chat.runs.settings)
+    token = shared["url"].rsplit("/", 1)[1]
+    assert await reports.resolve(token) == ("acme", lead["id"])
+
+    # "that lead" is the one just shared; revoking ends the link.
+    revoked = only_result(await say("revoke the report link for that lead"), "revoke_report")
+    assert revoked["opportunity_id"] == lead["id"] and revoked["revoked"] == 1
+    assert await reports.resolve(token) is None
+    assert await chat.runs.billing.balance("acme") == balance, "reports are free"
+
+    as_b: dict[str, Any] = {"agency": "bravo", "thread": "thread-bravo"}
+    foreign = only_result(await say(f"share the report for {lead['name']}", **as_b), "share_report")
+    assert foreign["error"] == "lead_not_found" and foreign["candidates"] == []
+    foreign = only_result(await say(f"share the report for {lead['id']}", **as_b), "share_report")
+    assert foreign["error"] == "lead_not_found"
+    async with chat.database.reader() as repo:
+        assert len(await repo.list_report_links("acme", lead["id"])) == 1, "bravo made no link"

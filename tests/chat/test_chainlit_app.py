@@ -7,7 +7,9 @@ History is asserted from the database rows, because Chainlit's data layer only l
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -42,6 +44,7 @@ USERS = {
     "ana": ("acme", "ana-password"),
     "bo": ("bravo", "bo-password"),
     "cy": ("charlie", "cy-password"),
+    "di": ("delta", "di-password"),  # the shared-report test's own agency (its own credits too)
 }
 
 
@@ -358,3 +361,67 @@ async def test_a_large_run_waits_for_its_button_and_a_double_click_starts_it_onc
         await tab.wait_for(lambda: any("already started" in m for m in tab.messages()))
     assert server.rows("SELECT COUNT(*) FROM lead_gen_flows")[0][0] == before + 1
     assert server.rows("SELECT num_leads_requested FROM lead_gen_flows WHERE id = ?", run_id) == [(12,)]
+
+
+async def test_a_dossier_shares_its_report_as_a_link_and_a_pdf_and_another_agency_is_refused(
+    server: Server,
+) -> None:
+    di, bo = await login(server, "di"), await login(server, "bo")
+    assert di and bo
+    from pypdf import PdfReader
+
+    def shared() -> list[str]:
+        return [m for m in tab.messages() if m.startswith("**Report for")]
+
+    def pdfs() -> list[dict[str, Any]]:
+        return [e for e in tab.elements(kind="file") if str(e.get("name", "")).endswith(".pdf")]
+
+    async def pdf_text(element: dict[str, Any]) -> str:
+        async with httpx.AsyncClient(base_url=server.url, cookies={"access_token": di}) as http:
+            got = await http.get(
+                f"/project/file/{element['chainlitKey']}", params={"session_id": tab.session_id}
+            )
+        assert got.status_code == 200 and got.content.startswith(b"%PDF"), got.status_code
+        return " ".join(page.extract_text() for page in PdfReader(io.BytesIO(got.content)).pages)
+
+    async with Session(server, di) as tab:
+        await tab.say("Find 2 dentists in Austin, TX")
+        await tab.wait_for(lambda: tab.results() and any(r["dossier"] for r in tab.lead_rows()))
+        row = next(r for r in tab.lead_rows() if r["dossier"])
+        assert await tab.open_dossier(row) == 200
+        await tab.wait_for(lambda: bool(tab.actions("share_report")))
+        button = tab.actions("share_report")[-1]
+        assert button["label"] == "Share report" and button["payload"] == {"opportunity_id": row["id"]}
+        dossier_message = next(
+            str(d["id"])
+            for e, d in tab.events
+            if e == "new_message" and str(d.get("output", "")).startswith("### Dossier")
+        )
+        assert button["forId"] == dossier_message, "the button belongs to the dossier message"
+
+        # The button makes a link and attaches the report as a PDF naming the business.
+        assert await tab.click(button) == 200
+        await tab.wait_for(lambda: bool(shared() and pdfs()))
+        link = re.search(r"\((http[^)]*/r/[A-Za-z0-9_-]{40,})\)", shared()[-1])
+        assert link and row["name"] in shared()[-1]
+        assert pdfs()[-1]["forId"] in {str(d["id"]) for e, d in tab.events if e == "new_message"}
+        assert row["name"] in await pdf_text(pdfs()[-1])
+
+        # The agent's share_report, by the lead's name, does the same.
+        await tab.say(f"Share the report for {row['name']}")
+        await tab.wait_for(lambda: len(shared()) >= 2 and len(pdfs()) >= 2)
+        second = re.search(r"\((http[^)]*/r/[A-Za-z0-9_-]{40,})\)", shared()[-1])
+        assert second and second[1] != link[1], "each share is a new link"
+        assert row["name"] in await pdf_text(pdfs()[-1])
+
+    links = server.rows("SELECT agency_id, revoked_at FROM report_links WHERE opportunity_id = ?", row["id"])
+    assert links == [("delta", None), ("delta", None)]
+
+    # Another agency's forged click on the same lead: refused, nothing made, nothing attached.
+    async with Session(server, bo) as tab:
+        assert await tab.click({"name": "share_report", "payload": {"opportunity_id": row["id"]}}) == 200
+        await tab.wait_for(lambda: any("not available" in m for m in tab.messages()))
+        await asyncio.sleep(0.5)
+        assert not shared() and not pdfs()
+    assert len(server.rows("SELECT id FROM report_links WHERE opportunity_id = ?", row["id"])) == 2
+    assert server.rows("SELECT COUNT(*) FROM report_links WHERE agency_id = 'bravo'") == [(0,)]

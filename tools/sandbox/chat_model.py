@@ -6,9 +6,10 @@ usage (also as the final stream chunk when `stream_options.include_usage`), and 
 envelope. What it says is scripted, never invented:
 
 * With tools, it reads the last user message for an intent ("find 10 plumbers in Denver",
-  "status of run r_1", "credits", "dossier for Acme Plumbing", "upgrade to pro", "resume", "call")
-  and picks the tool whose NAME and DESCRIPTION match that intent best, filling arguments by the
-  parameter names and descriptions of the tool's JSON schema. A required parameter it cannot fill
+  "status of run r_1", "credits", "dossier for Acme Plumbing", "share the report for Acme
+  Plumbing", "upgrade to pro", "resume", "call") and picks the tool whose NAME and DESCRIPTION
+  match that intent best, filling arguments by the parameter names and descriptions of the
+  tool's JSON schema. A required parameter it cannot fill
   turns into a question instead of a call. After a tool result it summarises that result's JSON.
 * Structured output by schema name: `UrlSelection` picks relevant URLs from the `- <url>` list
   (never one outside it, at most N); `DossierDraft` writes an extractive dossier from
@@ -68,6 +69,9 @@ INTENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "status": (("status", "progress", "how is", "how's", "doing", "check on"), ("status", "progress")),
     "credits": (("credit", "balance", "how many credits"), ("credit", "balance")),
+    # Before "share": "stop sharing" and "unshare" end links, they do not make one.
+    "revoke": (("revoke", "unshare", "stop sharing", "end the link", "end the share"), ("revoke",)),
+    "share": (("share", "shareable", "report link", "link to the report"), ("share",)),
     "dossier": (("dossier", "research report", "write-up"), ("dossier", "research")),
     "leads": (
         ("leads", "results", "list", "show me", "opportunities"),

@@ -28,7 +28,8 @@ text); `files.completeUploadExternal` (`files=[{"id","title"?}]`, `channel_id` o
 they were shared (read at `/_sandbox/slack/messages` like any other), or keeps them private
 without a channel. A file id that was never issued, issued to another token, has no bytes yet
 or was already completed is `file_not_found`; a channel is checked as `chat.postMessage` checks
-it. The bytes come back from the file's `url_private_download` with a token, as at Slack.
+it. The bytes come back from the file's `url_private_download` with a token, as at Slack. With
+the `slack_file_uploads_disabled` knob the workspace has uploads turned off (`file_uploads_disabled`).
 """
 
 from __future__ import annotations
@@ -393,6 +394,8 @@ async def get_upload_url(request: Request, args: dict[str, Any], store: SlackSto
         return _invalid("length must be a positive integer")
     if len(str(args.get("alt_txt") or "")) > 1000:
         return fail("alt_txt_too_large")
+    if request.app.state.sandbox.config.slack_file_uploads_disabled:
+        return fail("file_uploads_disabled")
     uploaded = UploadedFile(
         id="F" + uuid.uuid4().hex[:10].upper(),
         name=filename,

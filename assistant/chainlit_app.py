@@ -38,7 +38,6 @@ import contextvars
 import json
 import logging
 import os
-import re
 import secrets
 import uuid
 from collections import defaultdict
@@ -72,7 +71,7 @@ from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.cli.chat import apply_log_level
 from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
-from assistant.report_page import PdfRenderFailed, render_pdf
+from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
 from graphs import accounts
 from graphs.call_follower import call_finished, call_report
@@ -1010,11 +1009,6 @@ async def send_dossier(dossier: dict[str, Any], lead: dict[str, Any] | None) -> 
     ).send()
 
 
-def _file_name(lead_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", lead_name.lower()).strip("-")[:40] or "lead"
-    return f"report-{slug}.pdf"
-
-
 async def send_report_share(share: dict[str, Any]) -> None:
     """A share link with the report's PDF attached. The PDF is drawn now from our tables (no
     provider call, no credit), off the event loop: xhtml2pdf takes a moment."""
@@ -1037,7 +1031,9 @@ async def send_report_share(share: dict[str, Any]) -> None:
         log.warning("the report PDF for %s could not be drawn: %s", share["opportunity_id"], exc)
         lines.append(f"The PDF could not be drawn here; [download it from the link]({share['pdf_url']}).")
     else:
-        elements.append(cl.File(name=_file_name(name), content=pdf, mime="application/pdf", display="inline"))
+        elements.append(
+            cl.File(name=pdf_file_name(name), content=pdf, mime="application/pdf", display="inline")
+        )
         lines.append("The report as a PDF is attached.")
     await cl.Message(content="\n".join(lines), elements=elements).send()
 

@@ -13,6 +13,7 @@ left out unless it is a `data:` URL (the renderer would otherwise fetch it from 
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -180,6 +181,12 @@ def render_pdf(report: dict[str, Any]) -> bytes:
     return _without_trailing_blank_pages(buffer.getvalue())
 
 
+def pdf_file_name(lead_name: str) -> str:
+    """The PDF's file name where it is attached (chat, Slack): the lead's name, made safe."""
+    slug = re.sub(r"[^a-z0-9]+", "-", lead_name.lower()).strip("-")[:40] or "lead"
+    return f"report-{slug}.pdf"
+
+
 def _without_trailing_blank_pages(pdf: bytes) -> bytes:
     """xhtml2pdf sometimes ends a document with an empty page (content that ends right at a page
     break); a page with no text at the end is dropped."""
@@ -199,4 +206,11 @@ def _without_trailing_blank_pages(pdf: bytes) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["CONTENT_SECURITY_POLICY", "NOT_FOUND_HTML", "PdfRenderFailed", "render_html", "render_pdf"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "NOT_FOUND_HTML",
+    "PdfRenderFailed",
+    "pdf_file_name",
+    "render_html",
+    "render_pdf",
+]

@@ -12,7 +12,9 @@ What it does:
   advances (throttled: at most one edit a second, progress-only edits less often); when the run
   completes the same message shows the top leads with score, fit reason and per-lead Dossier
   (a modal) and Call buttons. A dossier's Share report button posts a share link to the lead's
-  branded report and its PDF (`/r/<token>/report.pdf`), as the agent's share_report does.
+  branded report and uploads its PDF as a file there (Slack's external upload:
+  `files_upload_v2`), as the agent's share_report does; when the upload fails the message links
+  the PDF (`/r/<token>/report.pdf`) instead.
 * `@Atlas ...` mentions and direct messages go to the chat agent (assistant/agent.py); a Slack
   thread is one conversation (`slack:{team}:{channel}:{thread_ts}`), answered in the thread, and
   the rich results of its tools (a started run, leads, a dossier, a checkout) are drawn as blocks.
@@ -85,6 +87,7 @@ from assistant.agent import (
     upgrade,
 )
 from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call, LeadGenFlow
 from graphs import accounts
 from graphs.call_follower import CallFollower, call_finished, call_report
@@ -642,7 +645,7 @@ class SlackAdapter:
                 blocks = kit.dossier_blocks(result["dossier"], result.get("lead"))
                 await self.post(ws, place, "Dossier", blocks)
             elif name == "share_report" and result.get("url"):
-                await self.post(ws, place, kit.share_text(result), kit.share_blocks(result))
+                await self.post_share(ws, place, result, kit.share_text(result))
             elif name == "start_upgrade" and result.get("checkout_url"):
                 await self.post(
                     ws,
@@ -697,9 +700,8 @@ class SlackAdapter:
         await self.post(ws, place, f"Dossier · {opp.name}", kit.dossier_blocks(dossier_view, lead))
 
     async def share_report(self, ws: Workspace, user: str, place: Place, opp_id: str) -> None:
-        """The dossier's Share report button: a new link to the lead's report, posted where the
-        button was (the PDF as the link's /report.pdf: the sandbox's Slack has no file uploads
-        to test an upload against)."""
+        """The dossier's Share report button: a new link to the lead's report and its PDF as a
+        file, posted where the button was."""
         runs = self.services.runs
         opp = await runs.opportunity(ws.agency_id, opp_id) if opp_id else None
         if opp is None:
@@ -713,7 +715,53 @@ class SlackAdapter:
             await self.tell(ws, place, user, "That lead is not available.")
             return
         share = share_json(opp.id, opp.name, link)
-        await self.post(ws, place, f"<@{user}> {kit.share_text(share)}", kit.share_blocks(share))
+        await self.post_share(ws, place, share, f"<@{user}> {kit.share_text(share)}")
+
+    async def post_share(self, ws: Workspace, place: Place, share: dict[str, Any], text: str) -> None:
+        """A report's share link, then its PDF uploaded as a file in the same place. When the PDF
+        cannot be drawn or Slack refuses the upload, the link message offers the PDF's own link
+        (`/report.pdf`) instead, and the log says why."""
+        pdf = await self.report_pdf(ws, str(share["opportunity_id"]))
+        if pdf is None:
+            await self.post(ws, place, text, kit.share_blocks(share))
+            return
+        ts = await self.post(ws, place, text, kit.share_blocks(share, pdf_attached=True))
+        if ts is None:
+            return  # Slack refused the message (logged): it refuses a file there too
+        name = str(share["lead"]["name"])
+        try:
+            await ws.client.files_upload_v2(
+                channel=place.channel,
+                thread_ts=place.thread_ts,
+                file=pdf,
+                filename=pdf_file_name(name),
+                title=f"Report for {name}",
+            )
+            return
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "could not upload the report PDF for %s to %s (%s); linking it instead",
+                share["opportunity_id"],
+                place.channel,
+                exc,
+            )
+        try:
+            await ws.client.chat_update(
+                channel=place.channel, ts=ts, text=text, blocks=kit.share_blocks(share)
+            )
+        except SlackClientError as exc:
+            log.warning("could not add the PDF link to the report message in %s: %s", place.channel, exc)
+
+    async def report_pdf(self, ws: Workspace, opp_id: str) -> bytes | None:
+        """The lead's report as a PDF, drawn now from our tables (no provider call, no credit) off
+        the event loop (xhtml2pdf is CPU-bound); None, logged, when it cannot be drawn."""
+        runs = self.services.runs
+        try:
+            report = await ReportService(runs.db, runs.settings).report(ws.agency_id, opp_id)
+            return await asyncio.to_thread(render_pdf, report)
+        except (ReportNotFound, PdfRenderFailed) as exc:
+            log.warning("the report PDF for %s could not be drawn (%s); linking it instead", opp_id, exc)
+            return None
 
     async def call_lead(self, ws: Workspace, user: str, place: Place, opp_id: str) -> None:
         opp = await self.services.runs.opportunity(ws.agency_id, opp_id) if opp_id else None

@@ -229,15 +229,13 @@ def share_text(share: dict[str, Any]) -> str:
     return f"Report for {share['lead']['name']}: {share['url']}"
 
 
-def share_blocks(share: dict[str, Any]) -> list[Block]:
-    """A share link to a lead's report and the same report as a PDF (the link's /report.pdf:
-    Slack shows the link, the prospect or the agency downloads it)."""
+def share_blocks(share: dict[str, Any], *, pdf_attached: bool = False) -> list[Block]:
+    """A share link to a lead's report, and the same report as a PDF: uploaded as a file right
+    after this message (`pdf_attached`), else the link's /report.pdf to download."""
     name = escape(share["lead"]["name"])
+    pdf = "the PDF follows" if pdf_attached else f"<{share['pdf_url']}|Download the PDF>"
     return [
-        section(
-            f"*Report for {name}*\n<{share['url']}|Open the shared report> · "
-            f"<{share['pdf_url']}|Download the PDF>"
-        ),
+        section(f"*Report for {name}*\n<{share['url']}|Open the shared report> · {pdf}"),
         context(
             f"Anyone with the link can open it until {str(share['expires_at'])[:10]}; "
             "ask me to revoke it to end it sooner."

@@ -55,3 +55,99 @@ async def test_the_sdks_webhook_client_answers_through_a_response_url(fresh: Any
     ).json()["url"]
     answer = await AsyncWebhookClient(url).send(text="only you can see this", response_type="ephemeral")
     assert (answer.status_code, answer.body) == (200, "ok")
+
+
+async def test_the_sdks_files_upload_v2_shares_a_file_through_the_external_upload_flow(fresh: Any) -> None:
+    """files_upload_v2 as slack_sdk runs it: getUploadURLExternal, a POST of the bytes to the
+    upload URL, completeUploadExternal; the file is shared in the thread with its comment and
+    its bytes come back from url_private_download with a token, as at Slack."""
+    import httpx
+
+    client = bot(fresh.url)
+    person = bot(fresh.url, "xoxp-a-person")
+    channel = (await person.conversations_create(name=f"f-{uuid.uuid4().hex[:8]}"))["channel"]["id"]
+    await client.conversations_join(channel=channel)
+    parent = (await client.chat_postMessage(channel=channel, text="the thread"))["ts"]
+    content = b"%PDF-1.4 not really a pdf \x00\xff\x10 but bytes that are not text"
+
+    done = await client.files_upload_v2(
+        channel=channel,
+        thread_ts=parent,
+        file=content,
+        filename="report.pdf",
+        title="The report",
+        initial_comment="Here it is",
+    )
+    shared = done["file"]
+    assert (shared["name"], shared["title"], shared["mimetype"]) == (
+        "report.pdf",
+        "The report",
+        "application/pdf",
+    )
+    assert shared["size"] == len(content) and shared["id"].startswith("F")
+    paths = [r["path"] for r in fresh.requests("slack")]
+    get_url = paths.index("/slack/api/files.getUploadURLExternal")
+    assert paths[get_url + 1].startswith("/slack/files/upload/v1/")
+    assert paths[get_url + 2] == "/slack/api/files.completeUploadExternal"
+
+    thread = (await client.conversations_replies(channel=channel, ts=parent))["messages"]
+    assert [(m.get("text"), [f["id"] for f in m.get("files", [])]) for m in thread[1:]] == [
+        ("Here it is", [shared["id"]])
+    ]
+    info = (await client.files_info(file=shared["id"]))["file"]
+    assert info["shares"]["public"][channel][0]["thread_ts"] == parent and info["channels"] == [channel]
+
+    download = shared["url_private_download"]
+    async with httpx.AsyncClient() as http:
+        got = await http.get(download, headers={"Authorization": "Bearer xoxb-conformance"})
+        assert got.status_code == 200 and got.content == content
+        assert (await http.get(download)).status_code == 302  # no token: Slack sends you to sign in
+
+
+async def test_the_external_upload_flows_refusals_are_slacks(fresh: Any) -> None:
+    import httpx
+
+    client = bot(fresh.url)
+    person = bot(fresh.url, "xoxp-a-person")
+    outside = (await person.conversations_create(name=f"o-{uuid.uuid4().hex[:8]}"))["channel"]["id"]
+
+    async def refused(call: Any) -> str:
+        with pytest.raises(SlackApiError) as caught:
+            await call
+        assert caught.value.response.status_code == 200
+        return str(caught.value.response["error"])
+
+    assert await refused(client.files_getUploadURLExternal(filename="a.pdf", length=3, token="nope")) == (
+        "invalid_auth"
+    )
+    assert await refused(client.api_call("files.getUploadURLExternal", params={"filename": "a.pdf"})) == (
+        "invalid_arguments"
+    )
+    issued = await client.files_getUploadURLExternal(filename="a.pdf", length=3)
+    # Completed before any bytes reached the upload URL: Slack has no file to share.
+    assert await refused(client.files_completeUploadExternal(files=[{"id": issued["file_id"]}])) == (
+        "file_not_found"
+    )
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(issued["upload_url"], content=b"abc")).text == "OK - 3"
+    # Another token cannot complete this upload; the bot cannot share where it is not a member.
+    assert await refused(person.files_completeUploadExternal(files=[{"id": issued["file_id"]}])) == (
+        "file_not_found"
+    )
+    for channel, error in ((outside, "not_in_channel"), ("CNOTHERE01", "channel_not_found")):
+        call = client.files_completeUploadExternal(files=[{"id": issued["file_id"]}], channel_id=channel)
+        assert await refused(call) == error
+    assert (
+        await refused(client.files_completeUploadExternal(files=[{"id": "FNEVERISSUED"}])) == "file_not_found"
+    )
+    # Without a channel the file stays private; completing it a second time finds nothing.
+    kept = (await client.files_completeUploadExternal(files=[{"id": issued["file_id"], "title": "A"}]))[
+        "files"
+    ]
+    assert [(f["id"], f["shares"], f["channels"]) for f in kept] == [(issued["file_id"], {}, [])]
+    assert await refused(client.files_completeUploadExternal(files=[{"id": issued["file_id"]}])) == (
+        "file_not_found"
+    )
+    assert await refused(person.files_info(file=issued["file_id"])) == "file_not_found"  # private to the bot
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(issued["upload_url"], content=b"abc")).status_code == 404  # ticket used up

@@ -53,6 +53,9 @@ class SandboxConfig:
     vapi_webhook_auth: str = "none"
     vapi_webhook_secret: str = ""
     slack_rate_limit_per_minute: int = 0  # per method and channel; 0 = no limit
+    # A workspace whose admin turned file uploads off: files.getUploadURLExternal answers
+    # `file_uploads_disabled`, as Slack does.
+    slack_file_uploads_disabled: bool = False
     # Keys every provider refuses as it refuses a wrong or revoked key (each in its own shape).
     revoked_keys: list[str] = field(default_factory=list)
     # Firecrawl's plan limit: requests per window per endpoint group (0 = none); its window is a

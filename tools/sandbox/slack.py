@@ -2,7 +2,8 @@
 
 Methods: auth.test, chat.postMessage, chat.update, chat.postEphemeral, views.open,
 conversations.replies, conversations.create, conversations.join, conversations.info,
-apps.connections.open. Arguments come as JSON or form bodies (or the query string); errors are
+apps.connections.open, files.getUploadURLExternal, files.completeUploadExternal, files.info.
+Arguments come as JSON or form bodies (or the query string); errors are
 HTTP 200 `{"ok": false, "error": ...}` as Slack sends them; with `slack_rate_limit_per_minute`
 set, a method+channel over the limit gets 429 `ratelimited` with Retry-After. Messages are
 readable at `GET /_sandbox/slack/messages?channel=C`.
@@ -18,6 +19,17 @@ Slash commands answer through their `response_url` (a `hooks.slack.com` URL at S
 `/slack/hooks/commands/...`), which needs no membership: up to 5 posts within 30 minutes, each
 `{"text", "blocks"?, "response_type": "ephemeral"|"in_channel"}`. `POST /_sandbox/slack/response_urls`
 `{"channel", "user"}` issues one, as Slack does with each command it sends.
+
+Files go up as Slack's external upload flow has them (what slack_sdk's `files_upload_v2` does):
+`files.getUploadURLExternal` (`filename`, `length`) gives `{upload_url, file_id}`; the bytes are
+POSTed to `upload_url` (raw or multipart, no token: the URL is the credential; `200 OK - <n>` as
+text); `files.completeUploadExternal` (`files=[{"id","title"?}]`, `channel_id` or `channels`,
+`thread_ts`, `initial_comment`) shares them, posting a message that carries the files where
+they were shared (read at `/_sandbox/slack/messages` like any other), or keeps them private
+without a channel. A file id that was never issued, issued to another token, has no bytes yet
+or was already completed is `file_not_found`; a channel is checked as `chat.postMessage` checks
+it. The bytes come back from the file's `url_private_download` with a token, as at Slack. With
+the `slack_file_uploads_disabled` knob the workspace has uploads turned off (`file_uploads_disabled`).
 """
 
 from __future__ import annotations
@@ -25,16 +37,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import mimetypes
+import secrets
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 BOT = {"user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0SANDBOX"}
@@ -64,6 +79,69 @@ class Conversation:
 
 
 @dataclass
+class UploadedFile:
+    """A file from files.getUploadURLExternal on: bytes once POSTed, shared once completed."""
+
+    id: str
+    name: str
+    length: int  # what getUploadURLExternal was told
+    token: str  # who asked for the upload URL: only they may complete it
+    ticket: str
+    content: bytes | None = None
+    title: str = ""
+    created: int = 0
+    completed: bool = False
+    shares: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> [{ts, ...}]
+
+    def as_json(self, base: str, store: SlackStore) -> dict[str, Any]:
+        mimetype = mimetypes.guess_type(self.name)[0] or "application/octet-stream"
+        filetype = self.name.rsplit(".", 1)[-1].lower() if "." in self.name else "binary"
+        name = quote(self.name)
+        private_url = f"{base}/slack/files-pri/{BOT['team_id']}-{self.id}/{name}"
+        public = {c: s for c, s in self.shares.items() if _is_public(store, c)}
+        private = {c: s for c, s in self.shares.items() if c not in public}
+        return {
+            "id": self.id,
+            "created": self.created,
+            "timestamp": self.created,
+            "name": self.name,
+            "title": self.title or self.name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "pretty_type": filetype.upper(),
+            "user": BOT["user_id"],
+            "user_team": BOT["team_id"],
+            "editable": False,
+            "size": len(self.content or b""),
+            "mode": "hosted",
+            "is_external": False,
+            "external_type": "",
+            "is_public": bool(public),
+            "public_url_shared": False,
+            "display_as_bot": False,
+            "username": "",
+            "url_private": private_url,
+            "url_private_download": (f"{base}/slack/files-pri/{BOT['team_id']}-{self.id}/download/{name}"),
+            "permalink": f"https://atlas-sandbox.slack.com/files/{BOT['user_id']}/{self.id}/{name}",
+            "channels": [c for c in public if c.startswith("C")],
+            "groups": [c for c in private if c.startswith("G")],
+            "ims": [c for c in private if c.startswith("D") or c[:1] in ("U", "W")],
+            "comments_count": 0,
+            "shares": {
+                **({"public": public} if public else {}),
+                **({"private": private} if private else {}),
+            },
+            "has_rich_preview": False,
+            "file_access": "visible",
+        }
+
+
+def _is_public(store: SlackStore, channel: str) -> bool:
+    conversation = store.conversations.get(channel)
+    return conversation is not None and not conversation.is_private and not conversation.is_im
+
+
+@dataclass
 class ResponseUrl:
     channel: str
     user: str
@@ -78,6 +156,8 @@ class SlackStore:
         self.calls: dict[str, list[float]] = defaultdict(list)
         self.conversations: dict[str, Conversation] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
+        self.files: dict[str, UploadedFile] = {}
+        self.upload_tickets: dict[str, str] = {}  # upload URL's ticket -> file id
         self._ts = itertools.count(1)
 
     def refusal(self, channel: str, token: str) -> str | None:
@@ -123,7 +203,7 @@ async def _arguments(request: Request) -> dict[str, Any]:
                 args.update(body)
         else:
             args.update(dict(parse_qsl(raw.decode("utf-8", "replace"))))
-    for key in ("blocks", "view", "attachments"):  # form bodies carry these as JSON strings
+    for key in ("blocks", "view", "attachments", "files"):  # form bodies carry these as JSON strings
         if isinstance(args.get(key), str):
             with contextlib.suppress(ValueError):
                 args[key] = json.loads(args[key])
@@ -292,6 +372,133 @@ async def connections_open(request: Request, args: dict[str, Any], store: SlackS
     return ok(url=f"ws://{host}/slack/socket-mode")
 
 
+def _invalid(message: str) -> JSONResponse:
+    return fail("invalid_arguments", response_metadata={"messages": [f"[ERROR] {message}"]})
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+async def get_upload_url(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
+    filename = str(args.get("filename") or "").strip()
+    if not filename:
+        return _invalid("missing required field: filename")
+    if args.get("length") in (None, ""):
+        return _invalid("missing required field: length")
+    try:
+        length = int(str(args["length"]))
+    except ValueError:
+        return _invalid("invalid type for field: length")
+    if length < 0:
+        return _invalid("length must be a positive integer")
+    if len(str(args.get("alt_txt") or "")) > 1000:
+        return fail("alt_txt_too_large")
+    if request.app.state.sandbox.config.slack_file_uploads_disabled:
+        return fail("file_uploads_disabled")
+    uploaded = UploadedFile(
+        id="F" + uuid.uuid4().hex[:10].upper(),
+        name=filename,
+        length=length,
+        token=_token(request, args),
+        ticket=secrets.token_urlsafe(32),
+    )
+    store.files[uploaded.id] = uploaded
+    store.upload_tickets[uploaded.ticket] = uploaded.id
+    return ok(upload_url=f"{_base(request)}/slack/files/upload/v1/{uploaded.ticket}", file_id=uploaded.id)
+
+
+def _file_list(value: Any) -> list[dict[str, Any]] | None:
+    """`files` as completeUploadExternal takes it: a non-empty array of objects with an id."""
+    if not isinstance(value, list) or not value:
+        return None
+    if not all(isinstance(item, dict) and isinstance(item.get("id"), str) for item in value):
+        return None
+    return value
+
+
+async def complete_upload(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
+    if args.get("files") in (None, ""):
+        return _invalid("missing required field: files")
+    items = _file_list(args["files"])
+    if items is None:
+        return _invalid("files must be a JSON array of objects with an id")
+    token = _token(request, args)
+    chosen: list[tuple[UploadedFile, dict[str, Any]]] = []
+    for item in items:
+        uploaded = store.files.get(item["id"])
+        # Slack finds a file only from the upload ticket its own token was given, and only once.
+        if uploaded is None or uploaded.token != token or uploaded.content is None or uploaded.completed:
+            return fail("file_not_found")
+        chosen.append((uploaded, item))
+    if args.get("channel_id"):
+        channels = [str(args["channel_id"])]
+    else:
+        channels = list(
+            dict.fromkeys(c.strip() for c in str(args.get("channels") or "").split(",") if c.strip())
+        )
+    for channel in channels:
+        if refused := store.refusal(channel, token):
+            return fail(refused)
+    thread_ts = str(args.get("thread_ts") or "")
+    if thread_ts and channels and _message(store, channels[0], thread_ts) is None:
+        return fail("thread_not_found")
+    now = int(time.time())
+    for uploaded, item in chosen:
+        uploaded.completed = True
+        uploaded.created = now
+        uploaded.title = str(item.get("title") or uploaded.name)
+        store.upload_tickets.pop(uploaded.ticket, None)
+    base = _base(request)
+    comment = str(args.get("initial_comment") or "")
+    for channel in channels:
+        ts = store.next_ts()
+        conversation = store.conversations.get(channel)
+        share: dict[str, Any] = {
+            "ts": ts,
+            "channel_name": conversation.name if conversation else channel.lower(),
+            "team_id": BOT["team_id"],
+            "share_user_id": BOT["user_id"],
+            "reply_count": 0,
+        }
+        if thread_ts:
+            share["thread_ts"] = thread_ts
+        for uploaded, _ in chosen:
+            uploaded.shares.setdefault(channel, []).append(share)
+        message: dict[str, Any] = {
+            "channel": channel,
+            "ts": ts,
+            "text": comment,
+            # Slack ignores `blocks` when an initial comment is given.
+            "blocks": [] if comment else (args.get("blocks") or []),
+            "files": [uploaded.as_json(base, store) for uploaded, _ in chosen],
+            "upload": True,
+            "display_as_bot": False,
+            "user": BOT["user_id"],
+            "bot_id": BOT["bot_id"],
+        }
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        store.messages.append(message)
+    return ok(files=[uploaded.as_json(base, store) for uploaded, _ in chosen])
+
+
+def _visible(uploaded: UploadedFile | None, token: str) -> UploadedFile | None:
+    """A file a token may see: a shared one, or its own upload once it has been completed."""
+    if uploaded is None or not uploaded.completed:
+        return None
+    return uploaded if uploaded.shares or uploaded.token == token else None
+
+
+async def files_info(request: Request, args: dict[str, Any], store: SlackStore) -> JSONResponse:
+    uploaded = _visible(store.files.get(str(args.get("file") or "")), _token(request, args))
+    if uploaded is None:
+        return fail("file_not_found")
+    return ok(
+        file=uploaded.as_json(_base(request), store), comments=[], response_metadata={"next_cursor": ""}
+    )
+
+
 Handler = Callable[[Request, dict[str, Any], SlackStore], Awaitable[JSONResponse]]
 METHODS: dict[str, Handler] = {
     "auth.test": auth_test,
@@ -304,6 +511,9 @@ METHODS: dict[str, Handler] = {
     "conversations.join": conversations_join,
     "conversations.info": conversations_info,
     "apps.connections.open": connections_open,
+    "files.getUploadURLExternal": get_upload_url,
+    "files.completeUploadExternal": complete_upload,
+    "files.info": files_info,
 }
 
 
@@ -336,6 +546,43 @@ async def web_api(request: Request) -> Response:
             )
         store.calls[key] = [*recent, now]
     return await handler(request, args, store)
+
+
+async def upload_bytes(request: Request) -> Response:
+    """An upload URL from files.getUploadURLExternal (files.slack.com/upload/v1/... at Slack):
+    the file's bytes, raw or as a multipart form; no token, the URL is the credential."""
+    store = _store(request)
+    uploaded = store.files.get(store.upload_tickets.get(request.path_params["ticket"], ""))
+    if uploaded is None or uploaded.completed:
+        return PlainTextResponse("not_found", status_code=404)
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        part = next((v for v in form.values() if isinstance(v, UploadFile)), None)
+        if part is None:
+            return PlainTextResponse("no_file_data", status_code=400)
+        data = await part.read()
+    else:
+        data = await request.body()
+    uploaded.content = data
+    return PlainTextResponse(f"OK - {len(data)}")
+
+
+async def private_file(request: Request) -> Response:
+    """A file's `url_private` / `url_private_download`: its bytes for a valid token, as at Slack
+    (which sends a browser without one to sign in)."""
+    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not token.startswith(("xoxb-", "xoxp-")) or token in request.app.state.sandbox.config.revoked_keys:
+        return RedirectResponse("https://atlas-sandbox.slack.com/?redir=" + request.url.path, status_code=302)
+    team_file = request.path_params["team_file"]
+    file_id = team_file.removeprefix(f"{BOT['team_id']}-")
+    uploaded = _visible(_store(request).files.get(file_id), token)
+    if uploaded is None or uploaded.content is None or request.path_params["name"] != uploaded.name:
+        return PlainTextResponse("File not found", status_code=404)
+    media_type = mimetypes.guess_type(uploaded.name)[0] or "application/octet-stream"
+    headers = {}
+    if request.url.path.rsplit("/", 2)[-2] == "download":
+        headers["Content-Disposition"] = f'attachment; filename="{uploaded.name}"'
+    return Response(uploaded.content, media_type=media_type, headers=headers)
 
 
 async def response_url(request: Request) -> Response:
@@ -419,6 +666,9 @@ async def sandbox_messages(request: Request) -> Response:
 routes = [
     Route("/slack/api/{method}", web_api, methods=["POST", "GET"]),
     Route("/slack/hooks/commands/{team}/{command}/{token}", response_url, methods=["POST"]),
+    Route("/slack/files/upload/v1/{ticket}", upload_bytes, methods=["POST"]),
+    Route("/slack/files-pri/{team_file}/download/{name}", private_file, methods=["GET"]),
+    Route("/slack/files-pri/{team_file}/{name}", private_file, methods=["GET"]),
     Route("/_sandbox/slack/messages", sandbox_messages, methods=["GET"]),
     Route("/_sandbox/slack/channels", create_channel, methods=["POST"]),
     Route("/_sandbox/slack/response_urls", issue_response_url, methods=["POST"]),

@@ -18,15 +18,7 @@ Executors (`LEADGEN_EXECUTOR`): `inprocess` (default) runs the graph in the call
 the default, so every caller keeps "blocks until done or paused"), or return at once with an
 Outcome of status `queued` (`wait=False`, for faces that only enqueue and read).
 
-Errors::
-
-    RunError
-    ├── BadRunInput        bad count, empty campaign ... (nothing was written)
-    │   ├── QueueRequiresPostgres   LEADGEN_EXECUTOR=queue on a database that is not PostgreSQL
-    │   └── ProviderKeyRejected     the billing provider refused its key (the message names the
-    │                               variable; checked before the flow is written)
-    ├── RunNotFound        unknown id or another agency's
-    └── AlreadyRunning     someone else holds the flow's lease (or, queued, has a job for it)
+Errors: graphs/run_errors.py (re-exported here). The stale-lease rule: graphs/run_lease.py.
 """
 
 from __future__ import annotations
@@ -34,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,8 +35,18 @@ from sqlalchemy.exc import IntegrityError
 
 from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
-from db.repositories import LeadRecord, NotFound, new_lease_owner, parse_lease_owner
+from db.repositories import LeadRecord, NotFound, new_lease_owner
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
+from graphs.run_errors import (
+    AlreadyRunning,
+    BadRunInput,
+    ProviderKeyRejected,
+    QueueRequiresPostgres,
+    RunError,
+    RunIdTaken,
+    RunNotFound,
+)
+from graphs.run_lease import RunKind, holder_is_dead_here, lease_is_stale
 from graphs.views import scoring_note
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
@@ -58,41 +58,28 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.types import Command, StreamMode
 
-    from graphs.queue import RunKind, RunQueue
+    from graphs.queue import RunQueue
     from tools.providers import Providers
+
+__all__ = [  # the errors and the lease rule keep their old import path for every caller
+    "AlreadyRunning",
+    "BadRunInput",
+    "Outcome",
+    "ProviderKeyRejected",
+    "QueueRequiresPostgres",
+    "RunError",
+    "RunIdTaken",
+    "RunKind",
+    "RunNotFound",
+    "RunService",
+    "holder_is_dead_here",
+    "key_problem",
+]
 
 log = logging.getLogger(__name__)
 
 STREAM_MODES: list[StreamMode] = ["custom", "updates"]
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class RunError(Exception):
-    pass
-
-
-class BadRunInput(RunError, ValueError):
-    pass
-
-
-class RunNotFound(RunError, LookupError):
-    pass
-
-
-class AlreadyRunning(RunError):
-    pass
-
-
-class RunIdTaken(RunError):
-    """`start(flow_id=...)` named a flow that exists already (a confirmation clicked twice)."""
-
-
-class QueueRequiresPostgres(BadRunInput):
-    """LEADGEN_EXECUTOR=queue with a database that cannot hold the queue."""
-
-
-class ProviderKeyRejected(BadRunInput):
-    """A provider refused the key we hold for it: a setting to fix, not a run to retry."""
 
 
 def key_problem(exc: BaseException) -> str | None:
@@ -125,21 +112,6 @@ class Outcome:
     pending_interrupts: int = 0
     ran: bool = True  # False when nothing was executed (e.g. resume without enough credits)
     job_id: int | None = None  # the queue job that ran (or will run) it, queue executor only
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def holder_is_dead_here(owner: str | None) -> bool:
-    parsed = parse_lease_owner(owner) if owner else None
-    return parsed is not None and parsed[0] == socket.gethostname() and not _pid_alive(parsed[1])
 
 
 class RunService:
@@ -383,12 +355,11 @@ class RunService:
         """Resume every flow left `running` by a holder that died (start-up sweep). Returns the
         ids it resumed; each runs to its end (or pause) before this returns."""
         async with self.db.reader() as repo:
+            now = _now()
             stale = [
                 f
                 for f in await repo.sweep_running_flows()
-                if holder_is_dead_here(f.lease_owner)
-                or f.lease_expires_at is None
-                or f.lease_expires_at < _now()
+                if lease_is_stale(f.lease_owner, f.lease_expires_at, now)
             ]
         resumed: list[str] = []
         for flow in stale:
@@ -495,10 +466,8 @@ class RunService:
         flow = await self.get(agency_id, flow_id)
         if flow.status in ("completed", "cancelled"):
             return Outcome(flow.status, flow, ran=False)
-        lease_live = flow.lease_owner is not None and (
-            flow.lease_expires_at is None or flow.lease_expires_at >= _now()
-        )
-        if (lease_live and not holder_is_dead_here(flow.lease_owner)) or await pending_jobs(self.db, flow_id):
+        held = not lease_is_stale(flow.lease_owner, flow.lease_expires_at, _now())
+        if held or await pending_jobs(self.db, flow_id):
             raise AlreadyRunning(f"run {flow_id} is already queued or running")
         if self.queue is not None:
             job_id = await self.queue.enqueue(agency_id, flow_id, kind)

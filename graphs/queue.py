@@ -58,6 +58,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db.models import LeadGenFlow
+from db.statuses import FlowStatus, PhaseStatus
 from graphs.checkpoints import bootstrap_lock
 from graphs.run_errors import AlreadyRunning, RunNotFound
 from graphs.run_lease import RunKind as RunKind  # re-exported: its old import path
@@ -284,7 +285,7 @@ def _phase_events(before: LeadGenFlow | None, now: LeadGenFlow) -> list[dict[str
         prior = old.get(phase["name"], {})
         if (prior.get("status"), prior.get("progress")) == (phase.get("status"), phase.get("progress")):
             continue
-        if before is None and phase.get("status") == "pending":
+        if before is None and phase.get("status") == PhaseStatus.PENDING:
             continue
         events.append(
             {
@@ -297,7 +298,7 @@ def _phase_events(before: LeadGenFlow | None, now: LeadGenFlow) -> list[dict[str
                 "timestamp": _iso(now.updated_at),
             }
         )
-    if now.status == "paused_for_upgrade" and (before is None or before.status != now.status):
+    if now.status == FlowStatus.PAUSED_FOR_UPGRADE and (before is None or before.status != now.status):
         block = now.billing_block or {}
         events.append(
             {
@@ -333,7 +334,7 @@ async def wait_for(
             for event in _phase_events(seen, flow):
                 await on_event(event)
         seen = flow
-        if flow.status != "running" and await pending_jobs(runs.db, flow_id) == 0:
+        if flow.status != FlowStatus.RUNNING and await pending_jobs(runs.db, flow_id) == 0:
             return flow
         await asyncio.sleep(poll_seconds)
 

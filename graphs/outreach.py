@@ -19,13 +19,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from graphs.finding_guide import GUIDE, strongest
 
-if TYPE_CHECKING:
-    # The schema is pydantic; this module stays light for the quick read path (graphs/lead_facts.py).
-    from graphs.outreach_draft import OutreachDraft
+
+class OutreachDraft(Protocol):
+    """What these rules read of the model's outreach (graphs/outreach_draft.py holds its pydantic
+    schema; this module stays light for the quick read path, graphs/lead_facts.py, and the schema
+    imports this module's limits, so this one does not import it back)."""
+
+    email_subject: str
+    email_body: str
+    call_opener: str
+
 
 MAX_EMAIL_WORDS = 120
 MAX_OPENER_WORDS = 60

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from db.base import Base, JSONType, UTCDateTime, new_id, utcnow
 from db.progress import PHASE_WEIGHTS as PHASE_WEIGHTS
 from db.signals import SIGNALS as SIGNALS  # re-exported: the models name the signals too
+from db.statuses import AuditStatus, FlowStatus, OpportunityStatus, PhaseStatus
 
 # The six phases, in order (DESIGN.md).
 PHASES: tuple[str, ...] = (
@@ -42,10 +43,11 @@ PHASES: tuple[str, ...] = (
 )
 AUDIT_PHASES: tuple[str, ...] = ("map_urls", "filter_urls", "scrape_content", "generate_dossier")
 
-FLOW_STATUSES = ("idle", "running", "paused_for_upgrade", "error", "completed", "cancelled")
-PHASE_STATUSES = ("pending", "running", "complete", "error")
-OPPORTUNITY_STATUSES = ("SOURCED", "AUDITING", "READY", "DATA_READY")
-AUDIT_STATUSES = ("queued", "running", "completed", "error")
+# The values of each status, as plain strings (for messages and checks); the names: db/statuses.py.
+FLOW_STATUSES: tuple[str, ...] = tuple(s.value for s in FlowStatus)
+PHASE_STATUSES: tuple[str, ...] = tuple(s.value for s in PhaseStatus)
+OPPORTUNITY_STATUSES: tuple[str, ...] = tuple(s.value for s in OpportunityStatus)
+AUDIT_STATUSES: tuple[str, ...] = tuple(s.value for s in AuditStatus)
 # Rows written before a JSON list column existed read as an empty list (migration 0006).
 EMPTY_LIST = text("'[]'")
 
@@ -54,7 +56,7 @@ def initial_phases() -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "status": "pending",
+            "status": PhaseStatus.PENDING.value,
             "progress": 0.0,
             "started_at": None,
             "completed_at": None,
@@ -65,7 +67,7 @@ def initial_phases() -> list[dict[str, Any]]:
 
 
 def initial_audit_phases() -> list[dict[str, Any]]:
-    return [{"name": name, "status": "pending"} for name in AUDIT_PHASES]
+    return [{"name": name, "status": PhaseStatus.PENDING.value} for name in AUDIT_PHASES]
 
 
 class Agency(Base):
@@ -144,7 +146,7 @@ class LeadGenFlow(Base):
     num_leads_fetched: Mapped[int] = mapped_column(Integer, default=0)
     target_vertical: Mapped[str] = mapped_column(String(200))
     target_geography: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(32), default="idle")
+    status: Mapped[str] = mapped_column(String(32), default=FlowStatus.IDLE.value)
     # `leadgen run --refresh`: audit every lead again, even one with a dossier younger than
     # LEADGEN_DOSSIER_MAX_AGE_DAYS (kept on the row so a resume or a queue worker knows).
     refresh_dossiers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
@@ -187,7 +189,7 @@ class ClientOpportunity(Base):
     rating: Mapped[float | None] = mapped_column(Float)
     reviews_count: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(32), default="google_places")
-    status: Mapped[str] = mapped_column(String(16), default="SOURCED")
+    status: Mapped[str] = mapped_column(String(16), default=OpportunityStatus.SOURCED.value)
     target_vertical: Mapped[str | None] = mapped_column(String(200))
     target_geography: Mapped[str | None] = mapped_column(String(200))
     qualification_score: Mapped[float] = mapped_column(Float, default=0.0)
@@ -264,7 +266,7 @@ class FlowLead(Base):
     # What this run ranked the lead by, and why (a later run rescoring the lead leaves them be).
     opportunity_score: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     score_reasons: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=EMPTY_LIST)
-    status: Mapped[str] = mapped_column(String(16), default="SOURCED")
+    status: Mapped[str] = mapped_column(String(16), default=OpportunityStatus.SOURCED.value)
     audit_job_id: Mapped[str | None] = mapped_column(String(32))
     dossier_id: Mapped[str | None] = mapped_column(String(32))
     dossier_reused: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -290,7 +292,7 @@ class AuditJob(Base):
     opportunity_id: Mapped[str] = mapped_column(ForeignKey("client_opportunities.id", ondelete="CASCADE"))
     lead_gen_flow_id: Mapped[str | None] = mapped_column(ForeignKey("lead_gen_flows.id", ondelete="SET NULL"))
     target_url: Mapped[str] = mapped_column(String(2048))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=AuditStatus.QUEUED.value)
     phases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=initial_audit_phases)
     dossier_id: Mapped[str | None] = mapped_column(String(32))
     analysis_thread: Mapped[str | None] = mapped_column(String(200))

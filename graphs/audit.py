@@ -26,6 +26,7 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from db.repositories import PageInput, Repository
+from db.statuses import FINAL_AUDIT_STATUSES, AuditStatus, OpportunityStatus, PhaseStatus
 from graphs import events
 from graphs.audit_checks import Finding, SiteRead, check_site_down, run_checks
 from graphs.briefs import Brief, LeadFacts, brief_without_audit, places_findings
@@ -134,11 +135,11 @@ async def billing_gate(state: AuditState, runtime: Ctx) -> dict[str, Any]:
             "done_before": True,
             "audit_results": [{"audit_job_id": job_id, "ok": False, "missing": True}],
         }
-    if job.status in ("completed", "error"):
+    if job.status in FINAL_AUDIT_STATUSES:
         # Finished by an earlier execution of this flow (a re-run after a failure): never redo or recharge.
         return {
             "done_before": True,
-            "audit_results": [{"audit_job_id": job_id, "ok": job.status == "completed"}],
+            "audit_results": [{"audit_job_id": job_id, "ok": job.status == AuditStatus.COMPLETED}],
         }
     await hold_or_interrupt(
         ctx,
@@ -149,7 +150,9 @@ async def billing_gate(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         audit_job_id=job_id,
     )
     async with ctx.repo() as repo:
-        await repo.set_audit_phases(agency_id, job_id, {"map_urls": "running"}, status="running", error=None)
+        await repo.set_audit_phases(
+            agency_id, job_id, {"map_urls": PhaseStatus.RUNNING}, status=AuditStatus.RUNNING, error=None
+        )
     return {"done_before": False, "error": None}
 
 
@@ -175,7 +178,9 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         links = []
     candidates = site_candidates(job.target_url, [link.url for link in links])[:MAX_CANDIDATES]
     async with ctx.repo() as repo:
-        await repo.set_audit_phases(agency_id, job_id, {"map_urls": "complete", "filter_urls": "running"})
+        await repo.set_audit_phases(
+            agency_id, job_id, {"map_urls": PhaseStatus.COMPLETE, "filter_urls": PhaseStatus.RUNNING}
+        )
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "map_urls", "found": len(links)})
     return {"candidates": candidates}
 
@@ -210,7 +215,7 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     selected = choose_pages(home, others, chosen, vertical=vertical, limit=MAX_PAGES)
     async with ctx.repo() as repo:
         await repo.set_audit_phases(
-            agency_id, job_id, {"filter_urls": "complete", "scrape_content": "running"}
+            agency_id, job_id, {"filter_urls": PhaseStatus.COMPLETE, "scrape_content": PhaseStatus.RUNNING}
         )
     return {"selected": selected}
 
@@ -257,7 +262,9 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         await repo.upsert_scraped_pages(agency_id, job_id, pages, store=ctx.db.content)
         await repo.set_contacts(agency_id, job_id, contacts)
         await repo.set_audit_phases(
-            agency_id, job_id, {"scrape_content": "complete", "generate_dossier": "running"}
+            agency_id,
+            job_id,
+            {"scrape_content": PhaseStatus.COMPLETE, "generate_dossier": PhaseStatus.RUNNING},
         )
     events.emit({"type": "audit", "audit_job_id": job_id, "step": "scrape_content", "pages": len(good)})
     return {"findings": [f.as_dict() for f in findings]}
@@ -270,7 +277,7 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         return await _finish_failed(ctx, state, state["error"] or "audit failed")
     async with ctx.read() as repo:
         job = await repo.get_audit_job(agency_id, job_id)
-    if job is not None and job.status == "completed" and job.metered:
+    if job is not None and job.status == AuditStatus.COMPLETED and job.metered:
         # A process died after this audit was saved and charged but before LangGraph stored
         # the node's result: the work is done, so report it instead of redoing it.
         ctx.counter.record("generate_dossier_already_done", job_id)
@@ -368,13 +375,13 @@ async def _settle(
         await repo.set_audit_phases(
             agency_id,
             job_id,
-            {"generate_dossier": "complete"},
-            status="completed",
+            {"generate_dossier": PhaseStatus.COMPLETE},
+            status=AuditStatus.COMPLETED,
             metered=True,
             dossier_id=dossier_id,
         )
         await repo.set_flow_lead(
-            agency_id, state["flow_id"], opportunity_id, status="READY", dossier_id=dossier_id
+            agency_id, state["flow_id"], opportunity_id, status=OpportunityStatus.READY, dossier_id=dossier_id
         )
         progress = await _record_progress(repo, state)
     events.emit(progress)
@@ -383,7 +390,7 @@ async def _settle(
 
 async def _fail(ctx: PipelineContext, state: AuditState, step: str, message: str) -> dict[str, Any]:
     async with ctx.repo() as repo:
-        await repo.set_audit_phase(state["agency_id"], state["audit_job_id"], step, "error")
+        await repo.set_audit_phase(state["agency_id"], state["audit_job_id"], step, PhaseStatus.ERROR)
     return {"error": message}
 
 
@@ -396,8 +403,10 @@ async def _finish_failed(ctx: PipelineContext, state: AuditState, message: str) 
         profile = await repo.get_profile(agency_id)
     services = profile.services_offered if profile else []
     async with ctx.repo() as repo:
-        job = await repo.update_audit_job(agency_id, job_id, status="error", error=message[:2000])
-        await repo.set_flow_lead(agency_id, state["flow_id"], job.opportunity_id, status="DATA_READY")
+        job = await repo.update_audit_job(agency_id, job_id, status=AuditStatus.ERROR, error=message[:2000])
+        await repo.set_flow_lead(
+            agency_id, state["flow_id"], job.opportunity_id, status=OpportunityStatus.DATA_READY
+        )
         opportunity = await repo.get_opportunity(agency_id, job.opportunity_id)
         assert opportunity is not None
         # A lead whose research failed still gets a brief from what Places says (and SITE_DOWN),

@@ -19,13 +19,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from graphs.finding_guide import GUIDE, strongest
 
-if TYPE_CHECKING:
-    # The schema is pydantic; this module stays light for the quick read path (graphs/lead_facts.py).
-    from graphs.outreach_draft import OutreachDraft
+
+class DraftedOutreach(Protocol):
+    """What these rules read of the model's outreach (graphs/outreach_draft.py holds its pydantic
+    schema; this module stays light for the quick read path, graphs/lead_facts.py, and the schema
+    imports this module's limits, so this one does not import it back)."""
+
+    email_subject: str
+    email_body: str
+    call_opener: str
+
 
 MAX_EMAIL_WORDS = 120
 MAX_OPENER_WORDS = 60
@@ -123,7 +130,7 @@ def planted_instructions(page_texts: Sequence[str]) -> list[str]:
 
 
 def model_draft_problems(
-    draft: OutreachDraft, facts: OutreachFacts, page_texts: Sequence[str] = ()
+    draft: DraftedOutreach, facts: OutreachFacts, page_texts: Sequence[str] = ()
 ) -> list[str]:
     """Why the model's draft cannot be sent as it is ([] when it can)."""
     problems: list[str] = []
@@ -188,7 +195,7 @@ def facts_draft(facts: OutreachFacts) -> dict[str, str]:
 
 
 def choose_outreach(
-    draft: OutreachDraft | None, facts: OutreachFacts, page_texts: Sequence[str] = ()
+    draft: DraftedOutreach | None, facts: OutreachFacts, page_texts: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The model's draft when it passes the checks, else the facts' draft; `source` says which."""
     if draft is not None and not model_draft_problems(draft, facts, page_texts):

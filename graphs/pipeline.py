@@ -21,6 +21,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
 from db.base import utcnow
+from db.statuses import FINAL_AUDIT_STATUSES, OpportunityStatus, PhaseStatus
 from graphs import events
 from graphs.audit import AuditInput, build_audit_graph, hold_or_interrupt
 from graphs.briefs import LeadFacts, brief_without_audit
@@ -95,7 +96,7 @@ async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         agency_id,
         flow_id,
         "source",
-        status="running",
+        status=PhaseStatus.RUNNING,
         progress=0.1,
         message=f"Searching Google Places for “{query}”",
     )
@@ -129,7 +130,7 @@ async def source(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         agency_id,
         flow_id,
         "source",
-        status="complete",
+        status=PhaseStatus.COMPLETE,
         progress=1.0,
         message=f"Read {len(read)} places for “{query}” ({pages} page{'s' if pages > 1 else ''})",
     )
@@ -141,7 +142,13 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("filter_rank", flow_id)
     await events.phase(
-        ctx, agency_id, flow_id, "filter_rank", status="running", progress=0.0, message="Scoring leads"
+        ctx,
+        agency_id,
+        flow_id,
+        "filter_rank",
+        status=PhaseStatus.RUNNING,
+        progress=0.0,
+        message="Scoring leads",
     )
     async with ctx.read() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
@@ -163,7 +170,7 @@ async def filter_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     if len(outcome.kept) < wanted:
         message += f". {shortfall_sentence(len(outcome.kept), wanted, flow.num_leads_fetched)}"
     await events.phase(
-        ctx, agency_id, flow_id, "filter_rank", status="complete", progress=1.0, message=message
+        ctx, agency_id, flow_id, "filter_rank", status=PhaseStatus.COMPLETE, progress=1.0, message=message
     )
     return {
         "leads": [
@@ -180,7 +187,13 @@ async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     agency_id, flow_id = state["agency_id"], state["flow_id"]
     ctx.counter.record("persist_leads", flow_id)
     await events.phase(
-        ctx, agency_id, flow_id, "persist_leads", status="running", progress=0.0, message="Saving leads"
+        ctx,
+        agency_id,
+        flow_id,
+        "persist_leads",
+        status=PhaseStatus.RUNNING,
+        progress=0.0,
+        message="Saving leads",
     )
     async with ctx.repo() as repo:
         flow = await repo.get_flow(agency_id, flow_id)
@@ -215,7 +228,7 @@ async def persist_leads(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         agency_id,
         flow_id,
         "persist_leads",
-        status="complete",
+        status=PhaseStatus.COMPLETE,
         progress=1.0,
         message=f"Saved leads: {counts.created} new, {counts.updated} updated, {counts.skipped} skipped",
     )
@@ -237,7 +250,7 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         agency_id,
         flow_id,
         "scrape_content",
-        status="running",
+        status=PhaseStatus.RUNNING,
         progress=0.0,
         message="Queueing website audits",
     )
@@ -260,7 +273,7 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
                     closed += 1
                 else:
                     skipped += 1
-                await repo.set_flow_lead(agency_id, flow_id, opp.id, status="DATA_READY")
+                await repo.set_flow_lead(agency_id, flow_id, opp.id, status=OpportunityStatus.DATA_READY)
                 await refresh_lead(
                     repo, agency_id, opp.id, flow_id=flow_id, brief=brief_without_audit(facts, services)
                 )
@@ -280,7 +293,7 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
                     agency_id,
                     flow_id,
                     opp.id,
-                    status="READY",
+                    status=OpportunityStatus.READY,
                     dossier_id=fresh.id,
                     audit_job_id=fresh.audit_job_id,
                     dossier_reused=True,
@@ -289,8 +302,10 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
             if job is None:
                 job = await repo.create_audit_job(agency_id, flow_id, opp.id, opp.website)
             job_ids.append(job.id)
-            if job.status not in ("completed", "error"):
-                await repo.set_flow_lead(agency_id, flow_id, opp.id, status="AUDITING", audit_job_id=job.id)
+            if job.status not in FINAL_AUDIT_STATUSES:
+                await repo.set_flow_lead(
+                    agency_id, flow_id, opp.id, status=OpportunityStatus.AUDITING, audit_job_id=job.id
+                )
     crash_point("scrape_content:after_queue")
     message = f"Queued {len(job_ids)} audits"
     if reused:
@@ -302,7 +317,7 @@ async def scrape_content(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
     if closed:
         message += f"; {closed} temporarily closed (not researched or charged)"
     await events.phase(
-        ctx, agency_id, flow_id, "scrape_content", status="complete", progress=1.0, message=message
+        ctx, agency_id, flow_id, "scrape_content", status=PhaseStatus.COMPLETE, progress=1.0, message=message
     )
     return {"audit_job_ids": job_ids, "dossiers_reused": reused}
 
@@ -321,7 +336,7 @@ async def generate_dossier(state: PipelineState, runtime: Ctx) -> dict[str, Any]
         agency_id,
         flow_id,
         "generate_dossier",
-        status="running",
+        status=PhaseStatus.RUNNING,
         progress=0.1,
         message=message,
     )
@@ -347,12 +362,18 @@ async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         agency_id,
         flow_id,
         "generate_dossier",
-        status="complete",
+        status=PhaseStatus.COMPLETE,
         progress=1.0,
         message="Audits finished",
     )
     await events.phase(
-        ctx, agency_id, flow_id, "finalize_rank", status="running", progress=0.0, message="Ranking leads"
+        ctx,
+        agency_id,
+        flow_id,
+        "finalize_rank",
+        status=PhaseStatus.RUNNING,
+        progress=0.0,
+        message="Ranking leads",
     )
     crash_point("finalize_rank:running")
     async with ctx.repo() as repo:
@@ -382,7 +403,7 @@ async def finalize_rank(state: PipelineState, runtime: Ctx) -> dict[str, Any]:
         agency_id,
         flow_id,
         "finalize_rank",
-        status="complete",
+        status=PhaseStatus.COMPLETE,
         progress=1.0,
         message=summary,
         event_type="completed",

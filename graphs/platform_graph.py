@@ -60,6 +60,7 @@ from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
 from db.models import LeadGenFlow
+from db.statuses import FlowStatus
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.run_input import check_agency_id, run_id_for_thread
 from graphs.service import BadRunInput, RunError, RunService
@@ -193,7 +194,7 @@ async def start_run(state: LeadGenState, config: RunnableConfig) -> dict[str, An
                 )
             except BadRunInput as exc:
                 raise BadRunInput(f"{exc}; {INPUT_HELP}") from None
-    return {"agency_id": agency_id, "run_id": run_id, "status": "idle", "billing_block": None}
+    return {"agency_id": agency_id, "run_id": run_id, "status": FlowStatus.IDLE.value, "billing_block": None}
 
 
 def _same_campaign(flow: LeadGenFlow, num_leads: Any, vertical: str | None, geography: str | None) -> None:
@@ -222,13 +223,13 @@ async def execute(state: LeadGenState) -> dict[str, Any]:
     async with _run_service() as runs:
         outcome = await runs.resume(agency_id, run_id, on_event=forward)
     flow = outcome.flow
-    if outcome.status == "error":
+    if outcome.status == FlowStatus.ERROR:
         raise RunFailed(f"run {run_id} failed: {flow.error or 'no reason recorded'}")
     return {"status": outcome.status, "billing_block": flow.billing_block}
 
 
 def _after_execute(state: LeadGenState) -> Literal["billing_pause", "summarize"]:
-    return "billing_pause" if state.get("status") == "paused_for_upgrade" else "summarize"
+    return "billing_pause" if state.get("status") == FlowStatus.PAUSED_FOR_UPGRADE else "summarize"
 
 
 def billing_pause(state: LeadGenState) -> dict[str, Any]:

@@ -22,6 +22,9 @@ lease over at once when the dead holder was on this host, else once the lease ex
 resumes from its last checkpoint (durability "sync"), so finished steps and audits are not redone
 and their idempotency keys are never charged twice.
 
+The worker process itself (its loop, heartbeat thread and recovery rounds) is graphs/worker.py;
+this module is the queue: the job, the client that enqueues, waiting on and recovering jobs.
+
 SIGTERM (or Ctrl-C) drains a worker: it stops taking jobs, lets running flows finish for up to
 `drain_seconds`, then cancels the rest. A cancelled run keeps every finished step in its
 checkpoint, releases its lease, and its job goes back to the queue for another worker.
@@ -36,17 +39,12 @@ to a version with schema changes means applying its migrations
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import signal
-import socket
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from procrastinate import App, JobContext, PsycopgConnector
@@ -54,26 +52,45 @@ from procrastinate import exceptions as pq_errors
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.schema import SchemaManager
-from procrastinate.worker import Worker
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from db.models import LeadGenFlow
+from db.statuses import FlowStatus, PhaseStatus
 from graphs.checkpoints import bootstrap_lock
+from graphs.run_errors import AlreadyRunning, RunNotFound
+from graphs.run_lease import RunKind as RunKind  # re-exported: its old import path
+from graphs.run_lease import lease_is_stale
 from leadgen.settings import Settings
 
 if TYPE_CHECKING:
     from db import Database
-    from graphs.service import RunService
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "leadgen.run_flow"
 QUEUE_NAME = "leadgen_runs"
-RunKind = Literal["execute", "resume"]
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class RunEnded(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+class FlowRunner(Protocol):
+    """What the queue needs of a run service (RunService is one): the queue is the service's
+    executor, so it takes the service as a parameter instead of importing it."""
+
+    db: Database
+
+    async def get(self, agency_id: str, flow_id: str) -> LeadGenFlow: ...
+
+    async def execute(self, agency_id: str, flow_id: str) -> RunEnded: ...
+
+    async def resume(self, agency_id: str, flow_id: str) -> RunEnded: ...
 
 
 class QueueSettings(BaseSettings):
@@ -108,10 +125,6 @@ class QueueSettings(BaseSettings):
                 f"LEADGEN_WORKER_HEARTBEAT_SECONDS ({self.heartbeat_seconds})"
             )
         return self
-
-
-class WorkerStopped(RuntimeError):
-    """The worker stopped without being asked to (procrastinate gave up on a side task)."""
 
 
 class QueueNotAvailable(RuntimeError):
@@ -190,9 +203,7 @@ class FlowRetry(BaseRetryStrategy):
 async def run_flow(context: JobContext, agency_id: str, flow_id: str, kind: RunKind) -> str:
     """The job: execute (or resume) the flow here, with this worker's run service, to its end or
     pause. Returns the outcome's status (procrastinate logs it)."""
-    from graphs.service import AlreadyRunning, RunNotFound
-
-    runs: RunService = context.additional_context["runs"]
+    runs: FlowRunner = context.additional_context["runs"]
     runner = runs.resume if kind == "resume" else runs.execute
     assert context.job.id is not None
     RUNNING_HERE.add(context.job.id)
@@ -274,7 +285,7 @@ def _phase_events(before: LeadGenFlow | None, now: LeadGenFlow) -> list[dict[str
         prior = old.get(phase["name"], {})
         if (prior.get("status"), prior.get("progress")) == (phase.get("status"), phase.get("progress")):
             continue
-        if before is None and phase.get("status") == "pending":
+        if before is None and phase.get("status") == PhaseStatus.PENDING:
             continue
         events.append(
             {
@@ -287,7 +298,7 @@ def _phase_events(before: LeadGenFlow | None, now: LeadGenFlow) -> list[dict[str
                 "timestamp": _iso(now.updated_at),
             }
         )
-    if now.status == "paused_for_upgrade" and (before is None or before.status != now.status):
+    if now.status == FlowStatus.PAUSED_FOR_UPGRADE and (before is None or before.status != now.status):
         block = now.billing_block or {}
         events.append(
             {
@@ -306,7 +317,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 async def wait_for(
-    runs: RunService,
+    runs: FlowRunner,
     agency_id: str,
     flow_id: str,
     *,
@@ -323,12 +334,12 @@ async def wait_for(
             for event in _phase_events(seen, flow):
                 await on_event(event)
         seen = flow
-        if flow.status != "running" and await pending_jobs(runs.db, flow_id) == 0:
+        if flow.status != FlowStatus.RUNNING and await pending_jobs(runs.db, flow_id) == 0:
             return flow
         await asyncio.sleep(poll_seconds)
 
 
-# -- the worker ---------------------------------------------------------------------------------
+# -- recovery (run by every worker, graphs/worker.py) ---------------------------------------------------------------------------------
 
 
 async def recover_stalled_jobs(app: App, stalled_seconds: float) -> list[int]:
@@ -366,20 +377,17 @@ def _aborted() -> Any:
     return Status.ABORTED
 
 
-async def requeue_orphans(runs: RunService, queue: RunQueue) -> list[str]:
+async def requeue_orphans(db: Database, queue: RunQueue) -> list[str]:
     """Flows left `running` by a holder that died (an in-process run killed, say) and with no job
     in the queue: queue a resume for each. Returns their ids."""
-    from graphs.service import holder_is_dead_here
-
-    async with runs.db.reader() as repo:
+    async with db.reader() as repo:
         running = await repo.sweep_running_flows()
     now = _utcnow()
     queued: list[str] = []
     for flow in running:
-        expired = flow.lease_expires_at is None or flow.lease_expires_at < now
-        if not (expired or holder_is_dead_here(flow.lease_owner)):
+        if not lease_is_stale(flow.lease_owner, flow.lease_expires_at, now):
             continue
-        if await pending_jobs(runs.db, flow.id):
+        if await pending_jobs(db, flow.id):
             continue
         if await queue.enqueue(flow.agency_id, flow.id, "resume") is not None:
             queued.append(flow.id)
@@ -391,136 +399,3 @@ def _utcnow() -> datetime:
     from db.base import utcnow
 
     return utcnow()
-
-
-class Heartbeat(threading.Thread):
-    """The worker's heartbeat, from a thread of its own with its own connection.
-
-    Liveness must mean "the process is alive", not "its event loop had a moment": a run's
-    CPU-heavy steps can keep the loop busy for seconds on a loaded machine, and a heartbeat
-    that waits for the loop then goes stale, other workers declare this one dead, retry its
-    jobs and delete its row, and its next job fetch fails on the missing row (the worker
-    crashed, twice seen in the scale tests under load). A thread gets the CPU every few
-    milliseconds (Python switches threads) whatever the loop is doing.
-    """
-
-    def __init__(self, dsn: str, worker: Worker, interval: float) -> None:
-        super().__init__(name="worker-heartbeat", daemon=True)
-        self.dsn, self.worker, self.interval = dsn, worker, interval
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        from procrastinate.sql import queries
-
-        conn: psycopg.Connection[Any] | None = None
-        while not self.stopped.wait(self.interval):
-            worker_id = self.worker.worker_id  # None until registered, and after it stops
-            if worker_id is None:
-                continue
-            try:
-                conn = conn or psycopg.connect(self.dsn, autocommit=True, connect_timeout=10)
-                conn.execute(queries["update_heartbeat"], {"worker_id": worker_id})
-            except psycopg.Error as exc:  # the next beat reconnects
-                log.warning("worker heartbeat failed: %s", exc)
-                with contextlib.suppress(psycopg.Error):
-                    if conn is not None:
-                        conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-
-async def _maintain(runs: RunService, queue: RunQueue, settings: QueueSettings) -> None:
-    """Side loop of every worker: every `recovery_seconds`, the recovery of dead workers' jobs and
-    orphaned runs. (The heartbeat has a thread of its own, `Heartbeat`, kept up while draining,
-    when procrastinate has stopped its own, so a draining worker is not mistaken for a dead one.)"""
-    app = queue.app
-    while True:
-        await asyncio.sleep(settings.recovery_seconds)
-        try:
-            await recover_stalled_jobs(app, settings.stalled_seconds)
-            await requeue_orphans(runs, queue)
-        except (pq_errors.ConnectorException, psycopg.Error, OSError) as exc:
-            # A database hiccup: the next round tries again; the worker itself keeps running.
-            log.warning("worker maintenance failed: %s", exc)
-
-
-async def run_worker(settings: Settings, queue: QueueSettings, *, name: str | None = None) -> None:
-    """Run a worker until SIGTERM/SIGINT: `queue.concurrency` flows at a time, one checkpoint
-    saver (a small pool, `setup()` once) and one run service for all of them."""
-    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from psycopg.rows import dict_row
-    from psycopg_pool import AsyncConnectionPool
-
-    from db import open_database
-    from graphs.service import RunService
-    from tools.billing import billing_for
-    from tools.providers import Providers
-
-    dsn = require_postgres(settings)
-    # The worker *is* the in-process executor for the jobs it takes.
-    here = settings.model_copy(update={"leadgen_executor": "inprocess"})
-    name = name or f"{socket.gethostname()}:{os.getpid()}"
-    db = await open_database(settings.resolved_database_url)
-    try:
-        async with AsyncConnectionPool(
-            dsn,
-            min_size=1,
-            max_size=queue.checkpoint_pool_size,
-            open=False,
-            # What AsyncPostgresSaver.from_conn_string sets on its own connection.
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-        ) as pool:
-            saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-            async with bootstrap_lock(dsn) as conn:
-                await ensure_queue_schema(conn)
-                await saver.setup()
-            async with Providers.from_settings(here) as providers:
-                runs = RunService(db, billing_for(here, db.engine), providers, saver, here)
-                app = make_app(dsn, queue, pool_size=queue.queue_pool_size)
-                async with app.open_async():
-                    worker = Worker(
-                        app=app,
-                        queues=[QUEUE_NAME],
-                        name=name,
-                        concurrency=queue.concurrency,
-                        fetch_job_polling_interval=queue.poll_seconds,
-                        shutdown_graceful_timeout=queue.drain_seconds,
-                        update_heartbeat_interval=queue.heartbeat_seconds,
-                        stalled_worker_timeout=queue.stalled_seconds,
-                        additional_context={"runs": runs},
-                        # Ours, below: to tell a requested stop from a failure (exit 0 vs 1).
-                        install_signal_handlers=False,
-                    )
-                    signalled: list[int] = []
-
-                    def stop(signum: int) -> None:
-                        signalled.append(signum)
-                        log.info("worker %s: signal %d, draining", name, signum)
-                        worker.stop()
-
-                    loop = asyncio.get_running_loop()
-                    for signum in (signal.SIGTERM, signal.SIGINT):
-                        loop.add_signal_handler(signum, stop, signum)
-                    maintenance = asyncio.create_task(_maintain(runs, RunQueue(app), queue))
-                    heartbeat = Heartbeat(dsn, worker, queue.heartbeat_seconds)
-                    heartbeat.start()
-                    log.info(
-                        "worker %s: %d flow(s) at a time on queue %s", name, queue.concurrency, QUEUE_NAME
-                    )
-                    try:
-                        await worker.run()
-                    finally:
-                        for signum in (signal.SIGTERM, signal.SIGINT):
-                            loop.remove_signal_handler(signum)
-                        maintenance.cancel()
-                        heartbeat.stopped.set()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await maintenance
-                        await asyncio.to_thread(heartbeat.join, 30)
-    finally:
-        await db.close()
-    if not signalled:
-        # procrastinate stops a worker whose side task (its LISTEN connection ...) failed.
-        raise WorkerStopped(f"worker {name} stopped on its own; see the log above")
-    log.info("worker %s stopped", name)

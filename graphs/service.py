@@ -18,15 +18,7 @@ Executors (`LEADGEN_EXECUTOR`): `inprocess` (default) runs the graph in the call
 the default, so every caller keeps "blocks until done or paused"), or return at once with an
 Outcome of status `queued` (`wait=False`, for faces that only enqueue and read).
 
-Errors::
-
-    RunError
-    ├── BadRunInput        bad count, empty campaign ... (nothing was written)
-    │   ├── QueueRequiresPostgres   LEADGEN_EXECUTOR=queue on a database that is not PostgreSQL
-    │   └── ProviderKeyRejected     the billing provider refused its key (the message names the
-    │                               variable; checked before the flow is written)
-    ├── RunNotFound        unknown id or another agency's
-    └── AlreadyRunning     someone else holds the flow's lease (or, queued, has a job for it)
+Errors: graphs/run_errors.py (re-exported here). The stale-lease rule: graphs/run_lease.py.
 """
 
 from __future__ import annotations
@@ -34,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,8 +35,19 @@ from sqlalchemy.exc import IntegrityError
 
 from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
-from db.repositories import LeadRecord, NotFound, new_lease_owner, parse_lease_owner
+from db.repositories import LeadRecord, NotFound, new_lease_owner
+from db.statuses import FINAL_FLOW_STATUSES, AuditStatus, FlowStatus, PhaseStatus
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
+from graphs.run_errors import (
+    AlreadyRunning,
+    BadRunInput,
+    ProviderKeyRejected,
+    QueueRequiresPostgres,
+    RunError,
+    RunIdTaken,
+    RunNotFound,
+)
+from graphs.run_lease import RunKind, holder_is_dead_here, lease_is_stale
 from graphs.views import scoring_note
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
@@ -58,41 +59,28 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.types import Command, StreamMode
 
-    from graphs.queue import RunKind, RunQueue
+    from graphs.queue import RunQueue
     from tools.providers import Providers
+
+__all__ = [  # the errors and the lease rule keep their old import path for every caller
+    "AlreadyRunning",
+    "BadRunInput",
+    "Outcome",
+    "ProviderKeyRejected",
+    "QueueRequiresPostgres",
+    "RunError",
+    "RunIdTaken",
+    "RunKind",
+    "RunNotFound",
+    "RunService",
+    "holder_is_dead_here",
+    "key_problem",
+]
 
 log = logging.getLogger(__name__)
 
 STREAM_MODES: list[StreamMode] = ["custom", "updates"]
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class RunError(Exception):
-    pass
-
-
-class BadRunInput(RunError, ValueError):
-    pass
-
-
-class RunNotFound(RunError, LookupError):
-    pass
-
-
-class AlreadyRunning(RunError):
-    pass
-
-
-class RunIdTaken(RunError):
-    """`start(flow_id=...)` named a flow that exists already (a confirmation clicked twice)."""
-
-
-class QueueRequiresPostgres(BadRunInput):
-    """LEADGEN_EXECUTOR=queue with a database that cannot hold the queue."""
-
-
-class ProviderKeyRejected(BadRunInput):
-    """A provider refused the key we hold for it: a setting to fix, not a run to retry."""
 
 
 def key_problem(exc: BaseException) -> str | None:
@@ -115,6 +103,11 @@ def _check_executor(settings: Settings, database_url: str) -> None:
         raise QueueRequiresPostgres(str(exc)) from exc
 
 
+# The outcome of an execution that was only enqueued (queue executor, `wait=False`): not a flow
+# status (the row stays as it was until a worker takes the job).
+QUEUED = "queued"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How an execution ended: `completed`, `paused_for_upgrade`, `error` or `cancelled`; or
@@ -126,20 +119,10 @@ class Outcome:
     ran: bool = True  # False when nothing was executed (e.g. resume without enough credits)
     job_id: int | None = None  # the queue job that ran (or will run) it, queue executor only
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def holder_is_dead_here(owner: str | None) -> bool:
-    parsed = parse_lease_owner(owner) if owner else None
-    return parsed is not None and parsed[0] == socket.gethostname() and not _pid_alive(parsed[1])
+    def __post_init__(self) -> None:
+        # A plain string, whoever built it: outcomes end up in LangGraph state (the platform
+        # graph), and checkpoints refuse enum classes they were not told about.
+        object.__setattr__(self, "status", str(self.status))
 
 
 class RunService:
@@ -303,7 +286,7 @@ class RunService:
         and nothing runs or is charged. Queue executor: as `execute` (the check is made here,
         and again by the worker)."""
         flow = await self.get(agency_id, flow_id)
-        if flow.status in ("completed", "cancelled"):
+        if flow.status in FINAL_FLOW_STATUSES:
             return Outcome(flow.status, flow, ran=False)
         interrupts = await self._pending_interrupts(flow_id)
         if not interrupts:
@@ -319,9 +302,9 @@ class RunService:
             block["credit_info"] = check.credit_info()
             async with self.db.transaction() as repo:
                 flow = await repo.update_flow(
-                    agency_id, flow_id, status="paused_for_upgrade", billing_block=block
+                    agency_id, flow_id, status=FlowStatus.PAUSED_FOR_UPGRADE, billing_block=block
                 )
-            return Outcome("paused_for_upgrade", flow, pending_interrupts=len(interrupts), ran=False)
+            return Outcome(FlowStatus.PAUSED_FOR_UPGRADE, flow, pending_interrupts=len(interrupts), ran=False)
         # One answer for every pending interrupt: the gates re-try their holds and those still
         # short pause again (LangGraph re-runs all interrupted tasks of the superstep anyway).
         from langgraph.types import Command
@@ -362,8 +345,10 @@ class RunService:
             flow = await repo.get_flow(agency_id, flow_id)
             if flow is None:
                 raise RunNotFound(f"run {flow_id!r} not found")
-            if flow.status != "completed":
-                flow = await repo.update_flow(agency_id, flow_id, status="cancelled", billing_block=None)
+            if flow.status != FlowStatus.COMPLETED:
+                flow = await repo.update_flow(
+                    agency_id, flow_id, status=FlowStatus.CANCELLED, billing_block=None
+                )
             jobs = await repo.list_audit_jobs(agency_id, flow_id)
         task = self._tasks.get(flow_id)
         if task is not None:
@@ -373,7 +358,10 @@ class RunService:
 
         # Unfinished work gives its credits back; keys never held (audits that had not reached
         # their gate) have nothing to release.
-        keys = [source_key(flow_id), *(audit_key(job.id) for job in jobs if job.status != "completed")]
+        keys = [
+            source_key(flow_id),
+            *(audit_key(job.id) for job in jobs if job.status != AuditStatus.COMPLETED),
+        ]
         for key in keys:
             with contextlib.suppress(UnknownHold):
                 await self.billing.release(key)
@@ -383,12 +371,11 @@ class RunService:
         """Resume every flow left `running` by a holder that died (start-up sweep). Returns the
         ids it resumed; each runs to its end (or pause) before this returns."""
         async with self.db.reader() as repo:
+            now = _now()
             stale = [
                 f
                 for f in await repo.sweep_running_flows()
-                if holder_is_dead_here(f.lease_owner)
-                or f.lease_expires_at is None
-                or f.lease_expires_at < _now()
+                if lease_is_stale(f.lease_owner, f.lease_expires_at, now)
             ]
         resumed: list[str] = []
         for flow in stale:
@@ -493,12 +480,10 @@ class RunService:
         from graphs.queue import RunQueue, libpq_dsn, pending_jobs, wait_for
 
         flow = await self.get(agency_id, flow_id)
-        if flow.status in ("completed", "cancelled"):
+        if flow.status in FINAL_FLOW_STATUSES:
             return Outcome(flow.status, flow, ran=False)
-        lease_live = flow.lease_owner is not None and (
-            flow.lease_expires_at is None or flow.lease_expires_at >= _now()
-        )
-        if (lease_live and not holder_is_dead_here(flow.lease_owner)) or await pending_jobs(self.db, flow_id):
+        held = not lease_is_stale(flow.lease_owner, flow.lease_expires_at, _now())
+        if held or await pending_jobs(self.db, flow_id):
             raise AlreadyRunning(f"run {flow_id} is already queued or running")
         if self.queue is not None:
             job_id = await self.queue.enqueue(agency_id, flow_id, kind)
@@ -508,7 +493,7 @@ class RunService:
         if job_id is None:  # another caller queued it between our check and our insert
             raise AlreadyRunning(f"run {flow_id} is already queued or running")
         if not wait:
-            return Outcome("queued", flow, ran=False, job_id=job_id)
+            return Outcome(QUEUED, flow, ran=False, job_id=job_id)
         flow = await wait_for(self, agency_id, flow_id, on_event=on_event)
         return Outcome(flow.status, flow, job_id=job_id)
 
@@ -555,7 +540,7 @@ class RunService:
             except Exception:
                 runner.cancel()
                 raise
-            if not kept or (flow is not None and flow.status == "cancelled"):
+            if not kept or (flow is not None and flow.status == FlowStatus.CANCELLED):
                 runner.cancel()
                 return
 
@@ -566,19 +551,21 @@ class RunService:
         await self._acquire(agency_id, flow_id, owner)
         try:
             flow = await self.get(agency_id, flow_id)
-            if flow.status in ("completed", "cancelled"):
+            if flow.status in FINAL_FLOW_STATUSES:
                 return Outcome(flow.status, flow, ran=False)
             state = await self.graph.aget_state(self._config(flow_id))
             if command is None and state.interrupts:
                 return Outcome(
-                    "paused_for_upgrade", flow, pending_interrupts=len(state.interrupts), ran=False
+                    FlowStatus.PAUSED_FOR_UPGRADE, flow, pending_interrupts=len(state.interrupts), ran=False
                 )
             fresh = not state.values and not state.next
             if not fresh:
                 _log_skipped_phases(flow)
             graph_input: Any = {"flow_id": flow_id, "agency_id": agency_id} if fresh else command
             async with self.db.transaction() as repo:
-                await repo.update_flow(agency_id, flow_id, status="running", billing_block=None, error=None)
+                await repo.update_flow(
+                    agency_id, flow_id, status=FlowStatus.RUNNING, billing_block=None, error=None
+                )
             task = asyncio.create_task(self._stream(flow_id, graph_input, on_event))
             self._tasks[flow_id] = task
             keeper = asyncio.create_task(self._keep_lease(agency_id, flow_id, owner, task))
@@ -589,8 +576,8 @@ class RunService:
                 if lost is not None:
                     raise lost from None  # the lease could not be kept: say why
                 flow = await self.get(agency_id, flow_id)
-                if flow.status == "cancelled":
-                    return Outcome("cancelled", flow)
+                if flow.status == FlowStatus.CANCELLED:
+                    return Outcome(FlowStatus.CANCELLED, flow)
                 raise
             except Exception as exc:
                 problem = key_problem(exc)
@@ -600,8 +587,10 @@ class RunService:
                     log.exception("run %s failed", flow_id)
                 error = problem or f"{type(exc).__name__}: {exc}"
                 async with self.db.transaction() as repo:
-                    flow = await repo.update_flow(agency_id, flow_id, status="error", error=error[:2000])
-                return Outcome("error", flow)
+                    flow = await repo.update_flow(
+                        agency_id, flow_id, status=FlowStatus.ERROR, error=error[:2000]
+                    )
+                return Outcome(FlowStatus.ERROR, flow)
             finally:
                 keeper.cancel()
                 if keeper.done() and not keeper.cancelled():
@@ -637,24 +626,24 @@ class RunService:
                 first = state.interrupts[0].value
                 block = first.get("billing_block") if isinstance(first, dict) else None
                 flow = await repo.update_flow(
-                    agency_id, flow_id, status="paused_for_upgrade", billing_block=block
+                    agency_id, flow_id, status=FlowStatus.PAUSED_FOR_UPGRADE, billing_block=block
                 )
-                return Outcome("paused_for_upgrade", flow, pending_interrupts=len(state.interrupts))
+                return Outcome(FlowStatus.PAUSED_FOR_UPGRADE, flow, pending_interrupts=len(state.interrupts))
             if state.next:
                 flow = await repo.update_flow(
-                    agency_id, flow_id, status="error", error=f"run stopped before {state.next}"
+                    agency_id, flow_id, status=FlowStatus.ERROR, error=f"run stopped before {state.next}"
                 )
-                return Outcome("error", flow)
+                return Outcome(FlowStatus.ERROR, flow)
             flow = await repo.update_flow(
-                agency_id, flow_id, status="completed", completed_at=_now(), billing_block=None
+                agency_id, flow_id, status=FlowStatus.COMPLETED, completed_at=_now(), billing_block=None
             )
-            return Outcome("completed", flow)
+            return Outcome(FlowStatus.COMPLETED, flow)
 
 
 def _log_skipped_phases(flow: LeadGenFlow) -> None:
     """The seed's skip logs on phase gating: a resumed run carries on from its checkpoint, so the
     phases before the first unfinished one are not run again; say which, as the seed did."""
-    entry = next((p["name"] for p in flow.phases if p.get("status") != "complete"), None)
+    entry = next((p["name"] for p in flow.phases if p.get("status") != PhaseStatus.COMPLETE), None)
     for phase in flow.phases:
         if phase["name"] == entry:
             break

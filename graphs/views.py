@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from db.statuses import FlowStatus
 from graphs.lead_facts import lead_contacts, lead_outreach
 from tools.places_paging import MAX_RESULTS as PLACES_MAX_RESULTS
 
@@ -120,7 +121,7 @@ def run_notes(run: dict[str, Any]) -> list[str]:
             "not researched or charged again (`leadgen run --refresh` researches them anew)."
         )
     found, wanted = counts.get("opportunities", 0), run["num_leads_requested"]
-    if run["status"] == "completed" and found < wanted:
+    if run["status"] == FlowStatus.COMPLETED and found < wanted:
         notes.append(shortfall_sentence(found, wanted, run["num_leads_fetched"]) + ".")
     return notes
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from db.statuses import FlowStatus, OpportunityStatus
+
 PHASE_LABELS = {
     "source": "Finding businesses",
     "filter_rank": "Scoring leads",
@@ -13,20 +15,22 @@ PHASE_LABELS = {
     "generate_dossier": "Writing dossiers",
     "finalize_rank": "Final ranking",
 }
-RUN_STATUS_LABELS = {
-    "idle": "queued",
-    "running": "running",
-    "paused_for_upgrade": "paused: out of credits",
-    "completed": "done",
-    "error": "failed",
-    "cancelled": "cancelled",
+RUN_STATUS_LABELS: dict[str, str] = {
+    FlowStatus.IDLE: "queued",
+    FlowStatus.RUNNING: "running",
+    FlowStatus.PAUSED_FOR_UPGRADE: "paused: out of credits",
+    FlowStatus.COMPLETED: "done",
+    FlowStatus.ERROR: "failed",
+    FlowStatus.CANCELLED: "cancelled",
 }
-LEAD_STATUS_LABELS = {
-    "SOURCED": "found",
-    "AUDITING": "auditing",
-    "READY": "researched",
-    "DATA_READY": "no dossier",
+LEAD_STATUS_LABELS: dict[str, str] = {
+    OpportunityStatus.SOURCED: "found",
+    OpportunityStatus.AUDITING: "auditing",
+    OpportunityStatus.READY: "researched",
+    OpportunityStatus.DATA_READY: "no dossier",
 }
+# Every status has its words (a status added to the table without a label fails at import).
+assert set(RUN_STATUS_LABELS) == set(FlowStatus) and set(LEAD_STATUS_LABELS) == set(OpportunityStatus)
 
 
 def phase_label(name: str) -> str:

@@ -75,7 +75,7 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
     """
     from db import open_database
     from leadgen.settings import get_settings
-    from tools.billing import LocalLedger, billing_for
+    from tools.billing import billing_for, credit_admin
 
     settings = get_settings()
     database = await open_database(settings.resolved_database_url)
@@ -83,8 +83,9 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
         async with database.transaction() as repo:
             agency = await repo.ensure_agency(agency_id)
         billing = billing_for(settings, database.engine)
-        if isinstance(billing, LocalLedger):
-            await billing.ensure_account(agency.billing_customer_id, settings.leadgen_starting_credits)
+        admin = credit_admin(billing)
+        if admin is not None:
+            await admin.ensure_account(agency.billing_customer_id, settings.leadgen_starting_credits)
         yield AgencyContext(database, agency, billing)
     finally:
         await database.close()

@@ -18,7 +18,7 @@ from assistant.cli.parsing import InvalidInput, parse_credits
 from assistant.cli.tables import print_balance, print_history
 
 if TYPE_CHECKING:
-    from tools.billing import LocalLedger
+    from tools.billing import CreditAdmin
 
 credits_app = typer.Typer(
     help="Credits: balance (default), grant, set, history.",
@@ -56,16 +56,17 @@ def _balance_json(customer_id: str, balance: int) -> dict[str, Any]:
     return {"customer_id": customer_id, "balance": balance}
 
 
-def _local_ledger(ctx: AgencyContext, command: str) -> LocalLedger:
-    from tools.billing import LocalLedger
+def _local_ledger(ctx: AgencyContext, command: str) -> CreditAdmin:
+    from tools.billing import credit_admin
 
-    if not isinstance(ctx.billing, LocalLedger):
+    admin = credit_admin(ctx.billing)
+    if admin is None:
         fail(
             f"`leadgen credits {command}` adjusts the local ledger, but billing goes to Autumn "
             f"(AUTUMN_SECRET_KEY is set): manage credits in Autumn instead",
             ExitCode.BAD_INPUT,
         )
-    return ctx.billing
+    return admin
 
 
 @credits_app.callback()

@@ -1,4 +1,4 @@
-"""`leadgen worker`: execute queued runs (LEADGEN_EXECUTOR=queue, PostgreSQL; graphs/queue.py).
+"""`leadgen worker`: execute queued runs (LEADGEN_EXECUTOR=queue, PostgreSQL; graphs/worker.py).
 
     leadgen worker [--concurrency N] [--name NAME]
 
@@ -42,7 +42,8 @@ def worker(
     """Execute queued runs (PostgreSQL, LEADGEN_EXECUTOR=queue) until SIGTERM or Ctrl-C."""
     from pydantic import ValidationError
 
-    from graphs.queue import QueueNotAvailable, QueueSettings, WorkerStopped, require_postgres, run_worker
+    from graphs.queue import QueueNotAvailable, QueueSettings, require_postgres
+    from graphs.worker import WorkerStopped, run_worker
     from leadgen.settings import MissingProviderKey, get_settings
 
     settings = get_settings()

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, cast
 
 from tools.billing.local import LocalLedger
-from tools.billing.port import BillingError, BillingProvider
+from tools.billing.port import BillingError, BillingProvider, CreditAdmin
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,4 +40,10 @@ def billing_for(settings: Settings, engine: AsyncEngine) -> BillingProvider:
     return LocalLedger(engine)
 
 
-__all__ = ["BillingNotConfigured", "LocalLedger", "billing_for"]
+def credit_admin(billing: BillingProvider) -> CreditAdmin | None:
+    """The provider's credit administration (starting credits, grants, set balance) when we keep
+    the credits ourselves; None when the provider manages them (Autumn: plans grant credits)."""
+    return billing if isinstance(billing, LocalLedger) else None
+
+
+__all__ = ["BillingNotConfigured", "CreditAdmin", "LocalLedger", "billing_for", "credit_admin"]

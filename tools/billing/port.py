@@ -153,3 +153,21 @@ class BillingProvider(Protocol):
     async def history(self, customer_id: str) -> list[LedgerEntry]:
         """Charges, grants and adjustments, oldest first."""
         ...
+
+
+class CreditAdmin(BillingProvider, Protocol):
+    """A provider whose credits we adjust ourselves (the local ledger). With Autumn, credits
+    are granted by plans and managed in Autumn, so it is not one; `tools.billing.credit_admin`
+    tells which, so no face has to name the ledger's class."""
+
+    async def ensure_account(self, customer_id: str, starting_credits: int) -> bool:
+        """Open the customer's account with `starting_credits` once; True when it was opened now."""
+        ...
+
+    async def grant(self, customer_id: str, credits: int, key: str | None = None) -> TrackResult:
+        """Add credits (once per `key` when one is given)."""
+        ...
+
+    async def set_balance(self, customer_id: str, credits: int) -> int:
+        """Set the balance to exactly `credits` (recorded as an adjustment); the balance after."""
+        ...

@@ -1,0 +1,233 @@
+"""The layering, checked from the source: `assistant -> graphs -> tools, db` one way.
+
+Every import counts, wherever it is written: at the top, inside a function (the lazy imports that
+keep the CLI fast), or under `TYPE_CHECKING`. A name imported from a package is followed to the
+module its `__init__` takes it from, so `from tools.billing import LocalLedger` is an import of
+`tools.billing.local`. Imports made by string (`importlib.import_module`) are not seen.
+
+The rules (issue 15):
+- `db`, `tools`, `graphs` and `leadgen` never import `assistant` (the faces);
+- `db` and `tools` never import `graphs`;
+- no face (`assistant/`) imports the local ledger (`tools.billing.local`): faces ask the billing
+  port (`tools.billing.credit_admin`), not the adapter's class;
+- the modules of `graphs/` import each other without a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("assistant", "db", "graphs", "leadgen", "tools")
+
+
+@dataclass(frozen=True)
+class Rule:
+    importers: tuple[str, ...]
+    forbidden: str
+    why: str
+
+
+RULES = (
+    Rule(
+        ("db", "tools", "graphs", "leadgen"), "assistant", "the faces sit on top; nothing below imports them"
+    ),
+    Rule(("db", "tools"), "graphs", "the services and graphs use tools and db, not the other way"),
+    Rule(("assistant",), "tools.billing.local", "faces use the billing port, not the local ledger's class"),
+)
+
+
+@dataclass(frozen=True)
+class Import:
+    importer: str
+    target: str  # a module, or module.name for `from module import name`
+    line: int
+
+
+def _within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_in(module: str, source: str, *, is_package: bool = False) -> list[Import]:
+    """Every import statement of `module`, at any depth of its syntax tree."""
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.extend(Import(module, alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the importer's package
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                base = package[: len(package) - (node.level - 1)]
+                source_module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source_module = node.module or ""
+            found.append(Import(module, source_module, node.lineno))
+            found.extend(Import(module, f"{source_module}.{alias.name}", node.lineno) for alias in node.names)
+    return found
+
+
+def reexports(package: str, source: str) -> dict[str, str]:
+    """Names a package's `__init__` takes from elsewhere at its top level: name -> origin."""
+    names: dict[str, str] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def resolve(target: str, exports: Mapping[str, Mapping[str, str]]) -> str:
+    """Follow `package.name` through the packages' re-exports to where the name is defined."""
+    seen: set[str] = set()
+    while target not in seen:
+        seen.add(target)
+        package, _, name = target.rpartition(".")
+        origin = exports.get(package, {}).get(name)
+        if origin is None:
+            return target
+        target = origin
+    return target
+
+
+def violations(imports: Iterable[Import], exports: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """One line per offending statement and rule (`from m import a, b` names m, m.a and m.b:
+    the line names the shortest of them that breaks the rule)."""
+    worst: dict[tuple[str, int, Rule], str] = {}
+    for imp in imports:
+        target = resolve(imp.target, exports)
+        for rule in RULES:
+            if any(_within(imp.importer, p) for p in rule.importers) and _within(target, rule.forbidden):
+                key = (imp.importer, imp.line, rule)
+                worst[key] = min(worst.get(key, target), target, key=len)
+    return sorted(
+        f"{importer}:{line} imports {target} ({rule.why})" for (importer, line, rule), target in worst.items()
+    )
+
+
+def cycles(imports: Iterable[Import], modules: set[str], package: str) -> list[list[str]]:
+    """Import cycles among the modules of `package` (strongly connected components, Tarjan)."""
+    inside = {m for m in modules if _within(m, package) and m != package}
+    edges: dict[str, set[str]] = {m: set() for m in inside}
+    for imp in imports:
+        if imp.importer not in inside:
+            continue
+        # The longest known module the target names (`graphs.queue.RunQueue` -> `graphs.queue`).
+        parts = imp.target.split(".")
+        for end in range(len(parts), 0, -1):
+            candidate = ".".join(parts[:end])
+            if candidate in inside:
+                edges[imp.importer].add(candidate)
+                break
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in edges[node]:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def scan(root: Path = ROOT) -> tuple[list[Import], dict[str, dict[str, str]], set[str]]:
+    imports: list[Import] = []
+    exports: dict[str, dict[str, str]] = {}
+    modules: set[str] = set()
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            name = module_name(path, root)
+            source = path.read_text(encoding="utf-8")
+            is_package = path.name == "__init__.py"
+            modules.add(name)
+            imports.extend(imports_in(name, source, is_package=is_package))
+            if is_package:
+                exports[name] = reexports(name, source)
+    return imports, exports, modules
+
+
+def test_the_layers_hold() -> None:
+    imports, exports, _ = scan()
+    assert violations(imports, exports) == []
+
+
+def test_graphs_has_no_import_cycle() -> None:
+    imports, _, modules = scan()
+    assert "graphs.service" in modules and "graphs.queue" in modules  # the scan sees the package
+    assert cycles(imports, modules, "graphs") == []
+
+
+def test_the_checker_catches_a_bad_import() -> None:
+    """Synthetic modules with one violation of each rule: the checks must name every one."""
+    exports = {"tools.billing": reexports("tools.billing", "from tools.billing.local import LocalLedger\n")}
+    bad = [
+        *imports_in("db.models", "def f():\n    from assistant.agent import x\n"),
+        *imports_in("tools.http", "import graphs.service\n"),
+        *imports_in(
+            "leadgen.settings",
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import assistant\n",
+        ),
+        *imports_in("assistant.cli.credits", "from tools.billing import LocalLedger\n"),
+        *imports_in(
+            "assistant.cli",
+            "from ..x import y\nfrom tools.billing.local import LocalLedger\n",
+            is_package=True,
+        ),
+        *imports_in("graphs.views", "from ..assistant import chat\n"),
+    ]
+    found = violations(bad, exports)
+    assert [line.split(" ")[0] for line in found] == [
+        "assistant.cli.credits:1",
+        "assistant.cli:2",
+        "db.models:2",
+        "graphs.views:1",
+        "leadgen.settings:3",
+        "tools.http:1",
+    ], found
+    assert "imports tools.billing.local.LocalLedger" in found[0]
+    # What is allowed stays allowed.
+    good = imports_in(
+        "assistant.cli.credits", "from tools.billing import credit_admin\nimport graphs.service\n"
+    )
+    assert violations(good, exports) == []
+
+    modules = {"graphs", "graphs.a", "graphs.b", "graphs.c", "graphs.d"}
+    looped = [
+        *imports_in("graphs.a", "from graphs.b import thing\n"),
+        *imports_in("graphs.b", "def later():\n    from graphs.c import other\n"),
+        *imports_in("graphs.c", "import graphs.a\n"),
+        *imports_in("graphs.d", "from graphs.a import thing\n"),
+    ]
+    assert cycles(looped, modules, "graphs") == [["graphs.a", "graphs.b", "graphs.c"]]
+    assert cycles([i for i in looped if i.importer != "graphs.c"], modules, "graphs") == []

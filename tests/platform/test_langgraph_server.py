@@ -106,7 +106,8 @@ async def test_a_run_through_the_sdk_completes_and_is_the_clis_run(
     )
     ranked = lead_gen_server.leadgen_json("leads", thread_id, "--agency", agency)
     assert [(lead["id"], lead["name"]) for lead in final["leads"]] == [(r["id"], r["name"]) for r in ranked]
-    scores = [lead["qualification_score"] for lead in final["leads"]]
+    # Ranked by opportunity score, as every face ranks (graphs/ranking.py).
+    scores = [lead["opportunity_score"] for lead in final["leads"]]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) > 1
     assert (await client.threads.get(thread_id))["status"] == "idle"
 

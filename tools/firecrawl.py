@@ -287,7 +287,7 @@ class FirecrawlClient:
                 return await call()
             except sdk.FirecrawlError as exc:
                 status = exc.status_code
-                if status in RETRY_STATUSES:
+                if status in RETRY_STATUSES and not _is_site_verdict(exc):
                     response = exc.response
                     headers = response.headers if isinstance(response, httpx.Response) else {}
                     hint = retry_after_hint(_answer_text(exc)) if status == 429 else None
@@ -476,6 +476,23 @@ class FirecrawlClient:
                 ranked[key] = (priority, position, link)
         ordered = sorted(ranked.values(), key=lambda entry: (entry[0], entry[1]))
         return [link for _, _, link in ordered[:limit]]
+
+
+# Firecrawl's 500s that are a verdict on the target site (it refused the connection, its name does
+# not resolve), not a failure of Firecrawl: asking again at once gets the same answer, so the
+# client does not retry them (the audit tries a failed page once more itself, graphs/site_reading).
+SITE_VERDICT_CODES = frozenset({"SCRAPE_SITE_ERROR", "SCRAPE_DNS_RESOLUTION_ERROR"})
+
+
+def _is_site_verdict(exc: sdk.FirecrawlError) -> bool:
+    response = exc.response
+    if exc.status_code != 500 or not isinstance(response, httpx.Response):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("code") in SITE_VERDICT_CODES
 
 
 def _answer_text(exc: sdk.FirecrawlError) -> str:

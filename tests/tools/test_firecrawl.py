@@ -14,6 +14,7 @@ from tools.firecrawl import (
     FirecrawlBadResponseError,
     FirecrawlClient,
     FirecrawlDownError,
+    FirecrawlError,
     FirecrawlPaymentRequired,
     FirecrawlRateLimitedError,
     MappedLink,
@@ -104,6 +105,22 @@ async def test_5xx_storm_and_timeouts_recover(mock_http, jr, fast_policy, call_l
     )
     await client(http, fast_policy, observer=call_log).scrape("https://acme.example")
     assert call_log.last.statuses == (500, 502, "ReadTimeout", "ok")
+
+
+@pytest.mark.parametrize("code", ["SCRAPE_SITE_ERROR", "SCRAPE_DNS_RESOLUTION_ERROR"])
+async def test_a_verdict_on_the_site_is_not_retried(mock_http, jr, fast_policy, code: str) -> None:
+    # Firecrawl reached the site's server (or its DNS) and says it failed: asking again at once
+    # gets the same answer, and a run full of down sites would sleep through every backoff.
+    http, rec = mock_http(jr(500, {"success": False, "code": code, "error": "site failed"}))
+    with pytest.raises(FirecrawlError) as caught:
+        await client(http, fast_policy).scrape("https://down.example")
+    assert len(rec.requests) == 1 and "site failed" in str(caught.value)
+    # A 500 of Firecrawl's own (all engines failed) is still retried.
+    http, rec = mock_http(
+        jr(500, {"success": False, "code": "SCRAPE_ALL_ENGINES_FAILED", "error": "x"}), jr(200, SCRAPE)
+    )
+    await client(http, fast_policy).scrape("https://acme.example")
+    assert len(rec.requests) == 2
 
 
 async def test_outage(mock_http, fast_policy) -> None:

@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -253,7 +253,9 @@ class Scraper:
         if "links" in formats:
             doc["links"] = converted.links
         if "images" in formats:
-            doc["images"] = list(dict.fromkeys(re.findall(r'<img[^>]+src="([^"]+)"', converted.html)))
+            # Firecrawl lists them as absolute URLs, from the (main-content) HTML it returns.
+            found = re.findall(r'<img[^>]+src="([^"]+)"', converted.html)
+            doc["images"] = list(dict.fromkeys(urljoin(url, src) for src in found))
         metadata = self.page_metadata(fetched)
         if "json" in formats:
             doc["json"] = _json_extract(options.json_schema, metadata, converted)

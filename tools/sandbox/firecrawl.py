@@ -2,7 +2,7 @@
 
 Pages come from the world's sites (web.py) as HTML, and are treated as Firecrawl treats real
 pages (firecrawl_transform.py): `formats` (`markdown`, `html`, `rawHtml`, `links`, `images`,
-`summary`, `json`), `onlyMainContent` (default true), `includeTags` / `excludeTags`, and the
+`summary`, `json`, `screenshot`: drawn by a real browser, screenshots.py), `onlyMainContent` (default true), `includeTags` / `excludeTags`, and the
 metadata read from the page (title, description, language, og tags, every named `<meta>`) plus
 `sourceURL` (as requested), `url` (after redirects), `statusCode`, `contentType`, `scrapeId`,
 `proxyUsed`, `cacheState`, `creditsUsed`. A page that answers 404 is a successful scrape whose
@@ -28,16 +28,24 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from html import escape
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tools.sandbox.faults import SLOW_PAGE_EXTRA_MS, unit_draw
 from tools.sandbox.firecrawl_transform import BadSelector, Transformed, extract_metadata, transform
 from tools.sandbox.planted_text import planted_for, with_planted_text
+from tools.sandbox.screenshots import (
+    MEDIA_PATH,
+    MediaStore,
+    ScreenshotOptions,
+    ScreenshotUnavailable,
+    render_png,
+)
 from tools.sandbox.web import Fetched, Site, Unreachable, bare_host, fetch, page_key
 from tools.sandbox.world import social_or_aggregator
 
@@ -85,6 +93,7 @@ class ScrapeOptions:
     only_main_content: bool = True
     include_tags: tuple[str, ...] = ()
     exclude_tags: tuple[str, ...] = ()
+    screenshot: ScreenshotOptions | None = None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ScrapeOptions:
@@ -96,6 +105,7 @@ class ScrapeOptions:
             raise ValueError("formats must be an array")
         names: set[str] = set()
         schema: dict[str, Any] | None = None
+        screenshot: ScreenshotOptions | None = None
         for item in raw_formats:
             name = item if isinstance(item, str) else item.get("type") if isinstance(item, dict) else None
             if name not in KNOWN_FORMATS:
@@ -105,6 +115,8 @@ class ScrapeOptions:
             names.add(str(name))
             if isinstance(item, dict) and isinstance(item.get("schema"), dict):
                 schema = item["schema"]
+            if name == "screenshot":
+                screenshot = ScreenshotOptions.from_format(item)
         tags: dict[str, tuple[str, ...]] = {}
         for option in ("includeTags", "excludeTags"):
             value = body.get(option) or []
@@ -114,7 +126,7 @@ class ScrapeOptions:
         only_main = body.get("onlyMainContent", True)
         if not isinstance(only_main, bool):
             raise ValueError("onlyMainContent must be a boolean")
-        return cls(frozenset(names), schema, only_main, tags["includeTags"], tags["excludeTags"])
+        return cls(frozenset(names), schema, only_main, tags["includeTags"], tags["excludeTags"], screenshot)
 
 
 @dataclass
@@ -138,6 +150,7 @@ class FirecrawlStore:
         self.jobs: dict[str, Job] = {}
         self.attempts: Counter[str] = Counter()
         self.idempotency_keys: set[str] = set()
+        self.media = MediaStore()
         self.converted: dict[tuple[Any, ...], Transformed] = {}
         self.metadata: dict[str, dict[str, Any]] = {}
 
@@ -170,6 +183,9 @@ class Scraper:
     def __init__(self, request: Request) -> None:
         self.state = request.app.state.sandbox
         self.store = _store(request)
+        self.base_url = str(request.base_url).rstrip("/")
+        # Documents that asked for a screenshot, with the HTML the browser is to draw.
+        self.to_render: list[tuple[dict[str, Any], str, str, ScreenshotOptions]] = []
 
     def site_for(self, url: str) -> tuple[Site, str]:
         """The site a URL names (ScrapeFailure for a bad URL, a refused or unknown host)."""
@@ -274,7 +290,23 @@ class Scraper:
         if fetched.status >= 400:
             metadata["error"] = fetched.reason
         doc["metadata"] = metadata
+        if options.screenshot is not None:
+            self.to_render.append((doc, url, _with_base(fetched.html, fetched.url), options.screenshot))
         return doc
+
+    async def render_screenshots(self) -> list[tuple[dict[str, Any], str, str]]:
+        """Draw every pending screenshot and put its address in its document; the documents that
+        could not be drawn, with their URL and the reason."""
+        failed: list[tuple[dict[str, Any], str, str]] = []
+        pending, self.to_render = self.to_render, []
+        for doc, url, html, options in pending:
+            try:
+                name = self.store.media.add(await render_png(html, options))
+            except ScreenshotUnavailable as exc:
+                failed.append((doc, url, f"All scraping engines failed! -- screenshot: {exc}"))
+                continue
+            doc["screenshot"] = f"{self.base_url}{MEDIA_PATH}/{name}"
+        return failed
 
     def is_slow(self, url: str) -> bool:
         try:
@@ -344,6 +376,8 @@ async def scrape(request: Request) -> JSONResponse:
         doc = scraper.document(url, options)
     except ScrapeFailure as failure:
         return _fc_error(failure.status, failure.message, failure.code)
+    if failed := await scraper.render_screenshots():
+        return _fc_error(500, failed[0][2], "SCRAPE_ALL_ENGINES_FAILED")
     scale = float(request.scope.get("state", {}).get("latency_scale", 0))
     if scale > 0 and scraper.is_slow(url):
         low, high = SLOW_PAGE_EXTRA_MS
@@ -402,7 +436,7 @@ def _same_site(url: str, host: str) -> bool:
     return link_host.removeprefix("www.") == host.removeprefix("www.")
 
 
-def _new_job(
+async def _new_job(
     request: Request, kind: str, urls: list[str], options: ScrapeOptions, invalid: list[str] | None = None
 ) -> Job:
     scraper = Scraper(request)
@@ -421,6 +455,9 @@ def _new_job(
                     "error": failure.message,
                 }
             )
+    for doc, url, reason in await scraper.render_screenshots():
+        documents.remove(doc)
+        errors.append({"id": str(uuid.uuid4()), "timestamp": _iso(time.time()), "url": url, "error": reason})
     scale = float(request.scope.get("state", {}).get("latency_scale", 0))
     # Firecrawl scrapes a job's pages a few at a time.
     duration = scale * seconds / 4
@@ -428,6 +465,21 @@ def _new_job(
     job = Job(job_id, kind, documents, errors, len(urls), now, now + duration, invalid_urls=invalid or [])
     _store(request).jobs[job_id] = job
     return job
+
+
+def _with_base(html: str, url: str) -> str:
+    """The page with its own address as base, so the browser resolves its relative links the way
+    it would have on the site (the sandbox's browser reaches no host, see screenshots.py)."""
+    base = f'<base href="{escape(url, quote=True)}">'
+    head = re.search(r"<head[^>]*>", html, re.IGNORECASE)
+    return html[: head.end()] + base + html[head.end() :] if head else base + html
+
+
+async def media(request: Request) -> Response:
+    png = _store(request).media.files.get(request.path_params["name"])
+    if png is None:
+        return JSONResponse({"statusCode": "404", "error": "not_found", "message": "Object not found"}, 404)
+    return Response(png, media_type="image/png")
 
 
 def _iso(seconds: float) -> str:
@@ -535,7 +587,7 @@ async def batch_start(request: Request) -> JSONResponse:
         options = ScrapeOptions.from_body(body)
     except ValueError as exc:
         return _fc_error(400, f"Bad Request: {exc}", "BAD_REQUEST")
-    job = _new_job(request, "batch", valid, options, invalid)
+    job = await _new_job(request, "batch", valid, options, invalid)
     base = str(request.base_url).rstrip("/")
     return JSONResponse(
         {"success": True, "id": job.id, "url": f"{base}/v2/batch/scrape/{job.id}", "invalidURLs": invalid}
@@ -595,7 +647,7 @@ async def crawl_start(request: Request) -> JSONResponse:
     limit = body.get("limit")
     if isinstance(limit, int) and limit > 0:
         urls = urls[:limit]
-    job = _new_job(request, "crawl", urls, options)
+    job = await _new_job(request, "crawl", urls, options)
     base = str(request.base_url).rstrip("/")
     return JSONResponse({"success": True, "id": job.id, "url": f"{base}/v2/crawl/{job.id}"})
 
@@ -635,4 +687,5 @@ routes = [
     Route("/v2/crawl/{job_id}", crawl_status, methods=["GET"]),
     Route("/v2/crawl/{job_id}", crawl_cancel, methods=["DELETE"]),
     Route("/v2/crawl/{job_id}/errors", crawl_errors, methods=["GET"]),
+    Route(MEDIA_PATH + "/{name}", media, methods=["GET"]),
 ]

@@ -48,8 +48,9 @@ def test_every_format_parses_into_the_sdks_document(fresh: Any, fmt: Any, field:
     # A logo sits in the header, which main-content scraping drops: ask for the whole page there.
     doc = sdk(fresh.url).scrape(SITE, formats=[fmt], only_main_content=field != "images")
     assert isinstance(doc, Document)
-    value: Any = getattr(doc, field)
-    assert isinstance(value, kind) and value, f"{field} missing for format {fmt!r}"
+    found = getattr(doc, field)
+    assert isinstance(found, kind) and found, f"{field} missing for format {fmt!r}"
+    value: Any = found
     meta = doc.metadata_typed
     assert meta.status_code == 200 and meta.source_url == SITE and meta.title
     if field == "json":

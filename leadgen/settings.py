@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadgen.placeholders import is_placeholder
@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     # Who may add credits without paying (graphs/accounts.py): unset = only in development or
     # test against the sandbox; true/false decides explicitly. The local ledger only.
     leadgen_self_serve_credits: bool | None = None
+
+    @field_validator("leadgen_self_serve_credits", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `LEADGEN_SELF_SERVE_CREDITS=` in a .env reads as "not decided", like leaving it out.
+        return None if isinstance(value, str) and not value.strip() else value
+
     # Password sign-in throttle (assistant/identity.py): failures counted in a sliding window.
     leadgen_signin_window_seconds: float = Field(default=900.0, gt=0)
     leadgen_signin_max_failures_per_user: int = Field(default=5, ge=1)
@@ -172,6 +179,18 @@ class Settings(BaseSettings):
 @functools.cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A refused setting in the words of its environment variable: which one, what it held, and
+    what is allowed (pydantic's message)."""
+    problems = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        given = error.get("input")
+        shown = f" = {given!r}" if isinstance(given, str | int | float) else ""
+        problems.append(f"{name}{shown}: {error['msg']}")
+    return "; ".join(problems)
 
 
 def reset_settings() -> None:

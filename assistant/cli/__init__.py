@@ -59,7 +59,19 @@ sys.modules[__name__].__class__ = _Package
 
 def full_main() -> None:
     """The full CLI, with no quick path (tests compare the two)."""
-    load_app()()
+    from pydantic import ValidationError
+
+    try:
+        load_app()()
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        # A bad environment variable or .env line: say which and what is allowed, not a traceback.
+        from assistant.cli.output import ExitCode, print_error
+        from leadgen.settings import settings_problems
+
+        print_error(f"bad setting: {settings_problems(exc)}")
+        raise SystemExit(ExitCode.BAD_INPUT) from None
 
 
 def main() -> None:

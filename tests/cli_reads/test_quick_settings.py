@@ -108,3 +108,43 @@ def test_a_refused_value_is_left_to_the_full_settings(monkeypatch: pytest.Monkey
     with pytest.raises(ValidationError):
         Settings()
     assert read_quick_settings() is None
+
+
+def test_a_blank_self_serve_setting_reads_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADGEN_SELF_SERVE_CREDITS", "")
+    assert Settings().leadgen_self_serve_credits is None
+    monkeypatch.setenv("LEADGEN_SELF_SERVE_CREDITS", "false")
+    assert Settings().leadgen_self_serve_credits is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("LEADGEN_SELF_SERVE_CREDITS", "maybe", "valid boolean"),
+        ("LEADGEN_AUDIT_CONCURRENCY", "500", "less than or equal to 64"),
+        ("LEADGEN_EXECUTOR", "threads", "'inprocess' or 'queue'"),
+    ],
+)
+def test_a_bad_setting_is_named_with_what_is_allowed(
+    name: str, value: str, allowed: str, tmp_path: Path
+) -> None:
+    """As a whole process: the quick path hands a value it is unsure of to the full CLI, which
+    must answer with the variable, its value and the rule, exit 2, and write no database."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, name: value, "LEADGEN_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("leadgen")), "credits"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"{name} = {value!r}" in done.stderr and allowed in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "data").exists()

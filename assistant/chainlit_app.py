@@ -499,27 +499,48 @@ async def render_turn(turn: AgentTurn) -> None:
             ).send()
 
 
+async def send_choice(message: cl.Message) -> None:
+    """A question answered by one of its buttons (Start/Cancel, Call/Cancel, Upgrade/Cancel).
+    Its buttons are remembered so that answering it takes them all away: a Cancel left under a
+    started run or a placed call would say nothing was charged."""
+    await message.send()
+    choices: dict[str, list[cl.Action]] = cl.user_session.get("choices") or {}
+    choices[message.id] = list(message.actions)
+    cl.user_session.set("choices", choices)
+
+
+async def close_choice(action: cl.Action) -> None:
+    """Take away every button of the question `action` answered (at least `action` itself)."""
+    choices: dict[str, list[cl.Action]] = cl.user_session.get("choices") or {}
+    buttons = choices.pop(action.forId or "", [])
+    for button in [action, *(b for b in buttons if b.id != action.id)]:
+        with contextlib.suppress(Exception):
+            await button.remove()
+
+
 async def send_run_confirmation(prepared: dict[str, Any]) -> None:
     """A large or refreshed run: what it may cost, and the button that starts it (once)."""
     campaign = prepared["campaign"]
-    await cl.Message(
-        content=f"**{prepared['message']}**",
-        actions=[
-            cl.Action(
-                name="confirm_run",
-                payload={
-                    "run_id": prepared["run_id"],
-                    "num_leads": prepared["num_leads_requested"],
-                    "vertical": campaign["target_vertical"],
-                    "geography": campaign["target_geography"],
-                    "refresh": bool(prepared.get("refresh")),
-                },
-                label="Start the run",
-                icon="play",
-            ),
-            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
-        ],
-    ).send()
+    await send_choice(
+        cl.Message(
+            content=f"**{prepared['message']}**",
+            actions=[
+                cl.Action(
+                    name="confirm_run",
+                    payload={
+                        "run_id": prepared["run_id"],
+                        "num_leads": prepared["num_leads_requested"],
+                        "vertical": campaign["target_vertical"],
+                        "geography": campaign["target_geography"],
+                        "refresh": bool(prepared.get("refresh")),
+                    },
+                    label="Start the run",
+                    icon="play",
+                ),
+                cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+            ],
+        )
+    )
 
 
 async def send_upgrade_confirmation(prepared: dict[str, Any]) -> None:
@@ -527,17 +548,19 @@ async def send_upgrade_confirmation(prepared: dict[str, Any]) -> None:
     plan = plan_by_id(str(prepared.get("plan", "")))
     if plan is None:
         return
-    await cl.Message(
-        content=prepared["message"],
-        actions=[
-            cl.Action(
-                name="upgrade",
-                payload={"plan": plan.id, "tool_call": prepared["tool_call_id"]},
-                label=f"Upgrade: {plan.name} (+{plan.credits})",
-            ),
-            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
-        ],
-    ).send()
+    await send_choice(
+        cl.Message(
+            content=prepared["message"],
+            actions=[
+                cl.Action(
+                    name="upgrade",
+                    payload={"plan": plan.id, "tool_call": prepared["tool_call_id"]},
+                    label=f"Upgrade: {plan.name} (+{plan.credits})",
+                ),
+                cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+            ],
+        )
+    )
 
 
 @cl.action_callback("confirm_run")
@@ -555,8 +578,7 @@ async def on_confirm_run(action: cl.Action) -> None:
             geography=action.payload.get("geography"),
             refresh=action.payload.get("refresh"),
         )
-    with contextlib.suppress(Exception):
-        await action.remove()
+    await close_choice(action)
     if result["status"] == "started":
         await watch(result["run_id"])
     else:
@@ -1154,24 +1176,26 @@ async def send_call_confirmation(prepared: dict[str, Any]) -> None:
     if not prepared.get("phone"):
         await cl.Message(content=f"{name} has no phone number to call.").send()
         return
-    await cl.Message(
-        content=f"**Call {name}** at {prepared['phone']}? A call costs 1 credit per started minute; "
-        f"you have {plural(balance, 'credit')}.",
-        actions=[
-            cl.Action(
-                name="confirm_call",
-                payload={"opportunity_id": prepared["opportunity_id"]},
-                label=f"Call {name}",
-                icon="phone",
-            ),
-            cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
-        ],
-    ).send()
+    await send_choice(
+        cl.Message(
+            content=f"**Call {name}** at {prepared['phone']}? A call costs 1 credit per started minute; "
+            f"you have {plural(balance, 'credit')}.",
+            actions=[
+                cl.Action(
+                    name="confirm_call",
+                    payload={"opportunity_id": prepared["opportunity_id"]},
+                    label=f"Call {name}",
+                    icon="phone",
+                ),
+                cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
+            ],
+        )
+    )
 
 
 @cl.action_callback("dismiss")
 async def on_dismiss(action: cl.Action) -> None:
-    await action.remove()
+    await close_choice(action)
     await cl.Message(content="Cancelled: nothing was charged.").send()
 
 
@@ -1187,7 +1211,7 @@ async def on_confirm_call(action: cl.Action) -> None:
     if opp is None:
         await cl.Message(content="That lead is not available.").send()
         return
-    await action.remove()  # one click, one call
+    await close_choice(action)  # one click, one call
     result = await place_call(
         STATE.chat.calls, ctx.agency_id, opp.id, user_id=ctx.user_id, variables={"business_name": opp.name}
     )
@@ -1252,6 +1276,8 @@ async def on_upgrade(action: cl.Action) -> None:
     except BillingError as exc:
         await cl.Message(content=f"The upgrade could not be applied: {exc}").send()
         return
+    if tool_call:  # the agent's question is answered
+        await close_choice(action)
     text = result["message"]
     if result.get("checkout_url"):
         text += f"\n\n[Open the checkout]({result['checkout_url']})"

@@ -290,3 +290,47 @@ async def test_leads_dossier_paywall_and_reload(
     finally:
         sandbox.reset_config()
         await page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _runs_for(server: ChatServer, vertical: str) -> list[dict[str, object]]:
+    import json
+
+    runs = json.loads(server.leadgen("runs", "--json"))
+    return [r for r in runs if vertical in json.dumps(r)]
+
+
+async def test_a_large_run_waits_for_start_and_a_double_click_starts_it_once(
+    page: Page, server: ChatServer
+) -> None:
+    """More than ten leads: the chat asks first (what it may cost, Start / Cancel); Cancel writes
+    nothing, and Start, double-clicked, starts one run that finishes."""
+    server.leadgen("credits", "set", "200")
+    try:
+        await page.goto(server.url)
+        await page.locator("#starters").wait_for()
+
+        await ask(page, "Find 12 electricians in Tulsa, OK")
+        await page.get_by_text("Ready to find 12 electricians in Tulsa, OK").first.wait_for(timeout=60_000)
+        await page.get_by_role("button", name="Cancel").last.click()
+        await page.get_by_text("Cancelled: nothing was charged.").first.wait_for()
+        assert await page.get_by_role("button", name="Start the run").count() == 0
+        assert _runs_for(server, "electricians") == []
+        assert "200" in server.leadgen("credits")
+
+        await ask(page, "Find 12 locksmiths in Tulsa, OK")
+        await page.get_by_text("Ready to find 12 locksmiths in Tulsa, OK").first.wait_for(timeout=60_000)
+        await shot(page, "13-large-run-confirmation")
+        assert _runs_for(server, "locksmiths") == []  # nothing written before the click
+        await page.get_by_role("button", name="Start the run").last.dblclick()
+        await page.get_by_text(re.compile(r"Run finished · 12 locksmiths in Tulsa, OK")).first.wait_for(
+            timeout=240_000
+        )
+        assert len(_runs_for(server, "locksmiths")) == 1
+        # Answered: its Cancel went with its Start (it would have said nothing was charged).
+        assert await page.get_by_role("button", name="Cancel").count() == 0
+        assert await page.get_by_text(re.compile(r"Run · 12 locksmiths in Tulsa, OK ·")).count() == 1
+        await shot(page, "14-large-run-started-once")
+    except Exception:
+        await shot(page, "zz-failure-start")
+        (ARTIFACTS / "zz-failure-start.log").write_text((server.home / "chat.log").read_text()[-20000:])
+        raise

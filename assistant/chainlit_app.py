@@ -1203,7 +1203,7 @@ async def on_dismiss(action: cl.Action) -> None:
 async def on_confirm_call(action: cl.Action) -> None:
     if not await _ensure_bound():
         return
-    from graphs.calls import place_call
+    from graphs.call_tools import place_call
 
     ctx = _context()
     opp_id = str(action.payload.get("opportunity_id", ""))

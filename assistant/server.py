@@ -5,7 +5,7 @@
     GET  /healthz         {"ok": true}
     GET  /r/{token}       a lead's shared report (HTML); /r/{token}/report.pdf the same as PDF
 
-A Vapi webhook is authenticated (`assistant.webhooks`), parsed strictly (`graphs.calls`), written
+A Vapi webhook is authenticated (`assistant.webhooks`), parsed strictly (`tools.vapi.wire`), written
 to the webhook inbox, and acknowledged at once (Vapi gives a server 20 s, and a slow answer gets
 redelivered); the work (record the call's outcome, meter it) runs after the response in an
 in-process asyncio task. Answers: 200 accepted (also for a redelivery, a message type we do not act
@@ -36,17 +36,16 @@ from starlette.routing import BaseRoute, Route
 
 from assistant.report_page import CONTENT_SECURITY_POLICY, NOT_FOUND_HTML, render_html, render_pdf
 from assistant.webhooks import VapiWebhookAuth, WebhookRejected
-from graphs.calls import (
+from graphs.calls import VAPI_WEBHOOK_PATH, CallService
+from graphs.reports import REPORT_PATH, ReportNotFound, ReportService
+from leadgen.settings import Settings, get_settings
+from tools.vapi.wire import (
     MAX_WEBHOOK_BYTES,
-    VAPI_WEBHOOK_PATH,
-    CallService,
     EndOfCallReport,
     MalformedWebhook,
     StatusUpdate,
     parse_vapi_webhook,
 )
-from graphs.reports import REPORT_PATH, ReportNotFound, ReportService
-from leadgen.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

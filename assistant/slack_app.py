@@ -91,7 +91,8 @@ from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call, LeadGenFlow
 from graphs import accounts
 from graphs.call_follower import CallFollower, call_finished, call_report
-from graphs.calls import CallService, place_call
+from graphs.call_tools import place_call
+from graphs.calls import CallService
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.reports import ReportNotFound, ReportService
 from graphs.service import BadRunInput, RunNotFound, RunService

@@ -7,7 +7,7 @@ carries that secret (reference §4, "Webhook authenticity"):
                                                   each call's `server.headers`, which is all Vapi
                                                   sends when the URL comes with the call; the
                                                   report echoes those headers back, so
-                                                  `graphs.calls.parse_vapi_webhook` redacts them
+                                                  `tools.vapi.wire.parse_vapi_webhook` redacts them
                                                   before anything is stored)
 * `Authorization: Bearer <secret>`                (Bearer Token credential)
 * `x-signature: hex(hmac_sha256(secret, f"{x-timestamp}.{raw body}"))`, optionally prefixed

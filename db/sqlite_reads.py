@@ -1,6 +1,6 @@
 """A thin read path over the SQLite file, for the CLI's read commands (assistant/cli/quick.py).
 
-The repositories (db/repositories.py) need SQLAlchemy, whose import alone takes longer than a
+The repositories (db/repositories/) need SQLAlchemy, whose import alone takes longer than a
 read command may. `SqliteReads` asks the same questions with the standard library's `sqlite3`
 on a read-only connection and hands back plain `Record`s that carry the models' attribute names,
 so graphs/views.py renders them exactly as it renders the models.

@@ -22,9 +22,10 @@ from datetime import timedelta
 
 from db.base import utcnow
 from db.models import Call
-from graphs.calls import LIVE_STATUSES, CallService
+from graphs.calls import CallService
 from graphs.views import billed_text, call_metering
 from tools.vapi import VapiError
+from tools.vapi.wire import LIVE_STATUSES
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,11 @@ row lock, so concurrent deliveries of one report meter it once; a claim older th
 `METERING_CLAIM_SECONDS` is taken over (its holder died). The billing provider's unique
 idempotency key is the backstop: even two meterers that both got through charge once.
 
-Errors::
+Here: the service and its errors. Vapi's server messages are parsed in `tools/vapi/wire.py`,
+what a call's minutes cost is `graphs/call_metering.py` (pure), and `graphs/call_tools.py`
+shapes `start_call` for the faces' tools.
+
+Errors (a webhook body we cannot accept is `tools.vapi.wire.MalformedWebhook`)::
 
     CallError
     ├── CallNotFound             unknown opportunity or call, or another agency's
@@ -36,85 +40,68 @@ Errors::
     │   ├── InsufficientCallCredits  fewer than 1 credit (faces show the paywall)
     │   ├── CreditCheckUnavailable   the billing provider could not answer
     │   └── CallInProgress           the lead already has a call that has not ended
-    ├── CallFailed               Vapi refused or failed; the call row is `failed`
-    └── MalformedWebhook         a webhook body we cannot accept (the server answers 400)
+    └── CallFailed               Vapi refused or failed; the call row is `failed`
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
 import httpx
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 from sqlalchemy.exc import SQLAlchemyError
 
 from db import Database, Repository, open_database
 from db.base import utcnow
 from db.models import Call
-from graphs.views import call_json, iso
+from graphs.call_metering import (
+    FEATURE_ID,
+    PREFLIGHT_MINUTES,
+    CallMetering,
+    call_key,
+    claim_is_live,
+    is_metered,
+    not_billed_reason,
+    requested_minutes,
+)
+from graphs.views import iso
 from leadgen.settings import MissingProviderKey, Settings, get_settings
 from tools.billing import billing_for
 from tools.billing.port import BillingError, BillingProvider, InsufficientCredits
 from tools.providers import Providers
-from tools.vapi import VapiCall, VapiClient, VapiError, validate_e164
+from tools.vapi import VapiClient, VapiError, validate_e164
+from tools.vapi.wire import (
+    AGENCY_ID_VARIABLE,
+    CALL_ID_VARIABLE,
+    LIVE_STATUSES,
+    VAPI_STATUSES,
+    CallOutcome,
+    EndOfCallReport,
+    OtherMessage,
+    StatusUpdate,
+    VapiCallRef,
+    VapiMessage,
+    event_id,
+    outcome_from_vapi,
+)
 
 log = logging.getLogger(__name__)
 
-FEATURE_ID = "ai_call_minutes"
-PREFLIGHT_MINUTES = 1
 VAPI_WEBHOOK_PATH = "/webhooks/vapi"
 WEBHOOK_PROVIDER = "vapi"
 LOCAL_USER = "local"  # the CLI acts as the agency's local user
 
-# A claim older than this belongs to a meterer that died; someone else may take it over.
-METERING_CLAIM_SECONDS = 120.0
 # Track attempts when the balance moves between our check and the charge (another spender).
 METERING_TRACK_ATTEMPTS = 3
-# No real call lasts a day (Vapi caps a call at 12 hours); longer is a malformed report.
-MAX_CALL_SECONDS = 24 * 3600.0
-MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
-
-# Ended reasons of a call nobody answered: never billed, whatever duration came along.
-NOT_CONNECTED_REASONS = frozenset(
-    {
-        "customer-did-not-answer",
-        "customer-busy",
-        "twilio-failed-to-connect-call",
-        "vonage-failed-to-connect-call",
-    }
-)
-NOT_CONNECTED_PREFIXES = ("call.start.error",)
-# Connected calls whose minutes are not billed, and the reason the call's metering gives.
-VOICEMAIL_REASON = "voicemail"
-NOT_BILLED_VOICEMAIL = "the call reached voicemail; voicemail minutes are not billed"
-NOT_BILLED_NOT_CONNECTED = "the call never connected"
-# Header values a call's `server.headers` carries are credentials (our webhook secret among
-# them): never stored. Vapi echoes the call, overrides included, in its reports.
-REDACTED = "[REDACTED]"
 TERMINAL_STATUSES = frozenset({"ended", "failed"})
-VAPI_STATUSES = frozenset({"scheduled", "queued", "ringing", "in-progress", "forwarding", "ended"})
-LIVE_STATUSES = VAPI_STATUSES - {"ended"}
 # A call still "live" after this long lost its end-of-call report: it no longer blocks the lead.
 LIVE_CALL_WINDOW = timedelta(minutes=30)
-# Variables sent with each call so a report that overtakes our own bookkeeping still finds its row.
-CALL_ID_VARIABLE = "leadgen_call_id"
-AGENCY_ID_VARIABLE = "leadgen_agency_id"
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -183,323 +170,6 @@ class CallFailed(CallError):
     def __init__(self, message: str, call: Call) -> None:
         self.call = call
         super().__init__(message)
-
-
-class MalformedWebhook(CallError, ValueError):
-    pass
-
-
-# -- webhook payloads (Vapi server messages) -------------------------------------------------------
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (with `Z` or an offset; naive means UTC) → aware UTC datetime."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 string")
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _clean_text(value: str) -> str:
-    """Text as the database can store it: PostgreSQL refuses NUL characters, and no driver can
-    encode a lone surrogate (both are valid JSON escapes)."""
-    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-
-
-def scrub(value: Any) -> Any:
-    """`value` (parsed JSON) with every string made storable (see `_clean_text`)."""
-    if isinstance(value, str):
-        return _clean_text(value)
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
-    if isinstance(value, dict):
-        return {_clean_text(str(k)): scrub(v) for k, v in value.items()}
-    return value
-
-
-class _Lenient(BaseModel):
-    # Vapi adds fields all the time: unknown ones are ignored, known ones are checked.
-    model_config = ConfigDict(extra="ignore")
-    # The message as received (made storable), for the webhook inbox.
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        return self._raw
-
-
-Seconds = Field(default=None, strict=True, ge=0, le=MAX_CALL_SECONDS, allow_inf_nan=False)
-
-
-class VapiCallRef(_Lenient):
-    id: str = Field(strict=True, min_length=1, max_length=200)
-    assistantOverrides: dict[str, Any] | None = None
-
-    def hint(self) -> tuple[str, str] | None:
-        """(agency id, our call id) from the variables `start_call` sent along, if present."""
-        values = (self.assistantOverrides or {}).get("variableValues")
-        if not isinstance(values, dict):
-            return None
-        agency, call = values.get(AGENCY_ID_VARIABLE), values.get(CALL_ID_VARIABLE)
-        if isinstance(agency, str) and isinstance(call, str) and agency and call:
-            return agency, call
-        return None
-
-
-class Artifact(_Lenient):
-    transcript: str | None = Field(default=None, strict=True)
-
-
-class Analysis(_Lenient):
-    summary: str | None = Field(default=None, strict=True)
-    structuredData: dict[str, Any] | None = None
-
-    def meeting_time(self) -> datetime | None:
-        """The booked meeting, when the assistant's structured output names one. Free-form data:
-        a value we cannot read is logged and ignored, never a reason to refuse the report."""
-        data = self.structuredData or {}
-        for key in ("meeting_time", "meetingTime"):
-            value = data.get(key)
-            if value in (None, ""):
-                continue
-            try:
-                return _parse_time(value)
-            except (TypeError, ValueError, OverflowError):
-                log.warning("ignoring unreadable %s in a call report: %.80r", key, value)
-        return None
-
-
-class EndOfCallReport(_Lenient):
-    type: Literal["end-of-call-report"]
-    call: VapiCallRef
-    endedReason: str | None = Field(default=None, strict=True)
-    startedAt: datetime | None = None
-    endedAt: datetime | None = None
-    durationSeconds: float | None = Seconds
-    durationMs: float | None = Field(
-        default=None, strict=True, ge=0, le=MAX_CALL_SECONDS * 1000, allow_inf_nan=False
-    )
-    artifact: Artifact | None = None
-    analysis: Analysis | None = None
-    transcript: str | None = Field(default=None, strict=True)
-    summary: str | None = Field(default=None, strict=True)
-
-    @field_validator("startedAt", "endedAt", mode="before")
-    @classmethod
-    def _iso_string(cls, value: Any) -> datetime | None:
-        return _parse_time(value)
-
-    @model_validator(mode="after")
-    def _plausible_span(self) -> EndOfCallReport:
-        span = _span_seconds(self.startedAt, self.endedAt)
-        if span is not None and span > MAX_CALL_SECONDS:
-            raise ValueError(
-                f"endedAt - startedAt is {span:.0f} s; a call lasts at most {MAX_CALL_SECONDS:.0f} s"
-            )
-        return self
-
-    def outcome(self) -> CallOutcome:
-        artifact, analysis = self.artifact or Artifact(), self.analysis or Analysis()
-        return CallOutcome(
-            provider_call_id=self.call.id,
-            ended_reason=self.endedReason,
-            billing_seconds=billing_seconds(
-                self.durationSeconds, self.durationMs, self.startedAt, self.endedAt, self.endedReason
-            ),
-            transcript=artifact.transcript or self.transcript,
-            summary=analysis.summary or self.summary,
-            started_at=self.startedAt,
-            ended_at=self.endedAt,
-            meeting_time=analysis.meeting_time(),
-        )
-
-
-class StatusUpdate(_Lenient):
-    type: Literal["status-update"]
-    call: VapiCallRef
-    status: str = Field(strict=True, max_length=32)
-
-
-@dataclass(frozen=True)
-class OtherMessage:
-    """A server message we do not act on (transcripts, speech updates, ...): acknowledged only."""
-
-    type: str
-
-
-VapiMessage = EndOfCallReport | StatusUpdate | OtherMessage
-
-
-def parse_vapi_webhook(raw: bytes) -> VapiMessage:
-    """The `message` of a Vapi server webhook body, checked; MalformedWebhook names the problem."""
-    if len(raw) > MAX_WEBHOOK_BYTES:
-        raise MalformedWebhook(f"body is larger than {MAX_WEBHOOK_BYTES} bytes")
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
-    def finite_float(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):  # 1e999 parses as infinity, which no database stores as JSON
-            raise ValueError(f"{text[:40]} is out of range")
-        return value
-
-    try:
-        body = json.loads(raw, parse_constant=no_constants, parse_float=finite_float)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise MalformedWebhook(f"body is not valid JSON: {str(exc)[:200]}") from None
-    if not isinstance(body, dict) or not isinstance(body.get("message"), dict):
-        raise MalformedWebhook('body must be a JSON object {"message": {...}}')
-    message = redact_server_headers(scrub(body["message"]))
-    kind = message.get("type")
-    if not isinstance(kind, str) or not kind:
-        raise MalformedWebhook("message.type must be a non-empty string")
-    model: type[EndOfCallReport] | type[StatusUpdate]
-    if kind == "end-of-call-report":
-        model = EndOfCallReport
-    elif kind == "status-update":
-        model = StatusUpdate
-    else:
-        return OtherMessage(kind[:100])
-    try:
-        parsed = model.model_validate(message)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"message.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-        )
-        raise MalformedWebhook(f"bad {kind}: {problems}") from None
-    except RecursionError:
-        raise MalformedWebhook(f"bad {kind}: nested too deeply") from None
-    parsed._raw = message
-    return parsed
-
-
-def redact_server_headers(value: Any) -> Any:
-    """`value` with the values of every `server.headers` (and legacy `server.secret`) replaced:
-    the report echoes the call, and the call carries the credential our webhook checks."""
-    if isinstance(value, list):
-        return [redact_server_headers(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    cleaned = {key: redact_server_headers(item) for key, item in value.items()}
-    server = cleaned.get("server")
-    if isinstance(server, dict):
-        server = dict(server)
-        if isinstance(server.get("headers"), dict):
-            server["headers"] = dict.fromkeys(server["headers"], REDACTED)
-        if "secret" in server:
-            server["secret"] = REDACTED
-        cleaned["server"] = server
-    return cleaned
-
-
-def event_id(message: EndOfCallReport | StatusUpdate) -> str:
-    """The inbox key: one end-of-call report per call; one status update per call and status."""
-    if isinstance(message, StatusUpdate):
-        return f"{message.call.id}:{message.type}:{message.status}"
-    return f"{message.call.id}:{message.type}"
-
-
-# -- outcomes and billing arithmetic -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallOutcome:
-    """How a call ended, from a webhook report or from polling Vapi."""
-
-    provider_call_id: str
-    ended_reason: str | None
-    billing_seconds: float | None
-    transcript: str | None = None
-    summary: str | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    meeting_time: datetime | None = None
-
-
-def _span_seconds(started: datetime | None, ended: datetime | None) -> float | None:
-    if started is None or ended is None:
-        return None
-    return (ended - started).total_seconds()
-
-
-def never_connected(ended_reason: str | None) -> bool:
-    reason = ended_reason or ""
-    return reason in NOT_CONNECTED_REASONS or reason.startswith(NOT_CONNECTED_PREFIXES)
-
-
-def billing_seconds(
-    duration_seconds: float | None,
-    duration_ms: float | None,
-    started_at: datetime | None,
-    ended_at: datetime | None,
-    ended_reason: str | None,
-) -> float | None:
-    """Talk time: `durationSeconds`, else `durationMs / 1000`, else `endedAt - startedAt`; never
-    negative. 0 for a call that never connected; None when the report says nothing usable."""
-    if never_connected(ended_reason):
-        return 0.0
-    for candidate in (
-        duration_seconds,
-        duration_ms / 1000 if duration_ms is not None else None,
-        _span_seconds(started_at, ended_at),
-    ):
-        if candidate is not None and math.isfinite(candidate):
-            return min(max(0.0, candidate), MAX_CALL_SECONDS)
-    return None
-
-
-def not_billed_reason(ended_reason: str | None) -> str | None:
-    """Why a call's minutes are not billed whatever its duration; None when they are."""
-    if never_connected(ended_reason):
-        return NOT_BILLED_NOT_CONNECTED
-    if ended_reason == VOICEMAIL_REASON:
-        return NOT_BILLED_VOICEMAIL
-    return None
-
-
-def requested_minutes(seconds: float, ended_reason: str | None = None) -> int:
-    """Started minutes: ceil(seconds / 60); 0 for a call that never connected or reached voicemail."""
-    if not_billed_reason(ended_reason) is not None or seconds <= 0:
-        return 0
-    return math.ceil(seconds / 60)
-
-
-def outcome_from_vapi(call: VapiCall) -> CallOutcome:
-    """A finished call read back with `GET /call/{id}` (which has no duration field)."""
-    return CallOutcome(
-        provider_call_id=call.id,
-        ended_reason=call.ended_reason,
-        billing_seconds=billing_seconds(None, None, call.started_at, call.ended_at, call.ended_reason),
-        transcript=call.transcript,
-        summary=call.summary,
-        started_at=call.started_at,
-        ended_at=call.ended_at,
-    )
-
-
-@dataclass(frozen=True)
-class CallMetering:
-    requested_minutes: int
-    billed_minutes: int
-    balance_at_check: int | None
-    tracked_at: str
-    not_billed_reason: str | None = None  # set when the call's minutes are not billed at all
-
-    def as_dict(self) -> dict[str, Any]:
-        metering: dict[str, Any] = {
-            "requested_minutes": self.requested_minutes,
-            "billed_minutes": self.billed_minutes,
-            "balance_at_check": self.balance_at_check,
-            "tracked_at": self.tracked_at,
-        }
-        if self.not_billed_reason is not None:
-            metering["not_billed_reason"] = self.not_billed_reason
-        return metering
 
 
 @dataclass(frozen=True)
@@ -717,7 +387,7 @@ class CallService:
             return WebhookReceipt(key, True, True, "recorded")
         # A redelivery. Processing is idempotent, so it is re-run while the call is not yet
         # metered: that is how a first attempt that failed gets another chance.
-        pending = isinstance(message, EndOfCallReport) and not _metered(call)
+        pending = isinstance(message, EndOfCallReport) and not is_metered(call)
         return WebhookReceipt(key, False, pending, "duplicate")
 
     async def process_webhook(self, message: EndOfCallReport | StatusUpdate) -> Call | None:
@@ -789,10 +459,10 @@ class CallService:
         async with self.db.transaction() as repo:
             call = await _lock_call(repo, agency_id, call_id)
             meta = call.metadata_ or {}
-            if _metered(call):
+            if is_metered(call):
                 return None
             claim = meta.get("ai_call_metering_claim")
-            if isinstance(claim, dict) and _claim_is_live(claim, now):
+            if isinstance(claim, dict) and claim_is_live(claim, now):
                 log.info("call %s is being metered by %s", call_id, claim.get("owner"))
                 return None
             customer = meta.get("billing_customer_id")
@@ -839,7 +509,7 @@ class CallService:
                 return CallMetering(requested, 0, balance, iso(utcnow()) or "")
             try:
                 result = await self.billing.track(
-                    customer_id, FEATURE_ID, key=f"call:{call_id}", units=billed
+                    customer_id, FEATURE_ID, key=call_key(call_id), units=billed
                 )
             except InsufficientCredits:
                 continue  # someone spent between our check and the charge: clamp again
@@ -867,102 +537,23 @@ async def _lock_call(repo: Repository, agency_id: str, call_id: str) -> Call:
         raise CallNotFound(f"call {call_id!r} not found") from None
 
 
-def _metered(call: Call) -> bool:
-    metering = (call.metadata_ or {}).get("ai_call_metering")
-    return isinstance(metering, dict) and bool(metering.get("tracked_at"))
-
-
-def _claim_is_live(claim: dict[str, Any], now: datetime) -> bool:
-    try:
-        at = _parse_time(claim.get("at"))
-    except (TypeError, ValueError):
-        return False
-    return at is not None and now - at < timedelta(seconds=METERING_CLAIM_SECONDS)
-
-
 def _short(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:300]
 
 
-# -- the chat agent's tool ------------------------------------------------------------------------
-
-PlaceCallOutcome = Literal[
-    "placed",
-    "insufficient_credits",
-    "credits_unavailable",
-    "unauthenticated",
-    "not_found",
-    "invalid_phone",
-    "not_configured",
-    "in_progress",
-    "failed",
-]
-
-
-async def place_call(
-    calls: CallService,
-    agency_id: str,
-    opportunity_id: str,
-    *,
-    user_id: str | None,
-    variables: Mapping[str, str | int | float] | None = None,
-) -> dict[str, Any]:
-    """`start_call` shaped for a tool: never raises for an expected outcome. Returns
-    `{"ok", "outcome", "message", "call" (call JSON or None), "paywall" (or None)}`; with
-    `outcome == "insufficient_credits"` the face shows the paywall from `paywall`."""
-    call: Call | None = None
-    paywall: dict[str, Any] | None = None
-    outcome: PlaceCallOutcome
-    try:
-        call = await calls.start_call(agency_id, opportunity_id, user_id=user_id, variables=variables)
-        outcome, message = "placed", f"Calling {call.to_number} now; the call is {call.status}."
-    except InsufficientCallCredits as exc:
-        outcome, message, paywall = "insufficient_credits", str(exc), exc.paywall()
-    except CreditCheckUnavailable as exc:
-        outcome, message = "credits_unavailable", str(exc)
-    except Unauthenticated as exc:
-        outcome, message = "unauthenticated", str(exc)
-    except CallNotFound as exc:
-        outcome, message = "not_found", str(exc)
-    except InvalidCallTarget as exc:
-        outcome, message = "invalid_phone", str(exc)
-    except CallsNotConfigured as exc:
-        outcome, message = "not_configured", str(exc)
-    except CallInProgress as exc:
-        outcome, message, call = "in_progress", str(exc), exc.call
-    except CallFailed as exc:
-        outcome, message, call = "failed", str(exc), exc.call
-    return {
-        "ok": outcome == "placed",
-        "outcome": outcome,
-        "message": message,
-        "call": call_json(call) if call is not None else None,
-        "paywall": paywall,
-    }
-
-
 __all__ = [
+    "LOCAL_USER",
     "VAPI_WEBHOOK_PATH",
     "CallError",
     "CallFailed",
     "CallInProgress",
-    "CallMetering",
     "CallNotFound",
-    "CallOutcome",
     "CallRefused",
     "CallService",
     "CallsNotConfigured",
     "CreditCheckUnavailable",
-    "EndOfCallReport",
     "InsufficientCallCredits",
     "InvalidCallTarget",
-    "MalformedWebhook",
-    "StatusUpdate",
     "Unauthenticated",
     "WebhookReceipt",
-    "billing_seconds",
-    "not_billed_reason",
-    "parse_vapi_webhook",
-    "place_call",
-    "requested_minutes",
 ]

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from graphs.call_tools import place_call
 from graphs.calls import (
     CallFailed,
     CallInProgress,
     InsufficientCallCredits,
     InvalidCallTarget,
     Unauthenticated,
-    place_call,
 )
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from graphs.calls import CallNotFound, place_call
+from graphs.call_tools import place_call
+from graphs.calls import CallNotFound
 
 
 async def test_another_agency_cannot_call_or_see_this_agencys_leads_and_calls(world: Any) -> None:

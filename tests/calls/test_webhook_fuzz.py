@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphs.calls import NOT_CONNECTED_REASONS
+from tools.vapi.wire import NOT_CONNECTED_REASONS
 
 CALLS = 2  # fresh calls per example
 STARTING = 1_000_000  # enough for 250 examples × 2 calls × 1440 minutes

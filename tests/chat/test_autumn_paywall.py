@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from assistant.agent import BackgroundRuns, ChatContext, plan_by_id, resume_flow, upgrade
-from graphs.calls import CallService, place_call
+from graphs.call_tools import place_call
+from graphs.calls import CallService
 from graphs.service import RunService
 from tools.billing.autumn import AutumnBilling
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.agent import AgentTurn, ChatServices
 from db.models import ClientOpportunity
 from graphs.call_follower import call_finished, call_report
-from graphs.calls import place_call
+from graphs.call_tools import place_call
 from graphs.lead_lookup import match_name, name_score
 
 if TYPE_CHECKING:

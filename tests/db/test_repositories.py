@@ -4,6 +4,8 @@ agency scoping (another agency's id reads as not found and writes nothing)."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import func, select
 
+import db.repositories
 from db import Database, LeadInput, NotFound, Repository, UpsertCounts
 from db.models import (
     AUDIT_PHASES,
@@ -262,7 +265,11 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
-    monkeypatch.setattr("db.repositories.utcnow", fake)
+    # Each record kind's module imports `utcnow` itself: move the clock in all of them.
+    for info in pkgutil.iter_modules(db.repositories.__path__):
+        module = importlib.import_module(f"db.repositories.{info.name}")
+        if hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", fake)
     return fake
 
 

@@ -45,7 +45,9 @@ def requested_minutes(seconds: float, ended_reason: str | None = None) -> int:
     """Started minutes: ceil(seconds / 60); 0 for a call that never connected or reached voicemail."""
     if not_billed_reason(ended_reason) is not None or seconds <= 0:
         return 0
-    return math.ceil(seconds / 60)
+    # At least one: any time connected starts a minute, however small the duration reads
+    # (a subnormal float divided by 60 rounds to 0.0).
+    return max(1, math.ceil(seconds / 60))
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,66 @@ async def test_the_external_upload_flows_refusals_are_slacks(fresh: Any) -> None
     assert await refused(person.files_info(file=issued["file_id"])) == "file_not_found"  # private to the bot
     async with httpx.AsyncClient() as http:
         assert (await http.post(issued["upload_url"], content=b"abc")).status_code == 404  # ticket used up
+
+
+# The error codes Slack's method reference lists for the methods the app calls (a refusal the
+# sandbox sends must be one of these, or one every method shares).
+LISTED_ERRORS = {
+    "chat.postMessage": {"channel_not_found", "not_in_channel", "no_text", "invalid_blocks", "is_archived"},
+    "files.completeUploadExternal": {
+        "channel_not_found",
+        "channels_limit_exceeded",
+        "file_not_found",
+        "invalid_channel",
+        "not_in_channel",
+        "posting_to_channel_denied",
+        "invalid_blocks",
+    },
+    "files.getUploadURLExternal": {"file_uploads_disabled", "alt_txt_too_large", "invalid_arguments"},
+}
+EVERY_METHOD = {"invalid_auth", "not_authed", "ratelimited", "invalid_arguments", "missing_scope"}
+
+
+async def test_a_reply_to_no_message_is_posted_on_its_own_and_refusals_are_listed_ones(fresh: Any) -> None:
+    import httpx
+
+    client = bot(fresh.url)
+    channel = (await client.conversations_create(name=f"t-{uuid.uuid4().hex[:8]}"))["channel"]["id"]
+    codes: list[tuple[str, str]] = []
+
+    async def attempt(method: str, call: Any) -> dict[str, Any] | None:
+        try:
+            return dict((await call).data)
+        except SlackApiError as refused:
+            codes.append((method, str(refused.response["error"])))
+            return None
+
+    # Slack lists no thread_not_found for posting: the message stands at the top of the channel.
+    posted = await attempt(
+        "chat.postMessage", client.chat_postMessage(channel=channel, text="x", thread_ts="1.2")
+    )
+    assert posted is not None and "thread_ts" not in posted["message"]
+    issued = await client.files_getUploadURLExternal(filename="a.pdf", length=3)
+    async with httpx.AsyncClient() as http:
+        await http.post(issued["upload_url"], content=b"abc")
+    shared = await attempt(
+        "files.completeUploadExternal",
+        client.files_completeUploadExternal(
+            files=[{"id": issued["file_id"]}], channel_id=channel, thread_ts="1.2"
+        ),
+    )
+    assert shared is not None
+    assert "thread_ts" not in shared["files"][0]["shares"]["public"][channel][0]
+    second = await client.files_getUploadURLExternal(filename="b.pdf", length=3)
+    async with httpx.AsyncClient() as http:
+        await http.post(second["upload_url"], content=b"abc")
+    many = [f"C{n:09d}" for n in range(101)]
+    await attempt(
+        "files.completeUploadExternal",
+        client.files_completeUploadExternal(files=[{"id": second["file_id"]}], channels=many),
+    )
+    await attempt("chat.postMessage", client.chat_postMessage(channel="CNOTHERE01", text="x"))
+    await attempt("files.getUploadURLExternal", client.files_getUploadURLExternal(filename="", length=3))
+    assert ("files.completeUploadExternal", "channels_limit_exceeded") in codes
+    unlisted = [(m, c) for m, c in codes if c not in LISTED_ERRORS[m] | EVERY_METHOD]
+    assert unlisted == []

@@ -28,7 +28,9 @@ text); `files.completeUploadExternal` (`files=[{"id","title"?}]`, `channel_id` o
 they were shared (read at `/_sandbox/slack/messages` like any other), or keeps them private
 without a channel. A file id that was never issued, issued to another token, has no bytes yet
 or was already completed is `file_not_found`; a channel is checked as `chat.postMessage` checks
-it. The bytes come back from the file's `url_private_download` with a token, as at Slack. With
+it; more than 100 channels is `channels_limit_exceeded`. The errors are those Slack's method
+reference lists; it lists none for a `thread_ts` that names no message (here or for
+`chat.postMessage`), so such a post is made at the channel's top level. The bytes come back from the file's `url_private_download` with a token, as at Slack. With
 the `slack_file_uploads_disabled` knob the workspace has uploads turned off (`file_uploads_disabled`).
 """
 
@@ -251,9 +253,8 @@ async def post_message(request: Request, args: dict[str, Any], store: SlackStore
         "user": BOT["user_id"],
         "bot_id": BOT["bot_id"],
     }
-    if args.get("thread_ts"):
-        if _message(store, channel, str(args["thread_ts"])) is None:
-            return fail("thread_not_found")
+    # Slack lists no error for a thread_ts that names no message: the post stands on its own.
+    if args.get("thread_ts") and _message(store, channel, str(args["thread_ts"])) is not None:
         message["thread_ts"] = str(args["thread_ts"])
     store.messages.append(message)
     return ok(channel=channel, ts=message["ts"], message=_public(message))
@@ -437,12 +438,15 @@ async def complete_upload(request: Request, args: dict[str, Any], store: SlackSt
         channels = list(
             dict.fromkeys(c.strip() for c in str(args.get("channels") or "").split(",") if c.strip())
         )
+    if len(channels) > 100:
+        return fail("channels_limit_exceeded")
     for channel in channels:
         if refused := store.refusal(channel, token):
             return fail(refused)
     thread_ts = str(args.get("thread_ts") or "")
-    if thread_ts and channels and _message(store, channels[0], thread_ts) is None:
-        return fail("thread_not_found")
+    # As chat.postMessage: no error is listed for a thread that does not exist; shared at the top.
+    if thread_ts and (len(channels) != 1 or _message(store, channels[0], thread_ts) is None):
+        thread_ts = ""
     now = int(time.time())
     for uploaded, item in chosen:
         uploaded.completed = True

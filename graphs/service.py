@@ -3,7 +3,9 @@
     async with RunService.open() as runs:
         flow = await runs.start("acme", num_leads=10, vertical="dentists", geography="Austin, TX")
         outcome = await runs.execute("acme", flow.id, on_event=print)   # blocks until done/paused
-        if outcome.status == "paused_for_upgrade": ...grant credits...; await runs.resume("acme", flow.id)
+        if outcome.status == "paused_for_upgrade":
+            ...grant credits...
+            decision = await runs.resume_if_funded("acme", flow.id, wait=True)  # ResumeDecision
 
 Every method takes the agency id first; another agency's flow reads as not found.
 
@@ -12,7 +14,12 @@ renewed while running). A lease whose holder died is taken over when it expires,
 the holder was a process on this host that no longer exists. A second caller is told the flow is
 already running.
 
-Executors (`LEADGEN_EXECUTOR`): `inprocess` (default) runs the graph in the calling process.
+Resuming: `resume_if_funded` is the one entry every face asks; it holds the one rule (the
+balance against the cheapest pending step, graphs/run_results.py) and answers a typed decision.
+It checks and starts under the flow's lease, so at most one face of any process resumes a run.
+
+Executors (`LEADGEN_EXECUTOR`, graphs/executors.py, `self.executor`): `inprocess` (default) runs
+the graph in the calling process.
 `queue` (PostgreSQL only) enqueues one job per flow for `leadgen worker` processes
 (graphs/queue.py); `execute`/`resume` then wait for it by reading the flow row (`wait=True`,
 the default, so every caller keeps "blocks until done or paused"), or return at once with an

@@ -1,7 +1,7 @@
 """The chat agent: a LangGraph tool-calling loop over the run service and the credits.
 
     agent = ChatAgent(llm, checkpointer)
-    context = ChatContext(agency_id="acme", user_id="ana", runs=runs, background=BackgroundRuns(runs))
+    context = ChatContext(agency_id="acme", user_id="ana", runs=runs, background=runs.executor)
     turn = await agent.reply("find 5 dentists in Austin, TX", thread_id="t1", context=context)
     turn.text          # what the model answered
     turn.tool_results  # [(tool name, parsed JSON result), ...] of this turn, for rich UIs
@@ -15,7 +15,8 @@ Tenancy. The agency is never a tool argument: tools read it from the runtime con
 passes, the run service answers only within that agency (another agency's id reads as not found).
 
 Non-blocking runs. `start_lead_run` validates the campaign and creates the flow, then hands it to
-`BackgroundRuns.launch`, which executes it as an asyncio task; the tool returns at once with
+the run service's executor (`runs.executor.launch`, graphs/executors.py), which executes it in
+the background (an asyncio task here, or a queued job); the tool returns at once with
 `{"run_id", "status": "started"}`. UIs `subscribe` to a run's events to draw live progress.
 A large run (more than LARGE_RUN_LEADS leads) or one that researches leads again (`refresh`) is
 only prepared (`"outcome": "needs_confirmation"`): the face shows a button, and its click starts
@@ -30,8 +31,6 @@ the `run_id` (or `opportunity_id`) it is about. Errors are results too (`{"error
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -77,11 +76,11 @@ from graphs.branding import BadBranding, branding_json
 from graphs.call_follower import CallFollower, call_finished
 from graphs.calls import CallService
 from graphs.checkpoints import open_checkpointer
+from graphs.executors import Executor
 from graphs.lead_lookup import LeadResolution, resolve_lead
 from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.reports import ReportNotFound, ReportService, ShareLink
-from graphs.resume_once import ResumeOnce
-from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunIdTaken, RunNotFound, RunService
+from graphs.service import BadRunInput, ResumeStatus, RunIdTaken, RunNotFound, RunService
 from graphs.views import (
     billed_text,
     call_metering,
@@ -127,133 +126,6 @@ Rules:
   added until a result says so."""
 
 # --------------------------------------------------------------------------------------------
-# Background runs
-
-
-@dataclass(frozen=True)
-class CreditGap:
-    """Where a paused run stands: the available balance against what its next step needs."""
-
-    balance: int
-    required: int
-
-    @property
-    def deficit(self) -> int:
-        return max(0, self.required - self.balance)
-
-    @property
-    def enough(self) -> bool:
-        return self.balance >= self.required
-
-    def as_dict(self) -> dict[str, int]:
-        return {"balance": self.balance, "required_balance": self.required, "deficit": self.deficit}
-
-
-def required_credits(flow: LeadGenFlow) -> int:
-    """Credits the paused step needs (from its billing block; 1 when the block says nothing)."""
-    info = (flow.billing_block or {}).get("credit_info") or {}
-    required = info.get("required_balance")
-    return int(required) if isinstance(required, int | float) and required > 0 else 1
-
-
-async def credit_gap(runs: RunService, flow: LeadGenFlow) -> CreditGap:
-    return CreditGap(await runs.billing.balance(flow.billing_customer_id), required_credits(flow))
-
-
-class BackgroundRuns:
-    """Executes flows as asyncio tasks of this process and fans their events out to subscribers.
-
-    One task per flow here; the run service's lease keeps other processes off it. Subscribers
-    (live views) receive every custom-stream event of the run, then a final
-    `{"type": "outcome", "status": ...}` event when the execution ends (completed, paused, error,
-    cancelled or already_running). A failing subscriber is dropped, never the run.
-    """
-
-    def __init__(self, runs: RunService) -> None:
-        self.runs = runs
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._subscribers: dict[str, list[EventSink]] = {}
-        self.outcomes: dict[str, str] = {}  # flow id -> last outcome status (for tests and views)
-        self.resume_once = ResumeOnce()
-
-    def active(self, flow_id: str) -> bool:
-        task = self._tasks.get(flow_id)
-        return task is not None and not task.done()
-
-    def launch(self, agency_id: str, flow_id: str, *, resume: bool = False) -> bool:
-        """Start executing (or resuming) the flow in the background; False when this process is
-        already running it."""
-        if self.active(flow_id):
-            return False
-        if resume:
-            self.resume_once.begin(flow_id)
-        self._tasks[flow_id] = asyncio.create_task(
-            self._drive(agency_id, flow_id, resume), name=f"leadgen-run-{flow_id}"
-        )
-        return True
-
-    async def wait(self, flow_id: str) -> str | None:
-        """Wait for the flow's background execution to end; its outcome status."""
-        task = self._tasks.get(flow_id)
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
-        return self.outcomes.get(flow_id)
-
-    def subscribe(self, flow_id: str, sink: EventSink) -> Callable[[], None]:
-        """Receive the flow's events; returns the function that unsubscribes."""
-        sinks = self._subscribers.setdefault(flow_id, [])
-        sinks.append(sink)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                sinks.remove(sink)
-
-        return unsubscribe
-
-    async def aclose(self) -> None:
-        """Stop the tasks (shutdown). Their flows keep status `running` with an expiring lease,
-        which start-up recovery (`RunService.recover`) picks up."""
-        tasks = [t for t in self._tasks.values() if not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _publish(self, flow_id: str, event: dict[str, Any]) -> None:
-        for sink in list(self._subscribers.get(flow_id, [])):
-            try:
-                await sink(event)
-            except Exception:  # a broken view (closed tab) must never stop the run
-                log.warning("dropping a subscriber of run %s", flow_id, exc_info=True)
-                with contextlib.suppress(ValueError):
-                    self._subscribers[flow_id].remove(sink)
-
-    async def _drive(self, agency_id: str, flow_id: str, resume: bool) -> None:
-        async def on_event(event: dict[str, Any]) -> None:
-            await self._publish(flow_id, event)
-
-        status: str
-        try:
-            outcome: Outcome
-            if resume:
-                outcome = await self.runs.resume(agency_id, flow_id, on_event=on_event)
-            else:
-                outcome = await self.runs.execute(agency_id, flow_id, on_event=on_event)
-            status = outcome.status
-        except AlreadyRunning:
-            status = "already_running"
-        except RunNotFound:
-            status = "not_found"
-        except Exception:  # a background task has nobody else to report to
-            log.exception("background run %s failed", flow_id)
-            status = "error"
-        finally:
-            self.resume_once.end(flow_id)
-        self.outcomes[flow_id] = status
-        await self._publish(flow_id, {"type": "outcome", "flow_id": flow_id, "status": status})
-
-
-# --------------------------------------------------------------------------------------------
 # Context and helpers
 
 
@@ -263,7 +135,7 @@ class ChatContext:
 
     agency_id: str
     runs: RunService
-    background: BackgroundRuns
+    background: Executor  # the run service's executor (`runs.executor`): its background runs
     user_id: str | None = None
     thread_id: str | None = None
     calls: CallService | None = None
@@ -935,20 +807,21 @@ async def connect_slack_workspace(runtime: Runtime_, team_id: str) -> str:
 
 
 async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
-    """Resume a paused (or stopped) run in the background when credits allow. Shared by the tool
-    and the paywall's buttons."""
+    """Ask the run service to resume a paused (or stopped) run when credits allow, and say what
+    it decided. Shared by the tool and the paywalls (web and Slack): the service decides, and at
+    most one of them resumes the run."""
     base = {"run_id": flow.id}
-    if flow.status == "completed":
-        return base | {"status": "completed", "message": "This run has already finished."}
-    if flow.status == "cancelled":
-        return base | {"status": "cancelled", "message": "This run was cancelled."}
-    if ctx.background.resume_once.resuming(flow.id):  # another face resumed it just now: watch
-        return base | {"status": "resuming", "message": "The run is resuming in the background."}
-    if ctx.background.active(flow.id):
-        return base | {"status": "running", "message": "This run is already running."}
-    if flow.status == "paused_for_upgrade":
-        gap = await credit_gap(ctx.runs, flow)
-        if not gap.enough:
+    decision = await ctx.runs.resume_if_funded(ctx.agency_id, flow.id)
+    match decision.status:
+        case ResumeStatus.COMPLETED:
+            return base | {"status": "completed", "message": "This run has already finished."}
+        case ResumeStatus.CANCELLED:
+            return base | {"status": "cancelled", "message": "This run was cancelled."}
+        case ResumeStatus.RUNNING:
+            return base | {"status": "running", "message": "This run is already running."}
+        case ResumeStatus.STILL_SHORT:
+            gap = decision.gap
+            assert gap is not None  # a STILL_SHORT decision names the gap
             offer = await upgrade_offer(ctx)
             return (
                 base
@@ -959,7 +832,6 @@ async def resume_flow(ctx: ChatContext, flow: LeadGenFlow) -> dict[str, Any]:
                     f"(short by {gap.deficit}). {offer.message}",
                 }
             )
-    ctx.background.launch(ctx.agency_id, flow.id, resume=True)
     return base | {"status": "resuming", "message": "The run is resuming in the background."}
 
 
@@ -1197,7 +1069,7 @@ class ChatServices:
     settings: Settings
     database: Database
     runs: RunService
-    background: BackgroundRuns
+    background: Executor
     agent: ChatAgent
     calls: CallService
     follower: CallFollower
@@ -1228,7 +1100,7 @@ async def open_chat(
     try:
         async with open_checkpointer(database.url) as saver, Providers.from_settings(settings) as providers:
             runs = RunService(database, billing_for(settings, database.engine), providers, saver, settings)
-            background = BackgroundRuns(runs)
+            background = runs.executor
             calls = CallService(database, runs.billing, providers, settings)
             follower = CallFollower(calls)
             # Streaming, so the UI can show the answer as it is written.

@@ -13,10 +13,10 @@ What a session shows:
 * when a run pauses for credits, the paywall: why (phase, feature, balance, required, deficit),
   the plans, an Upgrade button per plan and "I've upgraded - resume". While the paywall is up the
   view polls the balance; once it covers the next step a 5-second countdown is shown and the run
-  resumes by itself.
+  resumes by itself (graphs/auto_resume.py, the rule Slack follows too; the run service decides).
 
-Runs execute in `BackgroundRuns` tasks of this process, not in the chat turn, so closing the tab
-never stops them. Reopening a thread (`on_chat_resume`) reattaches a live view to each of its runs
+Runs execute in the run service's executor (`runs.executor`: tasks of this process, or queued
+jobs), not in the chat turn, so closing the tab never stops them. Reopening a thread (`on_chat_resume`) reattaches a live view to each of its runs
 still running or paused (so the paywall and its buttons come back).
 
 Sign-in: with `CHAINLIT_AUTH_SECRET` set, password login against `agency_users`
@@ -57,7 +57,6 @@ from assistant.agent import (
     ChatContext,
     ChatServices,
     confirm_upgrade,
-    credit_gap,
     open_chat,
     plan_by_id,
     resume_flow,
@@ -74,6 +73,7 @@ from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authe
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
 from graphs import accounts
+from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import call_finished, call_report
 from graphs.lead_export import dossiers_of, leads_csv
 from graphs.reports import ReportNotFound, ReportService
@@ -85,9 +85,7 @@ from tools.billing.port import BillingError
 
 log = logging.getLogger(__name__)
 
-RESUME_COUNTDOWN_SECONDS = 5
 POLL_SECONDS = 1.5  # redraw interval without events (runs executed by another process)
-BALANCE_POLL_SECONDS = 1.0
 TERMINAL = ("completed", "error", "cancelled")
 ESSENTIAL_KEYS = ("google_places_api_key", "firecrawl_api_key", "openai_api_key")
 
@@ -845,8 +843,7 @@ class RunView:
             return
         await self.close_paywall(None)
         self.paywall_key = key
-        flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
-        gap = await credit_gap(STATE.chat.runs, flow)
+        gap = await STATE.chat.runs.resume_gap(self.agency_id, self.run_id)
         offer = await upgrade_offer(self.context())
         info = block.get("credit_info") or {}
         plans = " · ".join(f"**{p.name}** (+{plural(p.credits, 'credit')})" for p in PLANS)
@@ -900,25 +897,33 @@ class RunView:
         self.paywall, self.paywall_key = None, None
 
     async def wait_for_credits(self, key: str) -> None:
-        """Poll the balance; once it covers the paused step, count down visibly, then resume."""
+        """Poll the balance; once it covers the paused step, count down visibly, then ask the
+        run service to resume (graphs/auto_resume.py: the rule Slack follows too). When the
+        service finds the credits short after all, ask again no sooner than its retry delay."""
+        rule = AUTO_RESUME
+        last_try: float | None = None
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(BALANCE_POLL_SECONDS)
+            await asyncio.sleep(rule.poll_seconds)
             flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
             if flow.status != "paused_for_upgrade" or self.paywall_key != key:
                 return
-            gap = await credit_gap(STATE.chat.runs, flow)
-            if gap.enough:
-                break
-        notice = cl.Message(content="")
-        for left in range(RESUME_COUNTDOWN_SECONDS, 0, -1):
-            notice.content = f"{plural(gap.balance, 'credit')} available. Resuming the run in {left} s…"
-            await (notice.update() if left < RESUME_COUNTDOWN_SECONDS else notice.send())
-            await asyncio.sleep(1)
-        flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
-        result = await resume_flow(self.context(), flow)
-        notice.content = result["message"]
-        await notice.update()
-        self.poke.set()
+            gap = await STATE.chat.runs.resume_gap(self.agency_id, self.run_id)
+            if not gap.enough or (last_try is not None and loop.time() - last_try < rule.retry_seconds):
+                continue
+            notice = cl.Message(content="")
+            for left in range(rule.countdown_seconds, 0, -1):
+                notice.content = f"{plural(gap.balance, 'credit')} available. Resuming the run in {left} s…"
+                await (notice.update() if left < rule.countdown_seconds else notice.send())
+                await asyncio.sleep(1)
+            last_try = loop.time()
+            flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
+            result = await resume_flow(self.context(), flow)
+            notice.content = result["message"]
+            await notice.update()
+            self.poke.set()
+            if result["status"] != "paused_for_upgrade":
+                return
 
 
 async def watch(run_id: str, existing: dict[str, str] | None = None) -> RunView:

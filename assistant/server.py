@@ -8,7 +8,7 @@
 A Vapi webhook is authenticated (`assistant.webhooks`), parsed strictly (`tools.vapi.wire`), written
 to the webhook inbox, and acknowledged at once (Vapi gives a server 20 s, and a slow answer gets
 redelivered); the work (record the call's outcome, meter it) runs after the response in an
-in-process asyncio task. Answers: 200 accepted (also for a redelivery, a message type we do not act
+in-process asyncio task (graphs/executors.py `BackgroundTasks`, awaited on shutdown). Answers: 200 accepted (also for a redelivery, a message type we do not act
 on, and a call we do not know, which is logged and writes nothing), 401 bad or missing
 credentials, 400 malformed body (the message names the problem), 413 body too large.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from assistant.report_page import CONTENT_SECURITY_POLICY, NOT_FOUND_HTML, render_html, render_pdf
 from assistant.webhooks import VapiWebhookAuth, WebhookRejected
 from graphs.calls import VAPI_WEBHOOK_PATH, CallService
+from graphs.executors import BackgroundTasks
 from graphs.reports import REPORT_PATH, ReportNotFound, ReportService
 from leadgen.settings import Settings, get_settings
 from tools.vapi.wire import (
@@ -50,36 +51,6 @@ from tools.vapi.wire import (
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
-# How long shutdown waits for webhook work already acknowledged.
-DRAIN_SECONDS = 20.0
-
-
-class BackgroundWork:
-    """Tasks started after a response was sent. Kept referenced (asyncio holds tasks weakly),
-    failures logged, and awaited on shutdown so acknowledged work is not dropped mid-way."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
-        task = asyncio.create_task(self._run(work, name), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _run(work: Coroutine[Any, Any, Any], name: str) -> None:
-        try:
-            await work
-        except Exception:  # a background task has nobody to raise to: log it
-            log.exception("background work %s failed", name)
-
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
-
-    async def drain(self, seconds: float = DRAIN_SECONDS) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=seconds)
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -208,7 +179,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.vapi_auth = VapiWebhookAuth(settings.vapi_webhook_secret, settings.leadgen_env)
-    app.state.background = BackgroundWork()
+    # Work acknowledged before it is done (webhooks): awaited on shutdown.
+    app.state.background = BackgroundTasks("background work")
     if calls is not None:
         app.state.calls = calls
     return app

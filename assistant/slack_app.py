@@ -22,9 +22,10 @@ What it does:
   an Upgrade button per plan where upgrading is possible (self-service grants through
   `assistant.agent.upgrade`, with the same idempotency key as the web UI's plan choice; Autumn:
   a checkout link; otherwise no buttons, and the reply says to ask the administrator) and Resume. Resume
-  goes through `assistant.agent.resume_flow` -> `RunService.resume` and the flow's lease, so a
-  run started in the web UI or the CLI resumes from Slack and the reverse. Like the web UI, a
-  watched paused run resumes by itself once the balance covers its next step.
+  goes through `assistant.agent.resume_flow` -> `RunService.resume_if_funded`, which decides
+  under the flow's lease, so a run started in the web UI or the CLI resumes from Slack and the
+  reverse, once. Like the web UI, a watched paused run resumes by itself once the balance covers
+  its next step, by the same rule (graphs/auto_resume.py).
 
 Tenancy. A workspace (team id) maps to one agency through `slack_installs`. Single-workspace
 set-up outside production: while NO workspace is installed, the first team that contacts us is
@@ -43,7 +44,8 @@ Slack redelivers an event it thinks we missed (same `event_id`, `X-Slack-Retry-N
 is recorded in the webhook inbox (provider "slack") before it is processed, so it runs once.
 
 Everything slow happens after the ack: listeners ack (Bolt answers Slack at once, well within its
-3 s) and hand the work to `SlackAdapter.spawn`, whose tasks are awaited on shutdown.
+3 s) and hand the work to `SlackAdapter.spawn` (graphs/executors.py `BackgroundTasks`), whose
+tasks are awaited on shutdown.
 """
 
 from __future__ import annotations
@@ -74,11 +76,9 @@ from starlette.routing import BaseRoute, Route
 from assistant import slack_blocks as kit
 from assistant.agent import (
     AgentTurn,
-    BackgroundRuns,
     ChatAgent,
     ChatContext,
     ChatServices,
-    credit_gap,
     plan_by_id,
     plans_json,
     resume_flow,
@@ -90,9 +90,11 @@ from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call, LeadGenFlow
 from graphs import accounts
+from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.call_tools import place_call
 from graphs.calls import CallService
+from graphs.executors import BackgroundTasks, Executor
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.reports import ReportNotFound, ReportService
 from graphs.service import BadRunInput, RunNotFound, RunService
@@ -227,8 +229,6 @@ class RunWatcher:
     MIN_EDIT_SECONDS = 1.0  # Slack's chat.update budget is about one a second per channel
     PROGRESS_EDIT_SECONDS = 3.0  # edits that only move a percentage wait longer
     WATCH_LIMIT_SECONDS = 6 * 3600.0  # then stop; a Resume click attaches a new watcher
-    # A resume that found the credits short after all (spent meanwhile) is not retried at once.
-    AUTO_RESUME_RETRY_SECONDS = 10.0
 
     def __init__(self, adapter: SlackAdapter, ws: Workspace, run_id: str, place: Place, ts: str) -> None:
         self.adapter = adapter
@@ -244,7 +244,8 @@ class RunWatcher:
         self.paywall_key: str | None = None
         self.paywall_ts: str | None = None
         self.paywall_text = ""
-        self.auto_resumed_at = -1e9
+        self.funded_since: float | None = None  # when the balance was first seen covering the step
+        self.auto_resumed_at: float | None = None
         self.task: asyncio.Task[None] | None = None
         self.unsubscribe = adapter.background.subscribe(run_id, self.on_event)
 
@@ -332,13 +333,19 @@ class RunWatcher:
     # -- the paywall ------------------------------------------------------------------------
 
     async def paused(self, flow: LeadGenFlow, run: dict[str, Any]) -> None:
-        """Post the paywall once per pause; resume by ourselves once the balance covers the step
-        (as the web UI does), which also covers an upgrade made in another face."""
-        gap = await credit_gap(self.runs, flow)
+        """Post the paywall once per pause; resume by the shared rule (graphs/auto_resume.py, as
+        the web UI does) once the balance covers the step, which also covers an upgrade made in
+        another face. The run service decides; only one face resumes."""
+        gap = await self.runs.resume_gap(self.ws.agency_id, self.run_id)
         block = run.get("billing_block") or {}
         key = str(block.get("created_at") or "pause")
-        if gap.enough and time.monotonic() - self.auto_resumed_at >= self.AUTO_RESUME_RETRY_SECONDS:
-            self.auto_resumed_at = time.monotonic()
+        now = time.monotonic()
+        if not gap.enough:
+            self.funded_since = None
+        elif self.funded_since is None:
+            self.funded_since = now
+        if AUTO_RESUME.due(funded_since=self.funded_since, last_try=self.auto_resumed_at, now=now):
+            self.auto_resumed_at = now
             result = await resume_flow(self.adapter.context(self.ws, None, self.place), flow)
             if result["status"] in ("resuming", "running"):
                 await self.close_paywall(f"Credits available ({gap.balance}): the run is resuming.")
@@ -385,8 +392,8 @@ class SlackAdapter:
         self.services = services
         self.client = client
         self.default_agency = default_agency
-        self.background: BackgroundRuns = services.background
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.background: Executor = services.background
+        self.tasks = BackgroundTasks("Slack work")
         self._watchers: dict[tuple[str, str, str], RunWatcher] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._team_clients: dict[str, AsyncWebClient] = {}
@@ -404,35 +411,20 @@ class SlackAdapter:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[None]:
         """Run `work` after the ack; kept referenced, failures logged, awaited on shutdown."""
-
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception:  # nobody else to report to: the ack is long gone
-                log.exception("Slack work %s failed", name)
-
-        task = asyncio.create_task(guarded(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self.tasks.spawn(work, name)
 
     async def drain(self, seconds: float = 30.0) -> None:
         """Wait for the work started so far (and what it starts) to finish; watchers excluded."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            watching = {w.task for w in self._watchers.values()}
-            pending = [t for t in self._tasks if not t.done() and t not in watching]
-            if not pending:
-                return
-            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+
+        def watching() -> set[asyncio.Task[Any]]:
+            return {w.task for w in self._watchers.values() if w.task is not None}
+
+        await self.tasks.drain(seconds, exclude=watching)
 
     async def aclose(self) -> None:
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.tasks.aclose()
 
     def context(self, ws: Workspace, user: str | None, place: Place | None) -> ChatContext:
         thread = conversation_id(ws.team_id, place.channel, place.thread_ts) if place else None
@@ -1055,7 +1047,7 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
     calls: CallService = app.state.calls
     async with open_checkpointer(calls.db.url) as saver:
         runs = RunService(calls.db, calls.billing, calls.providers, saver, settings)
-        background = BackgroundRuns(runs)
+        background = runs.executor
         agent = ChatAgent(calls.providers.llm(), saver)
         follower = CallFollower(calls)
         services = ChatServices(settings, calls.db, runs, background, agent, calls, follower)

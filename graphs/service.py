@@ -3,7 +3,9 @@
     async with RunService.open() as runs:
         flow = await runs.start("acme", num_leads=10, vertical="dentists", geography="Austin, TX")
         outcome = await runs.execute("acme", flow.id, on_event=print)   # blocks until done/paused
-        if outcome.status == "paused_for_upgrade": ...grant credits...; await runs.resume("acme", flow.id)
+        if outcome.status == "paused_for_upgrade":
+            ...grant credits...
+            decision = await runs.resume_if_funded("acme", flow.id, wait=True)  # ResumeDecision
 
 Every method takes the agency id first; another agency's flow reads as not found.
 
@@ -12,7 +14,12 @@ renewed while running). A lease whose holder died is taken over when it expires,
 the holder was a process on this host that no longer exists. A second caller is told the flow is
 already running.
 
-Executors (`LEADGEN_EXECUTOR`): `inprocess` (default) runs the graph in the calling process.
+Resuming: `resume_if_funded` is the one entry every face asks; it holds the one rule (the
+balance against the cheapest pending step, graphs/run_results.py) and answers a typed decision.
+It checks and starts under the flow's lease, so at most one face of any process resumes a run.
+
+Executors (`LEADGEN_EXECUTOR`, graphs/executors.py, `self.executor`): `inprocess` (default) runs
+the graph in the calling process.
 `queue` (PostgreSQL only) enqueues one job per flow for `leadgen worker` processes
 (graphs/queue.py); `execute`/`resume` then wait for it by reading the flow row (`wait=True`,
 the default, so every caller keeps "blocks until done or paused"), or return at once with an
@@ -28,7 +35,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +43,7 @@ from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
 from db.repositories import LeadRecord, NotFound, new_lease_owner
 from db.statuses import FINAL_FLOW_STATUSES, AuditStatus, FlowStatus, PhaseStatus
+from graphs.executors import Executor, executor_for
 from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.run_errors import (
     AlreadyRunning,
@@ -48,6 +55,7 @@ from graphs.run_errors import (
     RunNotFound,
 )
 from graphs.run_lease import RunKind, holder_is_dead_here, lease_is_stale
+from graphs.run_results import QUEUED, CreditGap, Outcome, ResumeDecision, ResumeStatus, required_credits
 from graphs.views import scoring_note
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
@@ -63,11 +71,15 @@ if TYPE_CHECKING:
     from tools.providers import Providers
 
 __all__ = [  # the errors and the lease rule keep their old import path for every caller
+    "QUEUED",
     "AlreadyRunning",
     "BadRunInput",
+    "CreditGap",
     "Outcome",
     "ProviderKeyRejected",
     "QueueRequiresPostgres",
+    "ResumeDecision",
+    "ResumeStatus",
     "RunError",
     "RunIdTaken",
     "RunKind",
@@ -103,28 +115,6 @@ def _check_executor(settings: Settings, database_url: str) -> None:
         raise QueueRequiresPostgres(str(exc)) from exc
 
 
-# The outcome of an execution that was only enqueued (queue executor, `wait=False`): not a flow
-# status (the row stays as it was until a worker takes the job).
-QUEUED = "queued"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How an execution ended: `completed`, `paused_for_upgrade`, `error` or `cancelled`; or
-    `queued` (queue executor, `wait=False`: a worker will run it)."""
-
-    status: str
-    flow: LeadGenFlow
-    pending_interrupts: int = 0
-    ran: bool = True  # False when nothing was executed (e.g. resume without enough credits)
-    job_id: int | None = None  # the queue job that ran (or will run) it, queue executor only
-
-    def __post_init__(self) -> None:
-        # A plain string, whoever built it: outcomes end up in LangGraph state (the platform
-        # graph), and checkpoints refuse enum classes they were not told about.
-        object.__setattr__(self, "status", str(self.status))
-
-
 class RunService:
     def __init__(
         self,
@@ -148,6 +138,8 @@ class RunService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Queue executor: the client that enqueues (open() passes one; else one per enqueue).
         self.queue = queue
+        # Who executes this service's runs (LEADGEN_EXECUTOR), and its background executions.
+        self.executor: Executor = executor_for(settings.leadgen_executor, self)
 
     @classmethod
     @asynccontextmanager
@@ -283,34 +275,148 @@ class RunService:
     ) -> Outcome:
         """Continue a paused (or crashed) flow. Re-checks credits first: when they still do not
         cover the cheapest pending step, the flow stays paused, its billing block is refreshed,
-        and nothing runs or is charged. Queue executor: as `execute` (the check is made here,
-        and again by the worker)."""
+        and nothing runs or is charged. AlreadyRunning when someone else executes it. Queue
+        executor: as `execute` (the check is made here, and again by the worker). Faces call
+        `resume_if_funded` instead, which answers a decision rather than raising."""
+        decision = await self._resume(agency_id, flow_id, on_event=on_event, wait=wait, background=False)
+        assert decision.outcome is not None  # a resume that was waited for always has one
+        return decision.outcome
+
+    async def resume_if_funded(
+        self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None, wait: bool = False
+    ) -> ResumeDecision:
+        """The one resume every face asks for: resume the run when the balance covers its
+        cheapest pending step, and say what was decided (`ResumeStatus`).
+
+        At most one resume, whoever asks and from wherever: within this process a second face
+        asking while the first one's resume is under way is told RESUMING (and watches); across
+        processes the credits are checked and the execution started under the flow's lease
+        (compare-and-set on the row), so a face of another process that loses the race is told
+        RESUMING (or RUNNING) instead of resuming it again. Queue executor: the job's queueing
+        lock plays the lease's part.
+
+        `wait=False` (the chat and Slack faces): the execution goes on in the background
+        (`self.executor`, whose subscribers see its events). `wait=True` (the CLI): it runs to its
+        end or pause here, and the decision carries its `outcome`; RUNNING means another holder
+        executes it."""
         flow = await self.get(agency_id, flow_id)
         if flow.status in FINAL_FLOW_STATUSES:
-            return Outcome(flow.status, flow, ran=False)
-        interrupts = await self._pending_interrupts(flow_id)
+            return _finished(flow)
+        executor = self.executor
+        if executor.resuming(flow_id):
+            return ResumeDecision(ResumeStatus.RESUMING, flow)
+        if executor.active(flow_id):
+            return ResumeDecision(ResumeStatus.RUNNING, flow)
+        executor.begin_resume(flow_id)
+        try:
+            return await self._resume(agency_id, flow_id, on_event=on_event, wait=wait, background=not wait)
+        except AlreadyRunning:
+            executor.note(flow_id, "already_running")
+            flow = await self.get(agency_id, flow_id)
+            if flow.status in FINAL_FLOW_STATUSES:
+                return _finished(flow)
+            # Held while still paused: another face is checking the credits and resuming it now.
+            paused = flow.status == FlowStatus.PAUSED_FOR_UPGRADE
+            return ResumeDecision(ResumeStatus.RESUMING if paused else ResumeStatus.RUNNING, flow)
+        finally:
+            if not executor.active(flow_id):
+                executor.end_resume(flow_id)
+
+    async def resume_gap(self, agency_id: str, flow_id: str) -> CreditGap:
+        """Where a paused run stands against the balance, by the rule `resume_if_funded` applies
+        (the cheapest pending step): what a paywall shows and polls."""
+        flow = await self.get(agency_id, flow_id)
+        return await self._gap(flow, await self._pending_interrupts(flow_id))
+
+    async def _gap(self, flow: LeadGenFlow, interrupts: list[Any]) -> CreditGap:
+        blocks = _pending_blocks(flow, interrupts)
+        return CreditGap(await self.billing.balance(flow.billing_customer_id), required_credits(blocks))
+
+    async def _check_credits(
+        self, agency_id: str, flow: LeadGenFlow
+    ) -> tuple[CreditGap | None, Command[Any] | None] | ResumeDecision:
+        """Before a resume: the gap and the command answering every pending interrupt, or, when
+        the balance does not cover the cheapest pending step, the STILL_SHORT decision (the
+        flow's billing block refreshed, nothing run)."""
+        interrupts = await self._pending_interrupts(flow.id)
         if not interrupts:
-            return await self._dispatch(agency_id, flow_id, None, on_event, "resume", wait)
-        blocks = [i.value.get("billing_block", {}) for i in interrupts if isinstance(i.value, dict)]
-        cheapest = min((b.get("credit_info", {}).get("required_balance", 1) for b in blocks), default=1)
-        available = await self.billing.balance(flow.billing_customer_id)
-        if available < cheapest:
-            block = dict(blocks[0]) if blocks else {}
+            return None, None
+        gap = await self._gap(flow, interrupts)
+        if not gap.enough:
+            blocks = _pending_blocks(flow, interrupts)
+            cheapest = min(blocks, key=lambda b: required_credits([b]), default={})
+            block = dict(cheapest or {})
             check = await self.billing.check(
                 flow.billing_customer_id, block.get("feature_id", "dossier_research")
             )
             block["credit_info"] = check.credit_info()
             async with self.db.transaction() as repo:
                 flow = await repo.update_flow(
-                    agency_id, flow_id, status=FlowStatus.PAUSED_FOR_UPGRADE, billing_block=block
+                    agency_id, flow.id, status=FlowStatus.PAUSED_FOR_UPGRADE, billing_block=block
                 )
-            return Outcome(FlowStatus.PAUSED_FOR_UPGRADE, flow, pending_interrupts=len(interrupts), ran=False)
+            outcome = Outcome(
+                FlowStatus.PAUSED_FOR_UPGRADE, flow, pending_interrupts=len(interrupts), ran=False
+            )
+            return ResumeDecision(ResumeStatus.STILL_SHORT, flow, gap, outcome)
         # One answer for every pending interrupt: the gates re-try their holds and those still
         # short pause again (LangGraph re-runs all interrupted tasks of the superstep anyway).
         from langgraph.types import Command
 
-        command: Command[Any] = Command(resume={i.id: {"resumed": True} for i in interrupts})
-        return await self._dispatch(agency_id, flow_id, command, on_event, "resume", wait)
+        return gap, Command(resume={i.id: {"resumed": True} for i in interrupts})
+
+    async def _resume(
+        self, agency_id: str, flow_id: str, *, on_event: EventSink | None, wait: bool, background: bool
+    ) -> ResumeDecision:
+        """Check the credits and resume: under the flow's lease in process (so the check and the
+        execution are one holder's), before enqueueing with the queue executor."""
+        executor = self.executor
+        if executor.name == "queue":
+            flow = await self.get(agency_id, flow_id)
+            if flow.status in FINAL_FLOW_STATUSES:
+                return _finished(flow)
+            checked = await self._check_credits(agency_id, flow)
+            if isinstance(checked, ResumeDecision):
+                return checked
+            gap, command = checked
+            if background:
+                # Enqueued now, so a second holder is known at once; the executor follows it.
+                await self._dispatch(agency_id, flow_id, command, None, "resume", False)
+
+                async def follow(sink: EventSink) -> Outcome:
+                    return await self.wait_for(agency_id, flow_id, on_event=sink)
+
+                executor.launch(agency_id, flow_id, resume=True, start=follow)
+                return ResumeDecision(ResumeStatus.RESUMING, flow, gap)
+            outcome = await self._dispatch(agency_id, flow_id, command, on_event, "resume", wait)
+            return ResumeDecision(ResumeStatus.RESUMING, outcome.flow, gap, outcome)
+
+        owner = new_lease_owner()
+        await self._acquire(agency_id, flow_id, owner)
+        try:
+            flow = await self.get(agency_id, flow_id)
+            if flow.status in FINAL_FLOW_STATUSES:
+                await self._release(agency_id, flow_id, owner)
+                return _finished(flow)
+            checked = await self._check_credits(agency_id, flow)
+            if isinstance(checked, ResumeDecision):
+                await self._release(agency_id, flow_id, owner)
+                return checked
+        except BaseException:
+            await self._release(agency_id, flow_id, owner)
+            raise
+        gap, command = checked
+        if background:
+
+            async def held(sink: EventSink) -> Outcome:
+                return await self.run_here(agency_id, flow_id, command, sink, owner=owner)
+
+            if not executor.launch(agency_id, flow_id, resume=True, start=held):
+                # This process's previous execution is still winding down: it has the run.
+                await self._release(agency_id, flow_id, owner)
+                return ResumeDecision(ResumeStatus.RUNNING, flow, gap)
+            return ResumeDecision(ResumeStatus.RESUMING, flow, gap)
+        outcome = await self.run_here(agency_id, flow_id, command, on_event, owner=owner)
+        return ResumeDecision(ResumeStatus.RESUMING, outcome.flow, gap, outcome)
 
     async def stream(
         self, agency_id: str, flow_id: str, *, resume: bool = False
@@ -467,35 +573,7 @@ class RunService:
         kind: RunKind,
         wait: bool,
     ) -> Outcome:
-        if self.settings.leadgen_executor != "queue":
-            return await self._run(agency_id, flow_id, command, on_event)
-        return await self._enqueue(agency_id, flow_id, kind, on_event, wait)
-
-    async def _enqueue(
-        self, agency_id: str, flow_id: str, kind: RunKind, on_event: EventSink | None, wait: bool
-    ) -> Outcome:
-        """Queue executor: one job per flow (its lock and queueing lock are the flow id), then
-        wait for it from the flow row. `command` is not sent: the worker's `resume` rebuilds it
-        from the checkpoint's pending interrupts."""
-        from graphs.queue import RunQueue, libpq_dsn, pending_jobs, wait_for
-
-        flow = await self.get(agency_id, flow_id)
-        if flow.status in FINAL_FLOW_STATUSES:
-            return Outcome(flow.status, flow, ran=False)
-        held = not lease_is_stale(flow.lease_owner, flow.lease_expires_at, _now())
-        if held or await pending_jobs(self.db, flow_id):
-            raise AlreadyRunning(f"run {flow_id} is already queued or running")
-        if self.queue is not None:
-            job_id = await self.queue.enqueue(agency_id, flow_id, kind)
-        else:
-            async with RunQueue.connect(libpq_dsn(self.db.url)) as queue:
-                job_id = await queue.enqueue(agency_id, flow_id, kind)
-        if job_id is None:  # another caller queued it between our check and our insert
-            raise AlreadyRunning(f"run {flow_id} is already queued or running")
-        if not wait:
-            return Outcome(QUEUED, flow, ran=False, job_id=job_id)
-        flow = await wait_for(self, agency_id, flow_id, on_event=on_event)
-        return Outcome(flow.status, flow, job_id=job_id)
+        return await self.executor.run(agency_id, flow_id, command, on_event, kind, wait)
 
     async def wait_for(self, agency_id: str, flow_id: str, *, on_event: EventSink | None = None) -> Outcome:
         """Block until a queued (or running) flow completes, pauses or fails, reading its row;
@@ -544,11 +622,21 @@ class RunService:
                 runner.cancel()
                 return
 
-    async def _run(
-        self, agency_id: str, flow_id: str, command: Command[Any] | None, on_event: EventSink | None
+    async def run_here(
+        self,
+        agency_id: str,
+        flow_id: str,
+        command: Command[Any] | None,
+        on_event: EventSink | None,
+        *,
+        owner: str | None = None,
     ) -> Outcome:
-        owner = new_lease_owner()
-        await self._acquire(agency_id, flow_id, owner)
+        """Execute the flow in this process under its lease (the in-process executor's work):
+        taken here, or already taken by the caller as `owner` (a resume that checked the credits
+        under it). The lease is released when this returns."""
+        if owner is None:
+            owner = new_lease_owner()
+            await self._acquire(agency_id, flow_id, owner)
         try:
             flow = await self.get(agency_id, flow_id)
             if flow.status in FINAL_FLOW_STATUSES:
@@ -598,8 +686,11 @@ class RunService:
                 self._tasks.pop(flow_id, None)
             return await self._settle_status(agency_id, flow_id)
         finally:
-            async with self.db.transaction() as repo:
-                await repo.release_lease(agency_id, flow_id, owner)
+            await self._release(agency_id, flow_id, owner)
+
+    async def _release(self, agency_id: str, flow_id: str, owner: str) -> None:
+        async with self.db.transaction() as repo:
+            await repo.release_lease(agency_id, flow_id, owner)
 
     async def _stream(self, flow_id: str, graph_input: Any, on_event: EventSink | None) -> None:
         from graphs.context import PipelineContext
@@ -638,6 +729,17 @@ class RunService:
                 agency_id, flow_id, status=FlowStatus.COMPLETED, completed_at=_now(), billing_block=None
             )
             return Outcome(FlowStatus.COMPLETED, flow)
+
+
+def _finished(flow: LeadGenFlow) -> ResumeDecision:
+    status = ResumeStatus.CANCELLED if flow.status == FlowStatus.CANCELLED else ResumeStatus.COMPLETED
+    return ResumeDecision(status, flow, outcome=Outcome(flow.status, flow, ran=False))
+
+
+def _pending_blocks(flow: LeadGenFlow, interrupts: list[Any]) -> list[dict[str, Any]]:
+    """The billing blocks of the run's pending steps: its interrupts', else the flow row's."""
+    blocks = [i.value.get("billing_block") or {} for i in interrupts if isinstance(i.value, dict)]
+    return blocks or ([flow.billing_block] if flow.billing_block else [])
 
 
 def _log_skipped_phases(flow: LeadGenFlow) -> None:

@@ -10,7 +10,10 @@ The rules (issue 15):
 - `db` and `tools` never import `graphs`;
 - no face (`assistant/`) imports the local ledger (`tools.billing.local`): faces ask the billing
   port (`tools.billing.credit_admin`), not the adapter's class;
-- the modules of `graphs/` import each other without a cycle.
+- the modules of `graphs/` import each other without a cycle;
+- no face decides a resume (`resume_decisions`): faces ask `RunService.resume_if_funded`, never
+  `RunService.resume` / `run_here`, an executor launch with `resume=True`, or a credits rule of
+  their own (`required_credits`, `credit_gap`).
 """
 
 from __future__ import annotations
@@ -175,6 +178,75 @@ def scan(root: Path = ROOT) -> tuple[list[Import], dict[str, dict[str, str]], se
             if is_package:
                 exports[name] = reexports(name, source)
     return imports, exports, modules
+
+
+# What deciding a resume looks like in a face: calling the run service's resume itself, launching
+# a resume on its executor, or applying a credits rule (the service's `required_credits`, or the
+# faces' old `credit_gap`).
+RESUME_METHODS = frozenset({"resume", "run_here"})
+RESUME_RULES = frozenset({"required_credits", "credit_gap", "begin_resume"})
+
+
+def _receiver_is_runs(node: ast.expr) -> bool:
+    """`runs.x(...)`, `self.runs.x(...)`, `STATE.chat.runs.x(...)`: a call on a run service."""
+    return (isinstance(node, ast.Name) and node.id == "runs") or (
+        isinstance(node, ast.Attribute) and node.attr == "runs"
+    )
+
+
+def resume_decisions(module: str, source: str) -> list[str]:
+    """One line per place where the face `module` decides a resume instead of asking the service."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            attr = node.func.attr
+            if attr in RESUME_METHODS and _receiver_is_runs(node.func.value):
+                found.append(f"{module}:{node.lineno} calls runs.{attr} (ask runs.resume_if_funded)")
+            if attr == "launch" and any(
+                k.arg == "resume" and not (isinstance(k.value, ast.Constant) and not k.value.value)
+                for k in node.keywords
+            ):
+                found.append(f"{module}:{node.lineno} launches a resume (ask runs.resume_if_funded)")
+        name = (
+            node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        )
+        if name in RESUME_RULES:
+            found.append(f"{module}:{node.lineno} uses {name} (the run service holds the resume rule)")
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            for alias in node.names:
+                if alias.name.rpartition(".")[2] in RESUME_RULES:
+                    found.append(
+                        f"{module}:{node.lineno} imports {alias.name} (the run service holds the resume rule)"
+                    )
+    return sorted(set(found))
+
+
+def test_no_face_decides_a_resume() -> None:
+    found: list[str] = []
+    for path in sorted((ROOT / "assistant").rglob("*.py")):
+        found.extend(resume_decisions(module_name(path), path.read_text(encoding="utf-8")))
+    assert found == []
+
+
+def test_the_resume_checker_catches_a_face_deciding() -> None:
+    bad = {
+        "assistant.a": "async def f(runs):\n    await runs.resume('acme', 'f1')\n",
+        "assistant.b": "async def f(self):\n    await self.runs.run_here('acme', 'f1', None, None)\n",
+        "assistant.c": "def f(ctx):\n    ctx.background.launch('acme', 'f1', resume=True)\n",
+        "assistant.d": "from graphs.run_results import required_credits\n",
+        "assistant.e": "async def f(runs, flow):\n    return await credit_gap(runs, flow)\n",
+    }
+    for module, source in bad.items():
+        assert resume_decisions(module, source), module
+    good = (
+        "async def f(self, runs, ws):\n"
+        "    await runs.resume_if_funded('acme', 'f1')\n"
+        "    await runs.resume_gap('acme', 'f1')\n"
+        "    await self.resume(ws)\n"  # a face's own handler named resume
+        "    runs.executor.launch('acme', 'f1')\n"
+        "    runs.executor.launch('acme', 'f1', resume=False)\n"
+    )
+    assert resume_decisions("assistant.ok", good) == []
 
 
 def test_the_layers_hold() -> None:

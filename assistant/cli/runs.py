@@ -271,7 +271,13 @@ def resume(run_id: RunIdArgument, agency: AgencyOption = None, json_output: Json
         return (await runs.get(agency_id, run_id)).id
 
     async def go(runs: RunService, flow_id: str, monitor: RunMonitor) -> Outcome:
-        return await runs.resume(agency_id, flow_id, on_event=monitor.on_event)
+        # The run service decides (the same entry the chat and Slack ask); this face waits.
+        decision = await runs.resume_if_funded(agency_id, flow_id, on_event=monitor.on_event, wait=True)
+        if decision.outcome is None:  # another holder (a face, a process) is resuming or running it
+            from graphs.service import AlreadyRunning
+
+            raise AlreadyRunning(f"run {flow_id} is already {decision.status}")
+        return decision.outcome
 
     _execute(agency_id, json_output, start, go, f"Resuming run {run_id}…")
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from assistant.agent import BackgroundRuns, ChatContext, plan_by_id, resume_flow, upgrade
+from assistant.agent import ChatContext, plan_by_id, resume_flow, upgrade
 from graphs.call_tools import place_call
 from graphs.calls import CallService
 from graphs.service import RunService
@@ -69,9 +69,7 @@ async def test_run_paywall_checkout_resume_and_call_on_autumn(
         assert isinstance(runs.billing, AutumnBilling)
         customer = await runs.ensure_agency(agency)
         calls = CallService(runs.db, runs.billing, runs.providers, runs.settings)
-        ctx = ChatContext(
-            agency_id=agency, runs=runs, background=BackgroundRuns(runs), user_id="local", calls=calls
-        )
+        ctx = ChatContext(agency_id=agency, runs=runs, background=runs.executor, user_id="local", calls=calls)
 
         flow = await runs.start(agency, num_leads=4, vertical="dentists", geography="Austin, TX")
         paused = await runs.execute(agency, flow.id)

@@ -79,7 +79,7 @@ class AuditRecords(RepositoryBase):
         owned = (AuditJob.id == audit_job_id) & (AuditJob.agency_id == agency_id)
         read = select(AuditJob.phases).where(owned)
         if self.session.get_bind().dialect.name == "postgresql":
-            read = read.with_for_update()
+            read = read.with_for_update(key_share=True)  # see RepositoryBase._one
         current = (await self.session.execute(read)).scalar_one_or_none()
         if current is None:
             raise NotFound(AuditJob.__tablename__, audit_job_id)

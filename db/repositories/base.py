@@ -68,8 +68,11 @@ class RepositoryBase:
             model.agency_id == agency_id,  # type: ignore[attr-defined]
         )
         if lock:
-            # Re-read under the row lock: the identity map may hold an older copy.
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+            # Re-read under the row lock: the identity map may hold an older copy. NO KEY UPDATE
+            # (key_share) on PostgreSQL: a row whose children this transaction (or a parallel
+            # audit's) already wrote holds their foreign keys' KEY SHARE locks, which a plain
+            # FOR UPDATE waits on - two audits doing so deadlocked. We never change a key.
+            stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def _require(self, model: type[M], agency_id: str, ident: str, *, lock: bool = False) -> M:

@@ -4,6 +4,7 @@ agency scoping (another agency's id reads as not found and writes nothing)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import pkgutil
 import uuid
@@ -353,6 +354,33 @@ async def test_concurrent_set_phase_on_different_phases_loses_nothing(
     flow = await read(database, lambda r: r.get_flow(agency, flow_id))
     assert flow is not None
     assert {(p["status"], p["progress"]) for p in flow.phases} == {("running", 0.5)}
+
+
+async def test_two_writers_of_a_flows_children_then_its_phases_do_not_deadlock(
+    database: Database, agency: str
+) -> None:
+    """Two audits, each in one transaction: write a row that refers to the flow (PostgreSQL's
+    foreign-key check takes KEY SHARE on the flow's row), then move a phase (the flow's row
+    locked). A plain FOR UPDATE waits on the other's KEY SHARE, both ways: a deadlock, seen in
+    a 12-lead run. The lock is NO KEY UPDATE, which the KEY SHARE locks let through."""
+    flow_id = await make_flow(database, agency)
+    await upsert(database, agency, flow_id, [lead(1), lead(2)])
+    opps = [await opportunity_by_place(database, agency, f"place-{n}") for n in (1, 2)]
+    both_wrote = asyncio.Barrier(2)
+
+    async def audit(opp: ClientOpportunity) -> None:
+        async with database.transaction() as repo:
+            await repo.create_audit_job(agency, flow_id, opp.id, opp.website or "")
+            with contextlib.suppress(TimeoutError):  # SQLite: the first writer holds the file
+                await asyncio.wait_for(both_wrote.wait(), 1.0)
+            await repo.set_phase(agency, flow_id, "generate_dossier", status="running", progress=0.5)
+
+    await asyncio.wait_for(asyncio.gather(*(audit(o) for o in opps)), 30)
+    flow = await read(database, lambda r: r.get_flow(agency, flow_id))
+    assert flow is not None
+    assert next(p for p in flow.phases if p["name"] == "generate_dossier")["status"] == "running"
+    jobs = await read(database, lambda r: r.list_audit_jobs(agency, flow_id))
+    assert len(jobs) == 2
 
 
 async def test_flow_progress_weighs_phases_by_their_work_and_is_one_when_completed(

@@ -562,7 +562,9 @@ class AutumnBilling:
         (SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already holds the database's write lock.)"""
         await ensure_account_row(session, self._dialect, customer_id)
         await session.execute(
-            select(ACCOUNTS.c.customer_id).where(ACCOUNTS.c.customer_id == customer_id).with_for_update()
+            select(ACCOUNTS.c.customer_id)
+            .where(ACCOUNTS.c.customer_id == customer_id)
+            .with_for_update(key_share=True)  # NO KEY UPDATE: holds' FK locks on the row pass
         )
 
     async def _open_holds(self, session: AsyncSession, customer_id: str) -> int:

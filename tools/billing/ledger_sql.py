@@ -75,6 +75,6 @@ async def get_hold(session: AsyncSession, key: str, *, for_update: bool = False)
         HOLDS.c.status,
     ).where(HOLDS.c.hold_key == key)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)  # NO KEY UPDATE: children's FK locks pass
     row = (await session.execute(query)).first()
     return Hold(*row) if row is not None else None

@@ -275,7 +275,7 @@ class LocalLedger:
                 await session.execute(
                     select(ACCOUNTS.c.balance, ACCOUNTS.c.held)
                     .where(ACCOUNTS.c.customer_id == customer_id)
-                    .with_for_update()
+                    .with_for_update(key_share=True)  # NO KEY UPDATE: ledger rows' FK locks pass
                 )
             ).one()
             if credits < held:

@@ -78,9 +78,9 @@ from graphs.call_follower import CallFollower, call_finished
 from graphs.calls import CallService
 from graphs.checkpoints import open_checkpointer
 from graphs.lead_lookup import LeadResolution, resolve_lead
-from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.reports import ReportNotFound, ReportService, ShareLink
 from graphs.resume_once import ResumeOnce
+from graphs.run_input import MAX_LEADS, MIN_LEADS, BadCampaignInput, check_lead_count
 from graphs.service import AlreadyRunning, BadRunInput, Outcome, RunIdTaken, RunNotFound, RunService
 from graphs.views import (
     billed_text,
@@ -329,12 +329,13 @@ async def start_lead_run(
         refresh: Only when the user asks to research leads again: audit (and charge for) leads that already have a recent dossier instead of reusing it.
     """
     ctx = runtime.context
-    count = 10 if num_leads is None else num_leads
-    if isinstance(count, bool) or not isinstance(count, int) or not MIN_LEADS <= count <= MAX_LEADS:
+    try:
+        count = check_lead_count(10 if num_leads is None else num_leads)
+    except BadCampaignInput as exc:
         return _error(
             "bad_count",
-            f"A run finds between {MIN_LEADS} and {MAX_LEADS} leads; {num_leads} is out of range. "
-            f"Nothing was started. How many leads (1-{MAX_LEADS}) should I find?",
+            f"The {exc}: a run finds between {MIN_LEADS} and {MAX_LEADS} leads. "
+            f"Nothing was started. How many leads ({MIN_LEADS}-{MAX_LEADS}) should I find?",
             requested=num_leads,
             min=MIN_LEADS,
             max=MAX_LEADS,

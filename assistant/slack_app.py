@@ -86,14 +86,14 @@ from assistant.agent import (
     start_confirmed_run,
     upgrade,
 )
-from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call, LeadGenFlow
 from graphs import accounts
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.calls import CallService, place_call
-from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.reports import ReportNotFound, ReportService
+from graphs.run_input import MAX_LEADS, MIN_LEADS
 from graphs.service import BadRunInput, RunNotFound, RunService
 from graphs.views import flow_json, lead_json, leads_json
 from leadgen.settings import MissingProviderKey, Settings
@@ -135,16 +135,6 @@ class LeadsRequest:
     geography: str
 
 
-def parse_count(value: str) -> int:
-    """A whole number of leads, ASCII digits only, MIN_LEADS..MAX_LEADS (the CLI's `-n` rule)."""
-    expected = f"a whole number from {MIN_LEADS} to {MAX_LEADS}"
-    if not value.isascii() or not value.isdigit():
-        raise InvalidInput("number of leads", f"{value[:40]!r} is not {expected}")
-    if len(value.lstrip("0")) > 3 or not MIN_LEADS <= int(value) <= MAX_LEADS:
-        raise InvalidInput("number of leads", f"{value[:40]!r} is out of range; expected {expected}")
-    return int(value)
-
-
 def parse_leads_command(text: str) -> LeadsRequest:
     """`[N] VERTICAL in GEOGRAPHY` -> LeadsRequest; InvalidInput (message for the user) otherwise.
 
@@ -167,14 +157,7 @@ def parse_leads_command(text: str) -> LeadsRequest:
         head, sep, tail = words.rpartition(" IN ")
     if not sep:
         raise InvalidInput("campaign", f"{words[:60]!r} needs a place: 'VERTICAL in GEOGRAPHY'")
-    try:
-        vertical = clean_campaign_text(parse_vertical(head), "vertical")
-        geography = clean_campaign_text(parse_geography(tail), "geography")
-    except InvalidInput:
-        raise
-    except ValueError as exc:
-        raise InvalidInput("campaign", str(exc)) from exc
-    return LeadsRequest(count, vertical, geography)
+    return LeadsRequest(count, parse_vertical(head), parse_geography(tail))
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -70,11 +70,13 @@ from db.models import OPPORTUNITY_STATUSES, SIGNALS, Call, LeadGenFlow
 from graphs import accounts
 
 # The plans live with the upgrade policy; the faces import them from here as before.
+from graphs.account_service import AccountService
 from graphs.accounts import PLAN_IDS, AccountError, Plan, plans_json
 from graphs.accounts import PLANS as PLANS
 from graphs.accounts import plan_by_id as plan_by_id
 from graphs.branding import BadBranding, branding_json
 from graphs.call_follower import CallFollower, call_finished
+from graphs.call_reads import recent_calls
 from graphs.calls import CallService
 from graphs.checkpoints import open_checkpointer
 from graphs.lead_lookup import LeadResolution, resolve_lead
@@ -270,7 +272,6 @@ class ChatContext:
     follower: CallFollower | None = None
     # Where an Autumn checkout returns to (optional).
     success_url: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 Runtime_ = ToolRuntime[ChatContext, Any]
@@ -1028,21 +1029,16 @@ async def get_call_outcome(runtime: Runtime_, lead: str | None = None) -> str:
         lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead". Leave empty for the latest calls.
     """
     ctx = runtime.context
-    names: dict[str, str] = {}
-    async with ctx.runs.db.reader() as repo:
-        if lead and lead.strip():
-            found = await _resolve(runtime, lead)
-            if found.lead is None:
-                return _unresolved(found, "call_outcome")
-            rows = await repo.list_opportunity_calls(ctx.agency_id, found.lead.id, limit=5)
-            names[found.lead.id] = found.lead.name
-        else:
-            rows = await repo.list_calls(ctx.agency_id, limit=5)
-        for row in rows:
-            if row.opportunity_id not in names:
-                opp = await repo.get_opportunity(ctx.agency_id, row.opportunity_id)
-                names[row.opportunity_id] = opp.name if opp else "a lead"
-    calls = [call_summary(row, names[row.opportunity_id]) for row in rows]
+    if lead and lead.strip():
+        found = await _resolve(runtime, lead)
+        if found.lead is None:
+            return _unresolved(found, "call_outcome")
+        named = await recent_calls(ctx.runs.db, ctx.agency_id, opportunity_id=found.lead.id, limit=5)
+        names = {**named.lead_names, found.lead.id: found.lead.name}
+    else:
+        named = await recent_calls(ctx.runs.db, ctx.agency_id, limit=5)
+        names = dict(named.lead_names)
+    calls = [call_summary(row, names[row.opportunity_id]) for row in named.calls]
     result: dict[str, Any] = {"calls": calls}
     if lead and lead.strip() and len(names) == 1:
         only = next(iter(names))
@@ -1202,6 +1198,11 @@ class ChatServices:
     agent: ChatAgent
     calls: CallService
     follower: CallFollower
+
+    @property
+    def accounts(self) -> AccountService:
+        """The account service on this face's database and billing (cheap: no connection of its own)."""
+        return AccountService(self.database, self.runs.billing, self.settings)
 
     def context(
         self, agency_id: str, *, user_id: str | None = None, thread_id: str | None = None

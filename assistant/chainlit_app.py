@@ -20,7 +20,7 @@ never stops them. Reopening a thread (`on_chat_resume`) reattaches a live view t
 still running or paused (so the paywall and its buttons come back).
 
 Sign-in: with `CHAINLIT_AUTH_SECRET` set, password login against `agency_users`
-(`leadgen user add`), throttled per user and per client address (assistant/identity.py: a
+(`leadgen user add`), throttled per user and per client address (graphs/identity.py: a
 throttled attempt answers 429 with the reason). Without it, no login: Chainlit's header-auth
 callback hands every visitor the single local user of the default agency (history needs an
 authenticated user), with a JWT secret generated once and kept in the data folder. That mode
@@ -70,11 +70,11 @@ from assistant.chat_data import make_data_layer
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.cli.chat import apply_log_level
-from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
 from graphs import accounts
 from graphs.call_follower import call_finished, call_report
+from graphs.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from graphs.lead_export import dossiers_of, leads_csv
 from graphs.reports import ReportNotFound, ReportService
 from graphs.service import RunNotFound

@@ -89,7 +89,7 @@ from assistant.agent import (
 from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call, LeadGenFlow
-from graphs import accounts
+from graphs import accounts, webhook_inbox
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.calls import CallService, place_call
 from graphs.reports import ReportNotFound, ReportService
@@ -427,23 +427,9 @@ class SlackAdapter:
         agency, claimed for this team; None for any other unknown team."""
         if not team_id:
             return None
-        database = self.services.database
-        async with database.reader() as repo:
-            install = await repo.get_slack_install(team_id)
+        install = await self.services.accounts.slack_workspace(team_id, self.default_agency)
         if install is None:
-            if not accounts.may_claim_first_slack_workspace(self.services.settings):
-                log.warning(
-                    "Slack team %s is not connected; refused (connect it: leadgen slack install %s)",
-                    team_id,
-                    team_id,
-                )
-                return None
-            async with database.transaction() as repo:
-                install = await repo.claim_first_slack_install(team_id, self.default_agency)
-            if install is None:
-                log.warning("Slack team %s is not installed; refused", team_id)
-                return None
-            log.warning("Slack team %s connected to agency %s (first contact)", team_id, install.agency_id)
+            return None
         return Workspace(team_id, install.agency_id, self._client_for(team_id, install.bot_token))
 
     def _client_for(self, team_id: str, bot_token: str | None) -> AsyncWebClient:
@@ -514,14 +500,14 @@ class SlackAdapter:
                 k: event.get(k) for k in ("type", "channel", "user", "ts", "thread_ts", "channel_type")
             },
         }
-        async with self.services.database.transaction() as repo:
-            return await repo.record_webhook("slack", event_id, str(event.get("type") or ""), summary)
+        return await webhook_inbox.first_delivery(
+            self.services.database, "slack", event_id, str(event.get("type") or ""), summary
+        )
 
     async def mark(self, body: dict[str, Any], status: str, error: str | None = None) -> None:
         event_id = str(body.get("event_id") or "")
         if event_id:
-            async with self.services.database.transaction() as repo:
-                await repo.mark_webhook("slack", event_id, status, error)
+            await webhook_inbox.mark_delivery(self.services.database, "slack", event_id, status, error)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -1098,12 +1084,3 @@ class SocketMode:
                 await self.task
         with contextlib.suppress(Exception):
             await self.handler.close_async()
-
-
-async def install_workspace(
-    services: ChatServices, team_id: str, agency_id: str, *, bot_token: str | None = None
-) -> None:
-    """Connect a Slack workspace to an agency (admin; used by tests and scripts until the CLI
-    has a command for it)."""
-    async with services.database.transaction() as repo:
-        await repo.install_slack_team(agency_id, team_id, bot_token=bot_token)

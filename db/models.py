@@ -116,7 +116,7 @@ class AgencyUser(Base):
 
 
 class SignInFailure(Base):
-    """A failed password sign-in, kept for the throttle's window (assistant/identity.py), in the
+    """A failed password sign-in, kept for the throttle's window (graphs/identity.py), in the
     database so every process of the web UI counts the same attempts. `username` is lower-cased;
     the password is never stored."""
 

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # Who may add credits without paying (graphs/accounts.py): unset = only in development or
     # test against the sandbox; true/false decides explicitly. The local ledger only.
     leadgen_self_serve_credits: bool | None = None
-    # Password sign-in throttle (assistant/identity.py): failures counted in a sliding window.
+    # Password sign-in throttle (graphs/identity.py): failures counted in a sliding window.
     leadgen_signin_window_seconds: float = Field(default=900.0, gt=0)
     leadgen_signin_max_failures_per_user: int = Field(default=5, ge=1)
     leadgen_signin_max_failures_per_address: int = Field(default=20, ge=1)

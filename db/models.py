@@ -32,7 +32,7 @@ from db.progress import PHASE_WEIGHTS as PHASE_WEIGHTS
 from db.signals import SIGNALS as SIGNALS  # re-exported: the models name the signals too
 from db.statuses import AuditStatus, FlowStatus, OpportunityStatus, PhaseStatus
 
-# The six phases, in order (DESIGN.md).
+# The six phases, in order (README, "What a run does").
 PHASES: tuple[str, ...] = (
     "source",
     "filter_rank",

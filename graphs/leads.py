@@ -203,7 +203,7 @@ def detect_signals(place: RawPlace) -> list[str]:
 
 def qualification_score(signals: Sequence[str], criteria: Sequence[str]) -> float:
     """Share of the agency's criteria that the lead matches. An agency that set no criteria is
-    scored against all four signals (DESIGN.md), so its leads still rank by how weak they are."""
+    scored against all four signals (db/signals.py), so its leads still rank by how weak they are."""
     wanted = set(criteria) or set(SIGNALS)
     return len(wanted.intersection(signals)) / len(wanted)
 

@@ -18,7 +18,7 @@ from leadgen.placeholders import is_placeholder
 
 ProviderName = Literal["places", "firecrawl", "openai", "autumn", "vapi", "slack"]
 
-# Where each provider lives below the sandbox's base URL (DESIGN.md, "The sandbox").
+# Where each provider lives below the sandbox's base URL (README, "The sandbox").
 SANDBOX_PREFIXES: dict[str, str] = {
     "places": "/places",
     "firecrawl": "",

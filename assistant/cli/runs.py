@@ -6,7 +6,7 @@
     leadgen dossier OPPORTUNITY_ID               leadgen pages AUDIT_JOB_ID
 
 `run` and `resume` block until the run completes, pauses for credits or fails, drawing a live
-view on stderr when it is a terminal (assistant/cli/live.py). Exit codes (DESIGN.md): 0 done,
+view on stderr when it is a terminal (assistant/cli/live.py). Exit codes (README): 0 done,
 1 failed or already running, 2 bad input (nothing is written), 3 paused for credits, 4 not found
 (including another agency's ids). JSON goes through graphs/views.py only, so `--json` here is
 the same shape the chat and Slack faces use.

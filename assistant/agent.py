@@ -273,6 +273,11 @@ class ChatContext:
     # Where an Autumn checkout returns to (optional).
     success_url: str | None = None
 
+    @property
+    def accounts(self) -> AccountService:
+        """The account service on the run service's database and billing (no connection of its own)."""
+        return AccountService(self.runs.db, self.runs.billing, self.runs.settings)
+
 
 Runtime_ = ToolRuntime[ChatContext, Any]
 
@@ -407,7 +412,7 @@ async def prepare_run(
     vertical, geography = await ctx.runs.campaign(
         ctx.agency_id, num_leads=num_leads, vertical=vertical, geography=geography
     )
-    balance = await ctx.runs.billing.balance(await ctx.runs.ensure_agency(ctx.agency_id))
+    balance = await ctx.accounts.balance(ctx.agency_id)
     ceiling = run_cost_ceiling(num_leads)
     again = " researching every lead again (recent dossiers are not reused)" if refresh else ""
     return {
@@ -796,12 +801,11 @@ async def list_sources(runtime: Runtime_, lead: str) -> str:
 async def get_credits(runtime: Runtime_) -> str:
     """The agency's available credit balance, and the plans it can upgrade to."""
     ctx = runtime.context
-    customer = await ctx.runs.ensure_agency(ctx.agency_id)
-    balance = await ctx.runs.billing.balance(customer)
+    credits = await ctx.accounts.credits(ctx.agency_id)
     return _json(
         {
-            "customer_id": customer,
-            "balance": balance,
+            "customer_id": credits.customer_id,
+            "balance": credits.balance,
             "plans": plans_json(),
             "how_to_add_credits": (await upgrade_offer(ctx)).as_dict(),
         }
@@ -1005,8 +1009,7 @@ async def place_call(runtime: Runtime_, lead: str) -> str:
                 "message": f"{opp.name} has no phone number to call.",
             }
         )
-    customer = await ctx.runs.ensure_agency(ctx.agency_id)
-    balance = await ctx.runs.billing.balance(customer)
+    balance = await ctx.accounts.balance(ctx.agency_id)
     return _json(
         {
             "opportunity_id": opp.id,

@@ -1142,7 +1142,7 @@ async def on_call_lead(action: cl.Action) -> None:
     if opp is None:
         await cl.Message(content="That lead is not available.").send()
         return
-    balance = await STATE.chat.runs.billing.balance(await STATE.chat.runs.ensure_agency(_agency()))
+    balance = await STATE.chat.accounts.balance(_agency())
     await send_call_confirmation(
         {"opportunity_id": opp.id, "lead_name": opp.name, "phone": opp.phone, "balance": balance}
     )

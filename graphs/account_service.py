@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from db import Database, open_database
 from db.models import Agency, AgencyProfile, SlackInstall
@@ -33,6 +34,14 @@ log = logging.getLogger(__name__)
 
 class CreditsManagedElsewhere(AccountError):
     """Credits are adjusted in the billing provider (Autumn), not by us; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Credits:
+    """An agency's billing customer and its available balance."""
+
+    customer_id: str
+    balance: int
 
 
 class AccountService:
@@ -106,6 +115,11 @@ class AccountService:
     async def balance(self, agency_id: str) -> int:
         """Available credits: the provider's balance minus what open holds reserve."""
         return await self.billing.balance(await self._customer(agency_id))
+
+    async def credits(self, agency_id: str) -> Credits:
+        """The billing customer and its available balance (the agency opened on first use)."""
+        customer = await self._customer(agency_id)
+        return Credits(customer, await self.billing.balance(customer))
 
     async def history(self, agency_id: str) -> list[LedgerEntry]:
         """Charges, grants and adjustments, oldest first."""

@@ -40,20 +40,26 @@ class BadCampaignInput(ValueError):
         super().__init__(f"{field} {problem}")
 
 
+def _shown_count(value: object) -> str:
+    """A count as given: a number bare (`got 21`), text quoted (`got 'ten'`)."""
+    return repr(value)[:40] if isinstance(value, int | float) else _shown(value)
+
+
 def lead_count_rule() -> str:
     return f"a whole number from {MIN_LEADS} to {MAX_LEADS}"
 
 
-def check_lead_count(value: object) -> int:
-    """How many leads a run asks for: an int, or text of ASCII digits as a person typed it,
-    from MIN_LEADS to MAX_LEADS. BadCampaignInput (field "number of leads") otherwise; never
+def check_lead_count(value: object, *, typed: bool = False) -> int:
+    """How many leads a run asks for, from MIN_LEADS to MAX_LEADS: an int from a program (the
+    agent's tool call, the SDK's input), or, with `typed`, text of ASCII digits as a person typed
+    it (`-n 10`, `/leads 10 ...`). BadCampaignInput (field "number of leads") otherwise; never
     clamped: a count out of range is answered, not changed."""
     rule = lead_count_rule()
-    if isinstance(value, str):
+    if typed and isinstance(value, str):
         text = value.strip()
         if not text.isascii() or not text.isdigit():
             raise BadCampaignInput(
-                "number of leads", f"must be {rule}, got {_shown(value)}, which is not a whole number"
+                "number of leads", f"must be {rule}, got {_shown_count(value)}, which is not a whole number"
             )
         # The length check first: int() of a huge digit string is slow.
         count = int(text) if len(text.lstrip("0")) <= 3 else MAX_LEADS + 1
@@ -61,11 +67,11 @@ def check_lead_count(value: object) -> int:
         count = value
     else:
         raise BadCampaignInput(
-            "number of leads", f"must be {rule}, got {_shown(value)}, which is not a whole number"
+            "number of leads", f"must be {rule}, got {_shown_count(value)}, which is not a whole number"
         )
     if not MIN_LEADS <= count <= MAX_LEADS:
         raise BadCampaignInput(
-            "number of leads", f"must be {rule}, got {_shown(value)}, which is out of range"
+            "number of leads", f"must be {rule}, got {_shown_count(value)}, which is out of range"
         )
     return count
 

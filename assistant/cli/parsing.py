@@ -52,7 +52,7 @@ def parse_count(value: str, field: str = "number of leads") -> int:
     """How many leads, as typed: the rule of every face (`check_lead_count`); the message is
     the same everywhere, `field` names the option it came from (`-n` in the CLI)."""
     try:
-        return check_lead_count(value)
+        return check_lead_count(value, typed=True)
     except BadCampaignInput as exc:
         raise InvalidInput(field, str(exc)) from None
 

@@ -83,7 +83,7 @@ class AccountService:
         return agency.billing_customer_id
 
     async def profile(self, agency_id: str) -> AgencyProfile | None:
-        """The agency's profile; None before anything was set."""
+        """The agency's profile (made empty with the agency); None for an agency that does not exist."""
         async with self.db.reader() as repo:
             return await repo.get_profile(agency_id)
 

@@ -75,12 +75,10 @@ class AccountService:
         return agency
 
     async def _customer(self, agency_id: str) -> str:
-        """The agency's billing customer (the agency is opened when this is its first use)."""
-        async with self.db.reader() as repo:
-            agency = await repo.get_agency(agency_id)
-        if agency is None:
-            agency = await self.open_agency(agency_id)
-        return agency.billing_customer_id
+        """The agency's billing customer, its account opened. Always through `open_agency`: an
+        agency row made elsewhere (a Slack workspace claiming it, a run) may not have its
+        starting credits yet, and both steps are idempotent."""
+        return (await self.open_agency(agency_id)).billing_customer_id
 
     async def profile(self, agency_id: str) -> AgencyProfile | None:
         """The agency's profile (made empty with the agency); None for an agency that does not exist."""

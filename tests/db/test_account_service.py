@@ -111,3 +111,15 @@ async def test_credits_that_autumn_holds_are_not_adjusted_here(database: Databas
             assert await repo.get_agency(agency) is None  # refused before anything was written
     finally:
         await billing.aclose()
+
+
+async def test_an_agency_made_elsewhere_still_gets_its_starting_credits(
+    accounts: AccountService, database: Database
+) -> None:
+    """A Slack workspace claiming the default agency makes its row without the credits: the
+    first balance read opens the account (the Slack agent's "how many credits do I have?")."""
+    agency = _agency()
+    async with database.transaction() as repo:
+        await repo.ensure_agency(agency)  # what claim_first_slack_install does for the agency
+    assert await accounts.balance(agency) == STARTING
+    assert await accounts.balance(agency) == STARTING  # opened once

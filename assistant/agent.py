@@ -36,7 +36,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -69,17 +69,19 @@ from db.models import OPPORTUNITY_STATUSES, SIGNALS, Call, LeadGenFlow
 from graphs import accounts
 
 # The plans live with the upgrade policy; the faces import them from here as before.
+from graphs.account_service import AccountService
 from graphs.accounts import PLAN_IDS, AccountError, Plan, plans_json
 from graphs.accounts import PLANS as PLANS
 from graphs.accounts import plan_by_id as plan_by_id
 from graphs.branding import BadBranding, branding_json
 from graphs.call_follower import CallFollower, call_finished
+from graphs.call_reads import recent_calls
 from graphs.calls import CallService
 from graphs.checkpoints import open_checkpointer
 from graphs.executors import Executor
 from graphs.lead_lookup import LeadResolution, resolve_lead
-from graphs.leads import MAX_LEADS, MIN_LEADS
 from graphs.reports import ReportNotFound, ReportService, ShareLink
+from graphs.run_input import MAX_LEADS, MIN_LEADS, BadCampaignInput, check_lead_count
 from graphs.service import BadRunInput, ResumeStatus, RunIdTaken, RunNotFound, RunService
 from graphs.views import (
     billed_text,
@@ -142,7 +144,11 @@ class ChatContext:
     follower: CallFollower | None = None
     # Where an Autumn checkout returns to (optional).
     success_url: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accounts(self) -> AccountService:
+        """The account service on the run service's database and billing (no connection of its own)."""
+        return AccountService(self.runs.db, self.runs.billing, self.runs.settings)
 
 
 Runtime_ = ToolRuntime[ChatContext, Any]
@@ -201,12 +207,13 @@ async def start_lead_run(
         refresh: Only when the user asks to research leads again: audit (and charge for) leads that already have a recent dossier instead of reusing it.
     """
     ctx = runtime.context
-    count = 10 if num_leads is None else num_leads
-    if isinstance(count, bool) or not isinstance(count, int) or not MIN_LEADS <= count <= MAX_LEADS:
+    try:
+        count = check_lead_count(10 if num_leads is None else num_leads)
+    except BadCampaignInput as exc:
         return _error(
             "bad_count",
-            f"A run finds between {MIN_LEADS} and {MAX_LEADS} leads; {num_leads} is out of range. "
-            f"Nothing was started. How many leads (1-{MAX_LEADS}) should I find?",
+            f"The {exc}: a run finds between {MIN_LEADS} and {MAX_LEADS} leads. "
+            f"Nothing was started. How many leads ({MIN_LEADS}-{MAX_LEADS}) should I find?",
             requested=num_leads,
             min=MIN_LEADS,
             max=MAX_LEADS,
@@ -277,7 +284,7 @@ async def prepare_run(
     vertical, geography = await ctx.runs.campaign(
         ctx.agency_id, num_leads=num_leads, vertical=vertical, geography=geography
     )
-    balance = await ctx.runs.billing.balance(await ctx.runs.ensure_agency(ctx.agency_id))
+    balance = await ctx.accounts.balance(ctx.agency_id)
     ceiling = run_cost_ceiling(num_leads)
     again = " researching every lead again (recent dossiers are not reused)" if refresh else ""
     return {
@@ -666,12 +673,11 @@ async def list_sources(runtime: Runtime_, lead: str) -> str:
 async def get_credits(runtime: Runtime_) -> str:
     """The agency's available credit balance, and the plans it can upgrade to."""
     ctx = runtime.context
-    customer = await ctx.runs.ensure_agency(ctx.agency_id)
-    balance = await ctx.runs.billing.balance(customer)
+    credits = await ctx.accounts.credits(ctx.agency_id)
     return _json(
         {
-            "customer_id": customer,
-            "balance": balance,
+            "customer_id": credits.customer_id,
+            "balance": credits.balance,
             "plans": plans_json(),
             "how_to_add_credits": (await upgrade_offer(ctx)).as_dict(),
         }
@@ -875,8 +881,7 @@ async def place_call(runtime: Runtime_, lead: str) -> str:
                 "message": f"{opp.name} has no phone number to call.",
             }
         )
-    customer = await ctx.runs.ensure_agency(ctx.agency_id)
-    balance = await ctx.runs.billing.balance(customer)
+    balance = await ctx.accounts.balance(ctx.agency_id)
     return _json(
         {
             "opportunity_id": opp.id,
@@ -899,21 +904,16 @@ async def get_call_outcome(runtime: Runtime_, lead: str | None = None) -> str:
         lead: The lead as the user referred to it: its business name (e.g. "Summit Smiles"), its place in the list just shown ("the second one"), or "that lead". Leave empty for the latest calls.
     """
     ctx = runtime.context
-    names: dict[str, str] = {}
-    async with ctx.runs.db.reader() as repo:
-        if lead and lead.strip():
-            found = await _resolve(runtime, lead)
-            if found.lead is None:
-                return _unresolved(found, "call_outcome")
-            rows = await repo.list_opportunity_calls(ctx.agency_id, found.lead.id, limit=5)
-            names[found.lead.id] = found.lead.name
-        else:
-            rows = await repo.list_calls(ctx.agency_id, limit=5)
-        for row in rows:
-            if row.opportunity_id not in names:
-                opp = await repo.get_opportunity(ctx.agency_id, row.opportunity_id)
-                names[row.opportunity_id] = opp.name if opp else "a lead"
-    calls = [call_summary(row, names[row.opportunity_id]) for row in rows]
+    if lead and lead.strip():
+        found = await _resolve(runtime, lead)
+        if found.lead is None:
+            return _unresolved(found, "call_outcome")
+        named = await recent_calls(ctx.runs.db, ctx.agency_id, opportunity_id=found.lead.id, limit=5)
+        names = {**named.lead_names, found.lead.id: found.lead.name}
+    else:
+        named = await recent_calls(ctx.runs.db, ctx.agency_id, limit=5)
+        names = dict(named.lead_names)
+    calls = [call_summary(row, names[row.opportunity_id]) for row in named.calls]
     result: dict[str, Any] = {"calls": calls}
     if lead and lead.strip() and len(names) == 1:
         only = next(iter(names))
@@ -1073,6 +1073,11 @@ class ChatServices:
     agent: ChatAgent
     calls: CallService
     follower: CallFollower
+
+    @property
+    def accounts(self) -> AccountService:
+        """The account service on this face's database and billing (cheap: no connection of its own)."""
+        return AccountService(self.database, self.runs.billing, self.settings)
 
     def context(
         self, agency_id: str, *, user_id: str | None = None, thread_id: str | None = None

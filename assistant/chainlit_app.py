@@ -20,7 +20,7 @@ jobs), not in the chat turn, so closing the tab never stops them. Reopening a th
 still running or paused (so the paywall and its buttons come back).
 
 Sign-in: with `CHAINLIT_AUTH_SECRET` set, password login against `agency_users`
-(`leadgen user add`), throttled per user and per client address (assistant/identity.py: a
+(`leadgen user add`), throttled per user and per client address (graphs/identity.py: a
 throttled attempt answers 429 with the reason). Without it, no login: Chainlit's header-auth
 callback hands every visitor the single local user of the default agency (history needs an
 authenticated user), with a JWT secret generated once and kept in the data folder. That mode
@@ -69,12 +69,12 @@ from assistant.chat_data import make_data_layer
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.cli.chat import apply_log_level
-from assistant.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
 from graphs import accounts
 from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import call_finished, call_report
+from graphs.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from graphs.lead_export import dossiers_of, leads_csv
 from graphs.reports import ReportNotFound, ReportService
 from graphs.service import RunNotFound
@@ -1169,7 +1169,7 @@ async def on_call_lead(action: cl.Action) -> None:
     if opp is None:
         await cl.Message(content="That lead is not available.").send()
         return
-    balance = await STATE.chat.runs.billing.balance(await STATE.chat.runs.ensure_agency(_agency()))
+    balance = await STATE.chat.accounts.balance(_agency())
     await send_call_confirmation(
         {"opportunity_id": opp.id, "lead_name": opp.name, "phone": opp.phone, "balance": balance}
     )

@@ -86,17 +86,17 @@ from assistant.agent import (
     start_confirmed_run,
     upgrade,
 )
-from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call, LeadGenFlow
-from graphs import accounts
+from graphs import accounts, webhook_inbox
 from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.call_tools import place_call
 from graphs.calls import CallService
 from graphs.executors import BackgroundTasks, Executor
-from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.reports import ReportNotFound, ReportService
+from graphs.run_input import MAX_LEADS, MIN_LEADS
 from graphs.service import BadRunInput, RunNotFound, RunService
 from graphs.views import flow_json, lead_json, leads_json
 from leadgen.settings import MissingProviderKey, Settings
@@ -138,16 +138,6 @@ class LeadsRequest:
     geography: str
 
 
-def parse_count(value: str) -> int:
-    """A whole number of leads, ASCII digits only, MIN_LEADS..MAX_LEADS (the CLI's `-n` rule)."""
-    expected = f"a whole number from {MIN_LEADS} to {MAX_LEADS}"
-    if not value.isascii() or not value.isdigit():
-        raise InvalidInput("number of leads", f"{value[:40]!r} is not {expected}")
-    if len(value.lstrip("0")) > 3 or not MIN_LEADS <= int(value) <= MAX_LEADS:
-        raise InvalidInput("number of leads", f"{value[:40]!r} is out of range; expected {expected}")
-    return int(value)
-
-
 def parse_leads_command(text: str) -> LeadsRequest:
     """`[N] VERTICAL in GEOGRAPHY` -> LeadsRequest; InvalidInput (message for the user) otherwise.
 
@@ -170,14 +160,7 @@ def parse_leads_command(text: str) -> LeadsRequest:
         head, sep, tail = words.rpartition(" IN ")
     if not sep:
         raise InvalidInput("campaign", f"{words[:60]!r} needs a place: 'VERTICAL in GEOGRAPHY'")
-    try:
-        vertical = clean_campaign_text(parse_vertical(head), "vertical")
-        geography = clean_campaign_text(parse_geography(tail), "geography")
-    except InvalidInput:
-        raise
-    except ValueError as exc:
-        raise InvalidInput("campaign", str(exc)) from exc
-    return LeadsRequest(count, vertical, geography)
+    return LeadsRequest(count, parse_vertical(head), parse_geography(tail))
 
 
 # --------------------------------------------------------------------------------------------
@@ -437,23 +420,9 @@ class SlackAdapter:
         agency, claimed for this team; None for any other unknown team."""
         if not team_id:
             return None
-        database = self.services.database
-        async with database.reader() as repo:
-            install = await repo.get_slack_install(team_id)
+        install = await self.services.accounts.slack_workspace(team_id, self.default_agency)
         if install is None:
-            if not accounts.may_claim_first_slack_workspace(self.services.settings):
-                log.warning(
-                    "Slack team %s is not connected; refused (connect it: leadgen slack install %s)",
-                    team_id,
-                    team_id,
-                )
-                return None
-            async with database.transaction() as repo:
-                install = await repo.claim_first_slack_install(team_id, self.default_agency)
-            if install is None:
-                log.warning("Slack team %s is not installed; refused", team_id)
-                return None
-            log.warning("Slack team %s connected to agency %s (first contact)", team_id, install.agency_id)
+            return None
         return Workspace(team_id, install.agency_id, self._client_for(team_id, install.bot_token))
 
     def _client_for(self, team_id: str, bot_token: str | None) -> AsyncWebClient:
@@ -524,14 +493,14 @@ class SlackAdapter:
                 k: event.get(k) for k in ("type", "channel", "user", "ts", "thread_ts", "channel_type")
             },
         }
-        async with self.services.database.transaction() as repo:
-            return await repo.record_webhook("slack", event_id, str(event.get("type") or ""), summary)
+        return await webhook_inbox.first_delivery(
+            self.services.database, "slack", event_id, str(event.get("type") or ""), summary
+        )
 
     async def mark(self, body: dict[str, Any], status: str, error: str | None = None) -> None:
         event_id = str(body.get("event_id") or "")
         if event_id:
-            async with self.services.database.transaction() as repo:
-                await repo.mark_webhook("slack", event_id, status, error)
+            await webhook_inbox.mark_delivery(self.services.database, "slack", event_id, status, error)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -1108,12 +1077,3 @@ class SocketMode:
                 await self.task
         with contextlib.suppress(Exception):
             await self.handler.close_async()
-
-
-async def install_workspace(
-    services: ChatServices, team_id: str, agency_id: str, *, bot_token: str | None = None
-) -> None:
-    """Connect a Slack workspace to an agency (admin; used by tests and scripts until the CLI
-    has a command for it)."""
-    async with services.database.transaction() as repo:
-        await repo.install_slack_team(agency_id, team_id, bot_token=bot_token)

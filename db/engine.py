@@ -33,8 +33,22 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+# What a failing database raises, under our name: the faces catch it to print one line and exit,
+# without importing SQLAlchemy themselves (tests/test_architecture.py).
+DatabaseError = SQLAlchemyError
+
+
+def database_file(url: str) -> str:
+    """The file of a SQLite URL (":memory:" when it has none); the database name otherwise."""
+    return make_url(url).database or ":memory:"
+
+
+def display_url(url: str) -> str:
+    """The URL as it may be shown to a person: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class DatabaseLocked(RuntimeError):

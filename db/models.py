@@ -32,7 +32,7 @@ from db.progress import PHASE_WEIGHTS as PHASE_WEIGHTS
 from db.signals import SIGNALS as SIGNALS  # re-exported: the models name the signals too
 from db.statuses import AuditStatus, FlowStatus, OpportunityStatus, PhaseStatus
 
-# The six phases, in order (DESIGN.md).
+# The six phases, in order (README, "What a run does").
 PHASES: tuple[str, ...] = (
     "source",
     "filter_rank",
@@ -116,7 +116,7 @@ class AgencyUser(Base):
 
 
 class SignInFailure(Base):
-    """A failed password sign-in, kept for the throttle's window (assistant/identity.py), in the
+    """A failed password sign-in, kept for the throttle's window (graphs/identity.py), in the
     database so every process of the web UI counts the same attempts. `username` is lower-cased;
     the password is never stored."""
 

@@ -1,4 +1,4 @@
-"""The four Places signals a lead can raise (DESIGN.md), in their fixed order.
+"""The four Places signals a lead can raise (README, "What a run does"), in their fixed order.
 
 Apart from db/models.py so that the CLI can name them in its help without loading SQLAlchemy.
 """

@@ -260,7 +260,7 @@ async def upgrade(
     """Apply `plan` for `user_id`: a self-service grant on the local ledger (once per `key`) or
     an Autumn checkout. NotAllowed (nothing written) when the installation adds credits through
     its operator or the user is not an admin. BillingError from the provider passes through."""
-    from tools.billing import LocalLedger
+    from tools.billing import credit_admin
 
     role = await role_of(runs.db, agency_id, user_id)
     offer = upgrade_offer(runs.settings, agency_id, role)
@@ -270,9 +270,10 @@ async def upgrade(
     customer = await runs.ensure_agency(agency_id)
     billing = runs.billing
     if offer.mode == "self_serve":
-        if not isinstance(billing, LocalLedger):  # self-service is decided for the local ledger only
+        admin = credit_admin(billing)
+        if admin is None:  # self-service grants credits we keep ourselves, never the provider's
             raise NotAllowed(f"The {plan.name} plan was not applied: this installation has no local ledger.")
-        result = await billing.grant(customer, plan.credits, key=key)
+        result = await admin.grant(customer, plan.credits, key=key)
         return {
             "plan": plan.id,
             "credits_granted": plan.credits if result.recorded else 0,

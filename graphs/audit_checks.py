@@ -1,4 +1,4 @@
-"""The audit's deterministic checks: one function per finding code of DESIGN.md ("The audit").
+"""The audit's deterministic checks: one function per finding code (README, "The audit, the score and the brief").
 
 Each check reads what Firecrawl returned for the pages of one site (the full page's `rawHtml`,
 parsed with selectolax's Lexbor HTML5 parser, plus `links`, metadata and the status) and, when

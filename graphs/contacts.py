@@ -1,7 +1,7 @@
 """Contacts found in the pages an audit read: who to write to and where, each with its page.
 
 Read from data already scraped (no provider call, no credit): the page's markdown, its links
-and, when the audit kept it, its raw HTML. Kinds (DESIGN.md, lead `contacts`):
+and, when the audit kept it, its raw HTML. Kinds (the lead JSON's `contacts`, graphs/views.py):
 
 * `email`: a `mailto:` link or an address written in the text (not an image name like
   `logo@2x.png`, not a placeholder domain);

@@ -2,7 +2,7 @@
 matters, and the phrase outreach uses for it. One table, so the report, the outreach drafts and
 the comparison speak of a finding the same way.
 
-The codes are DESIGN.md's ("The audit"): the site checks and the Places signals.
+The codes are graphs/audit_checks.py's site checks and db/signals.py's Places signals.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one CSV of a run's leads, for every face (`leadgen leads --csv`, the chat's download).
 
-Columns: the lead JSON's keys in its order (DESIGN.md, "JSON shapes"; the outreach drafts as
+Columns: the lead JSON's keys in its order (graphs/views.py; the outreach drafts as
 `outreach.email_subject`, `.email_body`, `.call_opener`; contacts as `kind:value`), then what the dossier adds:
 its summary, its findings ("CODE: title <evidence url>") and its sources. RFC 4180 with CRLF
 line ends; lists of words joined with ';', lists of objects as JSON, null as an empty field.

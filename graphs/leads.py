@@ -6,7 +6,6 @@ property-tested. Thresholds and the signal names are the seed's (`constants.ts`,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -204,7 +203,7 @@ def detect_signals(place: RawPlace) -> list[str]:
 
 def qualification_score(signals: Sequence[str], criteria: Sequence[str]) -> float:
     """Share of the agency's criteria that the lead matches. An agency that set no criteria is
-    scored against all four signals (DESIGN.md), so its leads still rank by how weak they are."""
+    scored against all four signals (db/signals.py), so its leads still rank by how weak they are."""
     wanted = set(criteria) or set(SIGNALS)
     return len(wanted.intersection(signals)) / len(wanted)
 
@@ -307,18 +306,3 @@ def filter_and_score(
             )
         )
     return FilterOutcome(kept=ranked(kept), dropped=dropped, examined=examined)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def clean_campaign_text(value: str, what: str) -> str:
-    """Validate a vertical or geography from outside; raises ValueError naming what is allowed."""
-    text = " ".join(value.split()) if isinstance(value, str) else ""
-    if not text:
-        raise ValueError(f"{what} must not be empty (e.g. 'dentists', 'Austin, TX')")
-    if len(text) > 200:
-        raise ValueError(f"{what} must be at most 200 characters (got {len(text)})")
-    if _CONTROL.search(value):
-        raise ValueError(f"{what} must not contain control characters")
-    return text

@@ -61,8 +61,7 @@ from typing_extensions import TypedDict
 
 from db.models import LeadGenFlow
 from db.statuses import FlowStatus
-from graphs.leads import MAX_LEADS, MIN_LEADS
-from graphs.run_input import check_agency_id, run_id_for_thread
+from graphs.run_input import MAX_LEADS, MIN_LEADS, check_agency_id, run_id_for_thread
 from graphs.service import BadRunInput, RunError, RunService
 from leadgen.settings import MissingProviderKey, ProviderName, get_settings
 

@@ -44,7 +44,6 @@ from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, Sc
 from db.repositories import LeadRecord, NotFound, new_lease_owner
 from db.statuses import FINAL_FLOW_STATUSES, AuditStatus, FlowStatus, PhaseStatus
 from graphs.executors import Executor, executor_for
-from graphs.leads import MAX_LEADS, MIN_LEADS, clean_campaign_text
 from graphs.run_errors import (
     AlreadyRunning,
     BadRunInput,
@@ -54,6 +53,7 @@ from graphs.run_errors import (
     RunIdTaken,
     RunNotFound,
 )
+from graphs.run_input import BadCampaignInput, check_campaign_text, check_lead_count
 from graphs.run_lease import RunKind, holder_is_dead_here, lease_is_stale
 from graphs.run_results import QUEUED, CreditGap, Outcome, ResumeDecision, ResumeStatus, required_credits
 from graphs.views import scoring_note
@@ -220,14 +220,10 @@ class RunService:
         """The campaign a run would have (vertical and geography, from the arguments, else the
         agency profile), validated; BadRunInput when it is not one. Writes nothing: a face asks
         this before it asks the person to confirm a run."""
-        if (
-            isinstance(num_leads, bool)
-            or not isinstance(num_leads, int)
-            or not MIN_LEADS <= num_leads <= MAX_LEADS
-        ):
-            raise BadRunInput(
-                f"number of leads must be a whole number from {MIN_LEADS} to {MAX_LEADS}, got {num_leads!r}"
-            )
+        try:
+            check_lead_count(num_leads)
+        except BadCampaignInput as exc:
+            raise BadRunInput(str(exc)) from None
         async with self.db.reader() as repo:
             profile = await repo.get_profile(agency_id)
         vertical = vertical if vertical is not None else (profile.target_vertical if profile else None)
@@ -241,10 +237,10 @@ class RunService:
                 "no geography: pass one (e.g. --geography 'Austin, TX') or set it with `leadgen agency set`"
             )
         try:
-            vertical = clean_campaign_text(vertical, "vertical")
-            geography = clean_campaign_text(geography, "geography")
-        except ValueError as exc:
-            raise BadRunInput(str(exc)) from exc
+            vertical = check_campaign_text(vertical, "vertical", single_spaces=True)
+            geography = check_campaign_text(geography, "geography", single_spaces=True)
+        except BadCampaignInput as exc:
+            raise BadRunInput(str(exc)) from None
         return vertical, geography
 
     async def _verify_billing_key(self, agency_id: str) -> None:

@@ -1,4 +1,4 @@
-"""The JSON shapes of DESIGN.md ("Interfaces others rely on"), built from our rows.
+"""The JSON shapes every face prints (`--json`, the chat, Slack, the API), built from our rows.
 
 Every face (CLI `--json`, chat tools, Slack, HTTP) renders through these functions, so a field
 means the same thing everywhere. Times are ISO 8601 UTC strings. Keep this module free of

@@ -18,7 +18,7 @@ from leadgen.placeholders import is_placeholder
 
 ProviderName = Literal["places", "firecrawl", "openai", "autumn", "vapi", "slack"]
 
-# Where each provider lives below the sandbox's base URL (DESIGN.md, "The sandbox").
+# Where each provider lives below the sandbox's base URL (README, "The sandbox").
 SANDBOX_PREFIXES: dict[str, str] = {
     "places": "/places",
     "firecrawl": "",
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         # `LEADGEN_SELF_SERVE_CREDITS=` in a .env reads as "not decided", like leaving it out.
         return None if isinstance(value, str) and not value.strip() else value
 
-    # Password sign-in throttle (assistant/identity.py): failures counted in a sliding window.
+    # Password sign-in throttle (graphs/identity.py): failures counted in a sliding window.
     leadgen_signin_window_seconds: float = Field(default=900.0, gt=0)
     leadgen_signin_max_failures_per_user: int = Field(default=5, ge=1)
     leadgen_signin_max_failures_per_address: int = Field(default=20, ge=1)

@@ -303,3 +303,105 @@ def test_the_checker_catches_a_bad_import() -> None:
     ]
     assert cycles(looped, modules, "graphs") == [["graphs.a", "graphs.b", "graphs.c"]]
     assert cycles([i for i in looped if i.importer != "graphs.c"], modules, "graphs") == []
+
+
+# --------------------------------------------------------------------------------------------
+# No face opens the database (issue 15: the faces draw, the services decide). A face asks a
+# service of `graphs/` (runs, accounts, calls, sign-in, the webhook inbox); it never opens a
+# transaction, a reader or a session, and never imports SQLAlchemy or the repositories.
+
+FACES = "assistant"
+# Calls that open a unit of work on the database, whatever they are called on.
+DATABASE_CALLS = frozenset({"transaction", "reader", "session", "write_session", "session_factory"})
+DATABASE_MODULES = ("sqlalchemy", "db.repositories")
+# Faces allowed to, each with its reason. The CLI's quick read path (assistant/cli/quick.py)
+# needs no entry: it reads through db.sqlite_reads (stdlib sqlite3, read-only) and opens nothing here.
+FACE_DATABASE_EXCEPTIONS: dict[str, str] = {
+    "assistant.chat_data": "Chainlit's own data layer (its SQLAlchemyDataLayer) must run on our engine and "
+    "our write rule, so history written beside a pipeline waits its turn on SQLite",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseUse:
+    module: str
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.module}:{self.line} {self.what}"
+
+
+def database_uses(module: str, source: str, *, is_package: bool = False) -> list[DatabaseUse]:
+    """Where `module` opens the database itself: calls of `DATABASE_CALLS` (as a method or a bare
+    name) and imports of `DATABASE_MODULES`, at any depth."""
+    found: list[DatabaseUse] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else func.id
+                if isinstance(func, ast.Name)
+                else None
+            )
+            if name in DATABASE_CALLS:
+                found.append(DatabaseUse(module, node.lineno, f"calls {name}()"))
+    for imp in imports_in(module, source, is_package=is_package):
+        if any(_within(imp.target, forbidden) for forbidden in DATABASE_MODULES):
+            found.append(DatabaseUse(module, imp.line, f"imports {imp.target}"))
+    # `from m import a, b` names m, m.a and m.b on one line: one entry per line and kind, the
+    # shortest (as the import rules do).
+    unique = {(u.module, u.line, u.what.split(" ")[0]): u for u in sorted(found, key=lambda u: -len(u.what))}
+    return sorted(unique.values(), key=lambda u: (u.module, u.line, u.what))
+
+
+def face_database_uses(root: Path = ROOT) -> dict[str, list[DatabaseUse]]:
+    """Every face module that opens the database, with where."""
+    uses: dict[str, list[DatabaseUse]] = {}
+    for path in sorted((root / FACES).rglob("*.py")):
+        name = module_name(path, root)
+        found = database_uses(name, path.read_text(encoding="utf-8"), is_package=path.name == "__init__.py")
+        if found:
+            uses[name] = found
+    return uses
+
+
+def test_no_face_opens_the_database() -> None:
+    uses = face_database_uses()
+    offending = [
+        str(u) for module, found in uses.items() if module not in FACE_DATABASE_EXCEPTIONS for u in found
+    ]
+    assert offending == [], "ask a service in graphs/ instead:\n" + "\n".join(offending)
+    # An exception nobody needs any more is removed from the list, not kept "just in case".
+    assert sorted(m for m in FACE_DATABASE_EXCEPTIONS if m not in uses) == []
+
+
+def test_the_checker_catches_a_face_opening_the_database() -> None:
+    """Synthetic faces with one way each of opening the database: the check must name every one."""
+    bad = {
+        "assistant.slack_app": "async def f(db):\n    async with db.transaction() as repo:\n        pass\n",
+        "assistant.cli.calls": "async def f(ctx):\n    async with ctx.database.reader() as repo:\n        pass\n",
+        "assistant.agent": "def f(maker):\n    with maker.session() as s:\n        pass\n",
+        "assistant.identity": "from sqlalchemy import select\n",
+        "assistant.cli.slack": "def f():\n    import sqlalchemy.exc\n",
+        "assistant.cli": "from db.repositories import Repository\n",
+        "assistant.server": "from db.engine import write_session\nasync def f(e):\n    async with write_session(e):\n        pass\n",
+    }
+    found = [str(u) for module, source in bad.items() for u in database_uses(module, source)]
+    assert found == [
+        "assistant.slack_app:2 calls transaction()",
+        "assistant.cli.calls:2 calls reader()",
+        "assistant.agent:2 calls session()",
+        "assistant.identity:1 imports sqlalchemy",
+        "assistant.cli.slack:2 imports sqlalchemy.exc",
+        "assistant.cli:1 imports db.repositories",
+        "assistant.server:3 calls write_session()",
+    ], found
+    # What faces do instead stays allowed.
+    good = (
+        "from db.engine import DatabaseError\nfrom graphs.account_service import AccountService\n"
+        "async def f(accounts, cl):\n    user = cl.context.session.user\n    return await accounts.balance('acme')\n"
+    )
+    assert database_uses("assistant.cli.credits", good) == []

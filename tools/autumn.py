@@ -1,7 +1,7 @@
 """Autumn billing API (v1 paths, `X-Api-Version: 1.2.0`) over httpx.
 
 Why not `autumn-py`: its models drop `usage`, `included_usage`, `unlimited`, `interval`,
-`overage_allowed` and the paywall `preview` (reference/provider-apis.md §3); we keep every field.
+`overage_allowed` and the paywall `preview` (Autumn API reference, version 1.2.0); we keep every field.
 
 Errors (each also subclasses the common kind from `tools.http`)::
 

@@ -5,7 +5,7 @@ No error tree of our own here: langchain-openai raises the openai SDK's exceptio
 openai SDK already retries 408/409/429/5xx honouring `retry-after(-ms)` (`max_retries`). A second
 retry layer on top would multiply attempts, so this module only configures it.
 
-Pinned choices (reference/provider-apis.md §6): `use_responses_api=False` keeps us on
+Pinned choices (langchain-openai's ChatOpenAI): `use_responses_api=False` keeps us on
 `/chat/completions` whatever the model name; `stream_usage=True` because langchain turns usage
 reporting off for custom base URLs.
 """

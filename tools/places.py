@@ -1,7 +1,7 @@
 """Google Places API (New) Text Search over httpx, with the field mask and full pagination.
 
 Why not an SDK: `googlemaps` reaches only the legacy API and `google-maps-places` drops
-`nextPageToken` (see reference/provider-apis.md §1), so we speak REST directly.
+`nextPageToken` (Google's Places API (New) reference: `nextPageToken` pages a text search), so we speak REST directly.
 
 Errors (each also subclasses the common kind from `tools.http`)::
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     # has loaded (assistant/cli/runs.py).
     from db import Database
     from db.models import Agency
+    from graphs.account_service import AccountService
     from tools.billing.port import BillingProvider
 
 agency_app = typer.Typer(
@@ -46,11 +47,18 @@ T = TypeVar("T")
 
 @dataclass
 class AgencyContext:
-    """An open database, the agency (created on first use) and its billing provider."""
+    """The account service (its database and billing provider) and the agency, created on first use."""
 
-    database: Database
+    accounts: AccountService
     agency: Agency
-    billing: BillingProvider
+
+    @property
+    def database(self) -> Database:
+        return self.accounts.db
+
+    @property
+    def billing(self) -> BillingProvider:
+        return self.accounts.billing
 
     @property
     def customer_id(self) -> str:
@@ -73,22 +81,11 @@ async def open_agency(agency_id: str) -> AsyncIterator[AgencyContext]:
     Starting credits (`LEADGEN_STARTING_CREDITS`) are granted on the local ledger once per
     billing customer; with Autumn the plan decides what a new customer gets.
     """
-    from db import open_database
+    from graphs.account_service import AccountService
     from leadgen.settings import get_settings
-    from tools.billing import billing_for, credit_admin
 
-    settings = get_settings()
-    database = await open_database(settings.resolved_database_url)
-    try:
-        async with database.transaction() as repo:
-            agency = await repo.ensure_agency(agency_id)
-        billing = billing_for(settings, database.engine)
-        admin = credit_admin(billing)
-        if admin is not None:
-            await admin.ensure_account(agency.billing_customer_id, settings.leadgen_starting_credits)
-        yield AgencyContext(database, agency, billing)
-    finally:
-        await database.close()
+    async with AccountService.open(get_settings()) as accounts:
+        yield AgencyContext(accounts, await accounts.open_agency(agency_id))
 
 
 def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[], str] | None = None) -> T:
@@ -96,9 +93,7 @@ def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[]
     `then` says how to carry on after the database was locked (e.g. the `leadgen resume` to run)."""
     import asyncio
 
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from db.engine import DatabaseLocked, is_locked_error
+    from db.engine import DatabaseError, DatabaseLocked, is_locked_error
     from leadgen.settings import get_settings
     from tools.billing import BillingNotConfigured
     from tools.billing.port import BillingAuthFailed, BillingError
@@ -113,7 +108,7 @@ def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[]
         fail(str(exc), ExitCode.FAILED)
     except BillingError as exc:
         fail(f"billing failed: {exc}", ExitCode.FAILED)
-    except (SQLAlchemyError, OSError, sqlite3.OperationalError) as exc:
+    except (DatabaseError, OSError, sqlite3.OperationalError) as exc:
         settings = get_settings()
         url = settings.resolved_database_url
         if is_locked_error(exc):  # one that bypassed write_session: the checkpointer's, a read's
@@ -125,13 +120,12 @@ def run_command(work: Callable[[], Coroutine[Any, Any, T]], *, then: Callable[[]
 def locked_file(database_url: str, exc: BaseException) -> str:
     """The SQLite file a raw lock error was about: ours (wrapped by SQLAlchemy) or, for a bare
     sqlite3 error, the checkpoint file beside it (LangGraph's saver is the one bare user)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
+    from db.engine import DatabaseError, database_file
     from graphs.checkpoints import checkpoint_location
 
-    database = make_url(database_url).database or ":memory:"
-    return database if isinstance(exc, SQLAlchemyError) else checkpoint_location(database_url)
+    return (
+        database_file(database_url) if isinstance(exc, DatabaseError) else checkpoint_location(database_url)
+    )
 
 
 @agency_app.command("set")
@@ -236,9 +230,8 @@ def set_profile(
         fail(str(exc), ExitCode.BAD_INPUT)
 
     async def work() -> dict[str, Any]:
-        async with open_agency(agency_id) as ctx, ctx.database.transaction() as repo:
-            profile = await repo.set_profile(agency_id, **fields)
-            return profile_json(ctx.agency, profile)
+        async with open_agency(agency_id) as ctx:
+            return profile_json(ctx.agency, await ctx.accounts.set_profile(agency_id, **fields))
 
     data = run_command(work)
     if json_output:
@@ -253,8 +246,8 @@ def show_profile(agency: AgencyOption = None, json_output: JsonOption = False) -
     agency_id = agency_id_or_fail(agency)
 
     async def work() -> dict[str, Any]:
-        async with open_agency(agency_id) as ctx, ctx.database.reader() as repo:
-            return profile_json(ctx.agency, await repo.get_profile(agency_id))
+        async with open_agency(agency_id) as ctx:
+            return profile_json(ctx.agency, await ctx.accounts.profile(agency_id))
 
     data = run_command(work)
     if json_output:

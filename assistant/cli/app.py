@@ -1,5 +1,5 @@
 """The Typer app every `leadgen` command hangs on, and what all commands share:
-exit codes, stdout/stderr discipline and JSON output (DESIGN.md, "CLI")."""
+exit codes, stdout/stderr discipline and JSON output (README, "Using it from the command line")."""
 
 from __future__ import annotations
 

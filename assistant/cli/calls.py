@@ -136,8 +136,10 @@ def calls_list(agency: AgencyOption = None, json_output: JsonOption = False) -> 
     agency_id = agency_id_or_fail(agency)
 
     async def work() -> list[Call]:
-        async with open_agency(agency_id) as ctx, ctx.database.reader() as repo:
-            return await repo.list_calls(agency_id)
+        from graphs.call_reads import list_calls
+
+        async with open_agency(agency_id) as ctx:
+            return await list_calls(ctx.database, agency_id)
 
     rows = run_command(work)
     if json_output:

@@ -205,8 +205,8 @@ def user_add(
 ) -> None:
     """Add a user who signs in to the web chat with a password and acts for AGENCY as ROLE."""
     from assistant.cli.agency import agency_id_or_fail
-    from assistant.identity import IdentityError, add_user, check_password, check_username
     from graphs.accounts import BadAccountInput, check_role
+    from graphs.identity import IdentityError, add_user, check_password, check_username
 
     if not password_stdin:
         fail(

@@ -7,18 +7,17 @@ managed in Autumn and these two refuse.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from assistant.cli.agency import AgencyContext, agency_id_or_fail, open_agency, run_command
+from assistant.cli.agency import agency_id_or_fail, open_agency, run_command
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail
 from assistant.cli.parsing import InvalidInput, parse_credits
 from assistant.cli.tables import print_balance, print_history
-
-if TYPE_CHECKING:
-    from tools.billing import CreditAdmin
 
 credits_app = typer.Typer(
     help="Credits: balance (default), grant, set, history.",
@@ -56,17 +55,15 @@ def _balance_json(customer_id: str, balance: int) -> dict[str, Any]:
     return {"customer_id": customer_id, "balance": balance}
 
 
-def _local_ledger(ctx: AgencyContext, command: str) -> CreditAdmin:
-    from tools.billing import credit_admin
+@contextmanager
+def _refused_with_autumn() -> Iterator[None]:
+    """Exit 2 when the credits are Autumn's to manage (the service says so; nothing written)."""
+    from graphs.account_service import CreditsManagedElsewhere
 
-    admin = credit_admin(ctx.billing)
-    if admin is None:
-        fail(
-            f"`leadgen credits {command}` adjusts the local ledger, but billing goes to Autumn "
-            f"(AUTUMN_SECRET_KEY is set): manage credits in Autumn instead",
-            ExitCode.BAD_INPUT,
-        )
-    return admin
+    try:
+        yield
+    except CreditsManagedElsewhere as exc:
+        fail(str(exc), ExitCode.BAD_INPUT)
 
 
 @credits_app.callback()
@@ -82,7 +79,7 @@ def credits_balance(
 
     async def work() -> dict[str, Any]:
         async with open_agency(agency_id) as ctx:
-            return _balance_json(ctx.customer_id, await ctx.billing.balance(ctx.customer_id))
+            return _balance_json(ctx.customer_id, await ctx.accounts.balance(agency_id))
 
     data = run_command(work)
     if json_output:
@@ -108,9 +105,9 @@ def grant(
 
     async def work() -> dict[str, Any]:
         async with open_agency(agency_id) as ctx:
-            ledger = _local_ledger(ctx, "grant")
-            await ledger.grant(ctx.customer_id, amount)
-            return _balance_json(ctx.customer_id, await ledger.balance(ctx.customer_id))
+            with _refused_with_autumn():
+                balance = await ctx.accounts.grant(agency_id, amount, action="`leadgen credits grant`")
+            return _balance_json(ctx.customer_id, balance)
 
     data = run_command(work)
     if json_output:
@@ -137,12 +134,14 @@ def set_balance(
 
     async def work() -> dict[str, Any]:
         async with open_agency(agency_id) as ctx:
-            ledger = _local_ledger(ctx, "set")
             try:
-                await ledger.set_balance(ctx.customer_id, amount)
+                with _refused_with_autumn():
+                    balance = await ctx.accounts.set_balance(
+                        agency_id, amount, action="`leadgen credits set`"
+                    )
             except ValueError as exc:  # below what open holds reserve
                 fail(str(exc), ExitCode.BAD_INPUT)
-            return _balance_json(ctx.customer_id, await ledger.balance(ctx.customer_id))
+            return _balance_json(ctx.customer_id, balance)
 
     data = run_command(work)
     if json_output:
@@ -159,7 +158,7 @@ def history(typer_ctx: typer.Context, agency: AgencyOption = None, json_output: 
 
     async def work() -> list[dict[str, Any]]:
         async with open_agency(agency_id) as ctx:
-            entries = await ctx.billing.history(ctx.customer_id)
+            entries = await ctx.accounts.history(agency_id)
         return [
             {
                 "kind": e.kind,

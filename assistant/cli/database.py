@@ -24,13 +24,13 @@ def upgrade(
 ) -> None:
     """Migrate the database to the newest schema (or to --revision)."""
     from alembic.util.exc import CommandError
-    from sqlalchemy.engine import make_url
 
     from db import migrate
+    from db.engine import display_url
     from leadgen.settings import get_settings
 
     url = get_settings().resolved_database_url
-    shown = make_url(url).render_as_string(hide_password=True)
+    shown = display_url(url)
 
     async def run() -> None:
         before = await migrate.current(url)

@@ -186,11 +186,11 @@ class RunMonitor:
             self._live = None
 
     async def refresh(self) -> None:
-        from sqlalchemy.exc import SQLAlchemyError  # loaded by the run service already
+        from db.engine import DatabaseError  # loaded by the run service already
 
         try:
             self.snapshot = await load_snapshot(self.runs, self.agency_id, self.flow_id)
-        except SQLAlchemyError as exc:  # a busy database: keep the last picture
+        except DatabaseError as exc:  # a busy database: keep the last picture
             log.debug("live view refresh failed: %s", exc)
         self._last_refresh = time.monotonic()
 

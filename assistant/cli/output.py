@@ -1,7 +1,7 @@
 """What every `leadgen` command prints through: the two consoles, exit codes, JSON and errors.
 
 Kept free of Typer and of the rest of the stack, so the quick read path (assistant/cli/quick.py)
-prints through exactly the same objects as the full CLI (DESIGN.md, "CLI": progress and messages
+prints through exactly the same objects as the full CLI (README, "Using it from the command line": progress and messages
 on stderr, `--json` leaves stdout to the JSON alone).
 """
 

@@ -8,18 +8,14 @@ what was wrong and what is allowed, so a face can show it to the user as it is.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from db.signals import SIGNALS
-from graphs.run_input import check_agency_id
+from graphs.run_input import BadCampaignInput, check_agency_id, check_campaign_text, check_lead_count
 
 MAX_CREDITS = 1_000_000
-MAX_TEXT_LENGTH = 200
 MAX_SERVICES = 50
 
 _DIGITS = re.compile(r"[0-9]+")
-# Control characters and line/paragraph separators: they break tables, logs and prompts.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 class InvalidInput(ValueError):
@@ -44,17 +40,21 @@ def parse_agency_id(value: str, field: str = "agency") -> str:
 
 
 def parse_text(value: str, field: str) -> str:
-    """A short free-text field (vertical, geography, a service): trimmed, non-empty, at most
-    200 characters, no control characters."""
-    text = value.strip()
-    if not text:
-        raise InvalidInput(field, "must not be empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidInput(field, f"is {len(text)} characters long; at most {MAX_TEXT_LENGTH} are allowed")
-    bad = next((ch for ch in text if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES), None)
-    if bad is not None:
-        raise InvalidInput(field, f"contains the control character U+{ord(bad):04X}; use plain text")
-    return text
+    """A short free-text field (vertical, geography, a service): the rule of every face,
+    `check_campaign_text` in graphs/run_input.py."""
+    try:
+        return check_campaign_text(value, field)
+    except BadCampaignInput as exc:
+        raise InvalidInput(field, exc.problem) from None
+
+
+def parse_count(value: str, field: str = "number of leads") -> int:
+    """How many leads, as typed: the rule of every face (`check_lead_count`); the message is
+    the same everywhere, `field` names the option it came from (`-n` in the CLI)."""
+    try:
+        return check_lead_count(value, typed=True)
+    except BadCampaignInput as exc:
+        raise InvalidInput(field, str(exc)) from None
 
 
 def parse_vertical(value: str) -> str:

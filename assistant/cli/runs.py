@@ -6,7 +6,7 @@
     leadgen dossier OPPORTUNITY_ID               leadgen pages AUDIT_JOB_ID
 
 `run` and `resume` block until the run completes, pauses for credits or fails, drawing a live
-view on stderr when it is a terminal (assistant/cli/live.py). Exit codes (DESIGN.md): 0 done,
+view on stderr when it is a terminal (assistant/cli/live.py). Exit codes (README): 0 done,
 1 failed or already running, 2 bad input (nothing is written), 3 paused for credits, 4 not found
 (including another agency's ids). JSON goes through graphs/views.py only, so `--json` here is
 the same shape the chat and Slack faces use.
@@ -32,7 +32,7 @@ from assistant.cli.live import (
     status_view,
     summary_view,
 )
-from assistant.cli.parsing import InvalidInput, parse_geography, parse_vertical
+from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
 from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs, write_leads_csv
 from graphs.run_input import MAX_LEADS, MIN_LEADS, normalise_run_id
 from graphs.views import audit_json, leads_json, page_json
@@ -81,17 +81,6 @@ GeographyOption = Annotated[
 CountOption = Annotated[
     str, typer.Option("-n", "--num-leads", metavar="N", help=f"Leads to find, {MIN_LEADS}-{MAX_LEADS}.")
 ]
-
-
-def parse_count(value: str) -> int:
-    """`-n`: a whole number of leads from MIN_LEADS to MAX_LEADS, ASCII digits only."""
-    text = value.strip()
-    expected = f"a whole number from {MIN_LEADS} to {MAX_LEADS}"
-    if not text.isascii() or not text.isdigit():
-        raise InvalidInput("-n", f"{value[:40]!r} is not {expected}")
-    if len(text.lstrip("0")) > 3 or not MIN_LEADS <= int(text) <= MAX_LEADS:
-        raise InvalidInput("-n", f"{value[:40]!r} is out of range; expected {expected}")
-    return int(text)
 
 
 def _with_service(work: Callable[[RunService], Awaitable[T]], then: Callable[[], str] | None = None) -> T:
@@ -235,7 +224,7 @@ def run(
     """Find, score, audit and research leads; blocks until the run completes, pauses or fails."""
     agency_id = agency_id_or_fail(agency)
     try:
-        count = parse_count(num_leads)
+        count = parse_count(num_leads, "-n")
         vertical = parse_vertical(vertical) if vertical is not None else None
         geography = parse_geography(geography) if geography is not None else None
     except InvalidInput as exc:

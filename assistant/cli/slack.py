@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
@@ -13,9 +12,6 @@ from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json
 
 slack = typer.Typer(help="Connect Slack workspaces to agencies.", no_args_is_help=True)
 app.add_typer(slack, name="slack")
-
-# Slack team ids: a T (or E for Enterprise Grid) and upper-case letters and digits.
-TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,30}$")
 
 
 @slack.command("install")
@@ -30,7 +26,9 @@ def install(
 ) -> None:
     """Connect workspace TEAM_ID to the agency (or move it there): its users act for that agency."""
     agency_id = agency_id_or_fail(agency)
-    if not TEAM_ID.match(team_id):
+    from graphs.accounts import SLACK_TEAM_ID  # the service's rule; loaded only by this command
+
+    if not SLACK_TEAM_ID.match(team_id):
         fail(
             f"{team_id!r} is not a Slack team id: expected T or E then capitals and digits, e.g. T0123ABCD",
             ExitCode.BAD_INPUT,
@@ -39,16 +37,12 @@ def install(
         fail("--bot-token must be a bot token starting with xoxb-", ExitCode.BAD_INPUT)
 
     async def work() -> dict[str, str]:
-        from db import open_database
+        from graphs.account_service import AccountService
         from leadgen.settings import get_settings
 
-        database = await open_database(get_settings().resolved_database_url)
-        try:
-            async with database.transaction() as repo:
-                row = await repo.install_slack_team(agency_id, team_id, bot_token=bot_token)
-                return {"team_id": row.team_id, "agency_id": row.agency_id, "source": row.source}
-        finally:
-            await database.close()
+        async with AccountService.open(get_settings()) as accounts:
+            row = await accounts.install_slack(agency_id, team_id, bot_token=bot_token)
+            return {"team_id": row.team_id, "agency_id": row.agency_id, "source": row.source}
 
     result = run_command(work)
     if json_output:
@@ -63,21 +57,17 @@ def installs(agency: AgencyOption = None, json_output: JsonOption = False) -> No
     agency_id = agency_id_or_fail(agency)
 
     async def work() -> list[dict[str, str | None]]:
-        from db import open_database
+        from graphs.account_service import AccountService
         from graphs.views import iso
         from leadgen.settings import get_settings
 
-        database = await open_database(get_settings().resolved_database_url)
-        try:
-            async with database.reader() as repo:
-                rows = await repo.list_slack_installs(agency_id)
-            return [
-                {"team_id": r.team_id, "source": r.source, "own_bot_token": "yes" if r.bot_token else "no",
-                 "installed_at": iso(r.installed_at)}
-                for r in rows
-            ]  # fmt: skip
-        finally:
-            await database.close()
+        async with AccountService.open(get_settings()) as accounts:
+            rows = await accounts.slack_installs(agency_id)
+        return [
+            {"team_id": r.team_id, "source": r.source, "own_bot_token": "yes" if r.bot_token else "no",
+             "installed_at": iso(r.installed_at)}
+            for r in rows
+        ]  # fmt: skip
 
     rows = run_command(work)
     if json_output:

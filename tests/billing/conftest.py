@@ -44,6 +44,9 @@ class BillingHarness:
     name: str
     billing: BillingProvider
     fund: Callable[[str, int], Awaitable[None]]
+    # Whether we adjust this adapter's credits ourselves (`tools.billing.credit_admin`): starting
+    # credits, grants, set balance. The local ledger does; with Autumn, plans grant credits.
+    adjusts_credits: bool
 
 
 @asynccontextmanager
@@ -65,7 +68,7 @@ async def local_harness(database_url: str, request: pytest.FixtureRequest) -> As
         async def fund(customer_id: str, credits: int) -> None:
             await ledger.grant(customer_id, credits)
 
-        yield BillingHarness("local", ledger, fund)
+        yield BillingHarness("local", ledger, fund, adjusts_credits=True)
 
 
 @asynccontextmanager
@@ -101,7 +104,7 @@ async def autumn_harness(database_url: str, request: pytest.FixtureRequest) -> A
                 await billing.record_grant(customer_id, credits)
 
             try:
-                yield BillingHarness("autumn", billing, fund)
+                yield BillingHarness("autumn", billing, fund, adjusts_credits=False)
             finally:
                 await billing.aclose()
     finally:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
+from tools.billing import credit_admin
 from tools.billing.port import (
     BillingProvider,
     CreditCheck,
@@ -372,3 +374,29 @@ async def test_history_is_oldest_first_and_totals_match(
     assert times == sorted(times) and all(t.tzinfo is not None for t in times)
     assert sum(e.credits for e in charges(history)) == 7
     assert ledger_total(history) == 18 == await billing.balance(customer)
+
+
+async def test_credit_administration_is_declared_by_the_port(billing_harness: Any, customer: str) -> None:
+    """What the account service (graphs/account_service.py) branches on, asked through the port:
+    `credit_admin` is the adapter's credit administration when we keep the credits, None when
+    the provider does. Where it exists: an account opens with its starting credits once, a
+    grant with a key is recorded once, and a set balance is exact, all rows of the history."""
+    billing: BillingProvider = billing_harness.billing
+    admin = credit_admin(billing)
+    assert (admin is not None) == billing_harness.adjusts_credits, billing_harness.name
+    if admin is None:
+        assert await billing.history(customer) == []  # asking wrote nothing
+        return
+    assert await admin.ensure_account(customer, 5) is True
+    assert await admin.ensure_account(customer, 5) is False
+    assert await billing.balance(customer) == 5
+    first = await admin.grant(customer, 3, key=f"upgrade:{customer}:tool:1:starter")
+    again = await admin.grant(customer, 3, key=f"upgrade:{customer}:tool:1:starter")
+    assert (first.recorded, again.recorded) == (True, False)
+    assert await billing.balance(customer) == 8
+    assert await admin.set_balance(customer, 2) == -6  # the signed change
+    assert await admin.set_balance(customer, 2) == 0
+    history = await billing.history(customer)
+    assert [(e.kind, e.credits) for e in history][:2] == [("grant", 5), ("grant", 3)]
+    assert history[-1].kind == "adjustment"
+    assert await billing.balance(customer) == 2 == ledger_total(history)

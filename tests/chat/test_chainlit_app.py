@@ -1,5 +1,5 @@
 """The Chainlit app end to end over its own protocol: a real `leadgen chat` subprocess with
-password login, driven over HTTP and socket.io (reference/langgraph-chainlit.md §5).
+password login, driven over HTTP and socket.io (Chainlit 2.12's own socket.io protocol).
 
 History is asserted from the database rows, because Chainlit's data layer only logs its errors.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.agent import ChatServices
-from assistant.identity import (
+from graphs.identity import (
     IdentityError,
     add_user,
     agency_of,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from assistant.agent import AgentTurn, ChatServices, confirm_upgrade, upgrade
-from assistant.identity import add_user
 from graphs import accounts
+from graphs.identity import add_user
 from leadgen.settings import Settings, reset_settings
 from tools.billing import LocalLedger
 

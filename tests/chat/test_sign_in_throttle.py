@@ -1,4 +1,4 @@
-"""Password sign-in throttle (assistant/identity.py) on SQLite and the real PostgreSQL, with a
+"""Password sign-in throttle (graphs/identity.py) on SQLite and the real PostgreSQL, with a
 clock the test moves: failures count per username and per address across processes (two
 separate database connections stand for two web UI processes), the right password afterwards
 works once the window passes, and the password never reaches the log."""
@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from assistant.identity import SignInLimits, SignInThrottled, add_user, authenticate
 from db import Database, open_database
+from graphs.identity import SignInLimits, SignInThrottled, add_user, authenticate
 
 LIMITS = SignInLimits(window_seconds=900, per_user=5, per_address=20)
 PASSWORD = "the-right-password"
@@ -53,7 +53,7 @@ async def test_twenty_wrong_passwords_are_throttled_and_the_right_one_works_afte
     name = f"ana-{uuid.uuid4().hex[:8]}"
     await add_user(web1, name, "acme", PASSWORD)
     clock, address = Clock(), _address()
-    caplog.set_level(logging.INFO, logger="assistant.identity")
+    caplog.set_level(logging.INFO, logger="graphs.identity")
 
     outcomes: list[str] = []
     for attempt in range(20):

@@ -1,6 +1,6 @@
 """`leadgen agency ...` and `leadgen credits ...` end to end, in-process, on a SQLite file.
 
-Exit codes and stdout discipline are part of the interface (DESIGN.md, "CLI"): `--json` output
+Exit codes and stdout discipline are part of the interface (README, "Using it from the command line"): `--json` output
 must parse as JSON on its own, bad input exits 2 and writes nothing.
 """
 

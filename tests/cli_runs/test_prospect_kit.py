@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from tools.sandbox.server import SandboxHandle
 
-# The site checks of DESIGN.md ("The audit"): known only for a peer whose site the run audited.
+# The site checks of graphs/audit_checks.py: known only for a peer whose site the run audited.
 SITE_CODES = {
     "SITE_DOWN", "NO_HTTPS", "NOT_MOBILE_FRIENDLY", "NO_META_DESCRIPTION", "NO_LOCAL_BUSINESS_SCHEMA",
     "NO_ANALYTICS", "NO_ONLINE_BOOKING", "NO_PRICING", "NO_REVIEWS_SHOWN", "STALE_COPYRIGHT",

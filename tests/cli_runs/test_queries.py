@@ -1,6 +1,6 @@
 """`leadgen run --json` to completion against the sandbox, then every read command on that run.
 
-The JSON shapes are DESIGN.md's ("Interfaces others rely on"); stdout must carry them alone.
+The JSON shapes are graphs/views.py's; stdout must carry them alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from conftest import CompletedRun  # the fixture's type only; helpers come as fixtures
 
 PHASES = ["source", "filter_rank", "persist_leads", "scrape_content", "generate_dossier", "finalize_rank"]
-# DESIGN.md, "JSON shapes": the keys of each shape, in DESIGN's order.
+# The keys of each JSON shape, in their documented order.
 RUN_KEYS = {
     "id",
     "agency_id",

@@ -60,7 +60,7 @@ def test_signals_follow_the_seed_thresholds() -> None:
 
 
 def test_score_is_share_of_criteria() -> None:
-    # No criteria set: scored against all four signals (DESIGN.md), not 0.
+    # No criteria set: scored against all four signals (db/signals.py), not 0.
     assert qualification_score(["MISSING_WEBSITE"], []) == 0.25
     assert qualification_score(["MISSING_WEBSITE", "FEW_GOOGLE_REVIEWS", "LOW_GOOGLE_RATING"], []) == 0.75
     assert qualification_score([], []) == 0.0

@@ -1,6 +1,6 @@
 """Helpers for the sandbox tests: an independent reader of served HTML, and site finders.
 
-`independent_codes` decides DESIGN.md's finding codes for a site from nothing but what the sandbox
+`independent_codes` decides the finding codes (graphs/audit_checks.py) for a site from nothing but what the sandbox
 answers over HTTP (Firecrawl `map` for the page list, `scrape` with `rawHtml` for each page and
 for every own-site link), parsing the HTML with the standard library's `html.parser`. It shares
 no code with tools/sandbox/truth.py, so a truth endpoint that drifted from the HTML it serves

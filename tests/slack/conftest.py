@@ -245,16 +245,15 @@ class SlackHarness:
             await asyncio.sleep(0.1)
 
     async def install(self, team: str, agency: str) -> None:
-        from assistant.slack_app import install_workspace
-
-        await install_workspace(self.adapter.services, team, agency)
+        # What `leadgen slack install TEAM --agency AGENCY` does.
+        await self.adapter.services.accounts.install_slack(agency, team)
 
     async def link_admin(self, team: str, user: str, agency: str) -> None:
         """Make Slack user `user` of `team` an admin of `agency`: an admin user linked to that
         Slack identity (`leadgen user add --role admin` + `leadgen user link-slack`). Unlinked
         Slack users are members."""
-        from assistant.identity import add_user
         from graphs.accounts import link_slack_user
+        from graphs.identity import add_user
 
         database = self.adapter.services.database
         username = f"{user.lower()}-{team.lower()}"

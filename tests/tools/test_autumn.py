@@ -1,4 +1,4 @@
-"""AutumnClient against captured fixtures (reference/provider-apis.md §3, API version 1.2.0)."""
+"""AutumnClient against captured fixtures (Autumn API version 1.2.0)."""
 
 from __future__ import annotations
 

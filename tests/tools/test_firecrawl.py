@@ -1,5 +1,5 @@
 """FirecrawlClient: the official SDK on our injected httpx client, against captured fixtures
-(reference/provider-apis.md §2), and the discovery rules as pure functions."""
+(Firecrawl v2 API), and the discovery rules as pure functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PlacesClient against captured fixtures: the exact bodies of reference/provider-apis.md §1."""
+"""PlacesClient against captured fixtures: the exact bodies of Google's Places API (New) reference."""
 
 from __future__ import annotations
 

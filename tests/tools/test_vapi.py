@@ -1,4 +1,4 @@
-"""VapiClient against captured fixtures (reference/provider-apis.md §4)."""
+"""VapiClient against captured fixtures (Vapi's API reference)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Autumn (useautumn.com) knows each customer's balance of `atlas_credits` and charges usage
 (`track`) once per idempotency key. It knows nothing of work in flight, so the holds live in our
 `credit_holds` table, and the available balance is *Autumn's balance minus our open holds*
-(DESIGN.md, "Parallel audits never overspend"). Our `credit_ledger_entries` keeps a row per
+(README, "Credits, pauses and resume": parallel audits never overspend). Our `credit_ledger_entries` keeps a row per
 charge (and per grant recorded through `record_grant`) so `history` answers locally.
 
 How it stays exact when audits run in parallel, in one process or many:

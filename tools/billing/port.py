@@ -169,5 +169,6 @@ class CreditAdmin(BillingProvider, Protocol):
         ...
 
     async def set_balance(self, customer_id: str, credits: int) -> int:
-        """Set the balance to exactly `credits` (recorded as an adjustment); the balance after."""
+        """Set the balance to exactly `credits` (recorded as an adjustment); the signed change
+        (0 when it already was `credits`: nothing is written then)."""
         ...

@@ -1,6 +1,6 @@
 """An OpenAI-compatible chat model, scripted: `POST /openai/v1/chat/completions`.
 
-It honours the chat-completions contract (reference/provider-apis.md §6): tools and
+It honours the chat-completions contract (OpenAI's chat completions API reference): tools and
 `tool_choice`, JSON-schema structured output, SSE streaming with chunked tool-call arguments,
 usage (also as the final stream chunk when `stream_options.include_usage`), and the OpenAI error
 envelope. What it says is scripted, never invented:

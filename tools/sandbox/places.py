@@ -1,6 +1,6 @@
 """Google Places API (New) Text Search: `POST /places/v1/places:searchText`.
 
-Follows the real contract (reference/provider-apis.md §1): API key in `X-Goog-Api-Key` or `?key=`,
+Follows the real contract (Google's Places API (New) `places:searchText` reference): API key in `X-Goog-Api-Key` or `?key=`,
 a mandatory field mask that the response is projected onto (absent values omitted, never null),
 `pageSize` 1–20, `nextPageToken` only when masked, at most 60 results across pages, and a page
 token that is refused when the other parameters changed. Tokens are self-contained, so they

@@ -1,6 +1,6 @@
 """A world recorded in files (`leadgen sandbox --world DIR`), validated whole before it is served.
 
-Format (DESIGN.md, "Recorded worlds")::
+Format::
 
     DIR/places.json    {"queries": {"dentists in austin, tx": ["place-id", ...]},
                         "places": {"place-id": {a Places API (New) Place object}}}

@@ -1,7 +1,7 @@
 """Ground truth in the audit's finding codes, read from the pages a site serves.
 
 `site_truth` fetches the site through `web.fetch` (the same path Firecrawl's emulation takes) and
-decides each code of DESIGN.md ("The audit") from the HTML it gets back. There is no list of
+decides each finding code of graphs/audit_checks.py from the HTML it gets back. There is no list of
 planted gaps to drift from: change the HTML and the truth changes with it.
 
 Which pages count: codes about the homepage (`NOT_MOBILE_FRIENDLY`, `NO_META_DESCRIPTION`,

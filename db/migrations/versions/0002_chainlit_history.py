@@ -4,7 +4,7 @@ Chainlit creates no tables itself and runs `INSERT ... ON CONFLICT` with quoted 
 columns, so the names here (tables `users`, `threads`, `steps`, `elements`, `feedbacks`, and
 every column) must match `chainlit/data/sql_alchemy.py` exactly. Its documented DDL is stale for
 2.12: `Step.to_dict()` also writes "autoCollapse" and `Message.to_dict()` "modes"; elements carry
-"props", "autoPlay" and "playerConfig" (reference/langgraph-chainlit.md §5).
+"props", "autoPlay" and "playerConfig" (chainlit/data/sql_alchemy.py in Chainlit 2.12).
 
 Ids are TEXT rather than Postgres UUID: Chainlit binds them as strings, and TEXT accepts them on
 both databases without a cast. Times are ISO strings written by Chainlit (TEXT, as in its DDL).

@@ -5,8 +5,12 @@ Passwords are stored as scrypt hashes in one self-describing string,
 existing rows (verification reads the parameters from the string).
 
 Without `CHAINLIT_AUTH_SECRET` the web UI has no login: everyone who reaches it is the single
-local user of the default agency (`local_user`). Chainlit still needs an authenticated user to
-keep chat history, so that user is handed out by a header-auth callback (see chainlit_app.py).
+local user of the default agency (`LOCAL_USERNAME`, an admin: graphs/accounts.py). Chainlit
+still needs an authenticated user to keep chat history, so that user is handed out by a
+header-auth callback (see assistant/chainlit_app.py).
+
+The faces ask this module (a service: it decides who is who); none of them reads
+`agency_users` or `sign_in_failures` itself.
 
 Roles (`admin` | `member`) and what each may do live in graphs/accounts.py; a user is made with
 one (`add_user(..., role=)`, default member).
@@ -267,10 +271,6 @@ async def agency_of(database: Database, username: str, *, local_agency: str) -> 
         return (
             await repo.session.execute(select(AgencyUser.agency_id).where(AgencyUser.username == username))
         ).scalar_one_or_none()
-
-
-def local_user(agency_id: str) -> Identity:
-    return Identity(LOCAL_USERNAME, agency_id, "admin")
 
 
 _DUMMY_HASH = hash_password(secrets.token_hex(8))

@@ -65,7 +65,7 @@ from assistant.agent import (
     upgrade,
     upgrade_offer,
 )
-from assistant.chat_data import make_data_layer
+from assistant.chat_data import HistoryDataLayer, make_data_layer, recovered_call_reporter
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
 from assistant.cli.chat import apply_log_level
@@ -274,7 +274,15 @@ async def startup() -> None:
     STATE.stack.push_async_callback(_stop_recovery, asyncio.create_task(STATE.chat.runs.recover()))
     # Calls it was following are followed again to their end and charge (the follower's tasks).
     try:
-        await STATE.chat.follower.recover()
+        from chainlit.data import get_data_layer
+
+        layer = get_data_layer()
+        report_to = (
+            recovered_call_reporter(layer, author=chainlit_config.ui.name)
+            if isinstance(layer, HistoryDataLayer)
+            else None
+        )
+        await STATE.chat.follower.recover(report_to=report_to)
     except Exception:  # a failed sweep must not keep the chat from starting
         log.exception("could not follow the calls left unfinished")
 
@@ -1217,8 +1225,15 @@ async def on_confirm_call(action: cl.Action) -> None:
         await cl.Message(content="That lead is not available.").send()
         return
     await close_choice(action)  # one click, one call
+    # Where it was asked for: a server that restarts while the call is live reports it there.
+    origin = {"face": "chat", "thread_id": cl.context.session.thread_id, "lead_name": opp.name}
     result = await place_call(
-        STATE.chat.calls, ctx.agency_id, opp.id, user_id=ctx.user_id, variables={"business_name": opp.name}
+        STATE.chat.calls,
+        ctx.agency_id,
+        opp.id,
+        user_id=ctx.user_id,
+        variables={"business_name": opp.name},
+        origin=origin,
     )
     if result["outcome"] in ("placed", "in_progress") and result.get("call"):
         await follow_call_in_chat(result["call"]["id"], opp.name, result["message"])

@@ -58,7 +58,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -93,7 +93,7 @@ from graphs import accounts, webhook_inbox
 from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.call_tools import place_call
-from graphs.calls import CallService
+from graphs.calls import CallService, call_origin
 from graphs.executors import BackgroundTasks, Executor
 from graphs.reports import ReportNotFound, ReportService
 from graphs.run_input import MAX_LEADS, MIN_LEADS
@@ -737,6 +737,7 @@ class SlackAdapter:
             opp.id,
             user_id=slack_user(ws.team_id, user),
             variables={"business_name": opp.name},
+            origin=self.call_origin(ws, place, opp.name),
         )
         if result["ok"]:
             await self.post(ws, place, f"<@{user}> {result['message']} (lead: {opp.name})")
@@ -753,6 +754,31 @@ class SlackAdapter:
             await self.post(ws, place, result["message"], blocks)
         else:
             await self.tell(ws, place, user, result["message"])
+
+    @staticmethod
+    def call_origin(ws: Workspace, place: Place, lead_name: str) -> dict[str, str]:
+        """Where a call was asked for, kept with it (`CallService.start_call`)."""
+        origin = {"face": "slack", "team_id": ws.team_id, "channel": place.channel, "lead_name": lead_name}
+        return origin | ({"thread_ts": place.thread_ts} if place.thread_ts else {})
+
+    def recovered_call_reporter(self, call: Call) -> Callable[[Call], Awaitable[None]] | None:
+        """For `CallFollower.recover`: a call asked for in Slack and followed again after a
+        restart has its end posted where it was asked for, as the process that placed it would
+        have (a workspace no longer connected to the call's agency hears nothing)."""
+        origin = call_origin(call)
+        if origin.get("face") != "slack" or not origin.get("team_id") or not origin.get("channel"):
+            return None
+        place = Place(origin["channel"], origin.get("thread_ts") or None)
+        lead_name = origin.get("lead_name") or "the lead"
+
+        async def report(updated: Call) -> None:
+            if not call_finished(updated):
+                return
+            ws = await self.workspace(origin["team_id"])
+            if ws is not None and ws.agency_id == updated.agency_id:
+                await self.post(ws, place, call_report(updated, lead_name))
+
+        return report
 
     async def upgrade_plan(
         self, ws: Workspace, user: str, place: Place, plan_id: str, value: dict[str, Any]
@@ -1031,7 +1057,8 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
         # Runs left `running` by a process that died continue here (the lease keeps other
         # faces doing the same off them).
         adapter.spawn(runs.recover(), name="slack-recover")
-        adapter.spawn(follower.recover(), name="slack-recover-calls")  # and the calls it followed
+        # ... and the calls it followed, reported where they were asked for.
+        adapter.spawn(follower.recover(report_to=adapter.recovered_call_reporter), name="slack-recover-calls")
         if socket is not None:
             socket.start()
         try:

@@ -68,6 +68,20 @@ from assistant.agent import (
 from assistant.chat_data import HistoryDataLayer, make_data_layer, recovered_call_reporter
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
+from assistant.chat_tools.artifacts import (
+    CallPrepared,
+    CandidatesToChoose,
+    CheckoutOpened,
+    DossierShown,
+    LeadsShown,
+    ReportShared,
+    ResumeAnswered,
+    RunNeedsConfirmation,
+    RunStarted,
+    RunStatusShown,
+    SourcesShown,
+    UpgradeOffered,
+)
 from assistant.cli.chat import apply_log_level
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
@@ -462,47 +476,34 @@ async def on_message(message: cl.Message) -> None:
         await render_turn(turn)
 
 
-def _shows_live_run(tool: str, result: dict[str, Any]) -> bool:
-    """Whether a tool result is about a run worth a live view (started, resuming, unfinished)."""
-    if tool == "start_lead_run":
-        return result.get("status") == "started"
-    if tool == "resume_run":
-        return result.get("status") in ("resuming", "running", "paused_for_upgrade")
-    if tool == "get_run_status":
-        return result["run"]["status"] not in TERMINAL
-    return False
-
-
 async def render_turn(turn: AgentTurn) -> None:
-    """Rich views for what the tools returned this turn (the text answer is already shown)."""
-    for name, result in turn.tool_results:
-        if not isinstance(result, dict):
-            continue
-        if result.get("error") in ("ambiguous_lead", "lead_not_found") and result.get("candidates"):
-            await send_candidates(result)
-            continue
-        if result.get("error"):
-            continue
-        if name == "place_call" and result.get("outcome") == "needs_confirmation":
-            await send_call_confirmation(result)
-        elif name == "start_lead_run" and result.get("outcome") == "needs_confirmation":
-            await send_run_confirmation(result)
-        elif name == "start_upgrade" and result.get("outcome") == "needs_confirmation":
-            await send_upgrade_confirmation(result)
-        elif _shows_live_run(name, result):
-            await watch(result["run_id"])
-        elif name == "list_leads":
-            await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
-        elif name == "get_dossier" and result.get("dossier"):
-            await send_dossier(result["dossier"], result.get("lead"))
-        elif name == "share_report" and result.get("url"):
-            await send_report_share(result)
-        elif name == "list_sources":
-            await send_pages(result["audit_job_id"], result["pages"])
-        elif name == "start_upgrade" and result.get("checkout_url"):
-            await cl.Message(
-                content=f"[Open the checkout]({result['checkout_url']}) to finish the upgrade."
-            ).send()
+    """Rich views for what the tools handed over this turn (the text answer is already shown)."""
+    for artifact in turn.artifacts:
+        match artifact:
+            case CandidatesToChoose(candidates=[_, *_]):
+                await send_candidates(artifact)
+            case CallPrepared():
+                await send_call_confirmation(artifact)
+            case RunNeedsConfirmation():
+                await send_run_confirmation(artifact)
+            case UpgradeOffered():
+                await send_upgrade_confirmation(artifact)
+            case RunStarted(run_id=run_id) | ResumeAnswered(run_id=run_id, live=True):
+                await watch(run_id)
+            case RunStatusShown(run_id=run_id, live=True):
+                await watch(run_id)
+            case LeadsShown():
+                await send_leads(artifact.run_id, artifact.leads, title="Leads", notes=artifact.notes)
+            case DossierShown():
+                await send_dossier(artifact.dossier, artifact.lead)
+            case ReportShared():
+                await send_report_share(artifact.share)
+            case SourcesShown(audit_job_id=str(job_id)):
+                await send_pages(job_id, artifact.pages)
+            case CheckoutOpened():
+                await cl.Message(
+                    content=f"[Open the checkout]({artifact.checkout_url}) to finish the upgrade."
+                ).send()
 
 
 async def send_choice(message: cl.Message) -> None:
@@ -524,21 +525,20 @@ async def close_choice(action: cl.Action) -> None:
             await button.remove()
 
 
-async def send_run_confirmation(prepared: dict[str, Any]) -> None:
+async def send_run_confirmation(prepared: RunNeedsConfirmation) -> None:
     """A large or refreshed run: what it may cost, and the button that starts it (once)."""
-    campaign = prepared["campaign"]
     await send_choice(
         cl.Message(
-            content=f"**{prepared['message']}**",
+            content=f"**{prepared.message}**",
             actions=[
                 cl.Action(
                     name="confirm_run",
                     payload={
-                        "run_id": prepared["run_id"],
-                        "num_leads": prepared["num_leads_requested"],
-                        "vertical": campaign["target_vertical"],
-                        "geography": campaign["target_geography"],
-                        "refresh": bool(prepared.get("refresh")),
+                        "run_id": prepared.run_id,
+                        "num_leads": prepared.num_leads,
+                        "vertical": prepared.vertical,
+                        "geography": prepared.geography,
+                        "refresh": prepared.refresh,
                     },
                     label="Start the run",
                     icon="play",
@@ -549,18 +549,18 @@ async def send_run_confirmation(prepared: dict[str, Any]) -> None:
     )
 
 
-async def send_upgrade_confirmation(prepared: dict[str, Any]) -> None:
+async def send_upgrade_confirmation(prepared: UpgradeOffered) -> None:
     """A free upgrade the agent prepared: granted only by this button."""
-    plan = plan_by_id(str(prepared.get("plan", "")))
+    plan = plan_by_id(prepared.plan_id)
     if plan is None:
         return
     await send_choice(
         cl.Message(
-            content=prepared["message"],
+            content=prepared.message,
             actions=[
                 cl.Action(
                     name="upgrade",
-                    payload={"plan": plan.id, "tool_call": prepared["tool_call_id"]},
+                    payload={"plan": plan.id, "tool_call": prepared.tool_call_id},
                     label=f"Upgrade: {plan.name} (+{plan.credits})",
                 ),
                 cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
@@ -601,9 +601,9 @@ CANDIDATE_ACTIONS = {
 }
 
 
-async def send_candidates(result: dict[str, Any]) -> None:
+async def send_candidates(choice: CandidatesToChoose) -> None:
     """Several leads match what the person said: one button per candidate, by name and address."""
-    action = CANDIDATE_ACTIONS.get(str(result.get("action")), "open_dossier")
+    action = CANDIDATE_ACTIONS.get(choice.action, "open_dossier")
     await cl.Message(
         content="Which one?",
         actions=[
@@ -612,7 +612,7 @@ async def send_candidates(result: dict[str, Any]) -> None:
                 payload={"opportunity_id": c["id"]},
                 label=f"{c['name']} · {c['address']}" if c.get("address") else c["name"],
             )
-            for c in result["candidates"]
+            for c in choice.candidates
         ],
     ).send()
 
@@ -1178,25 +1178,23 @@ async def on_call_lead(action: cl.Action) -> None:
         await cl.Message(content="That lead is not available.").send()
         return
     balance = await STATE.chat.accounts.balance(_agency())
-    await send_call_confirmation(
-        {"opportunity_id": opp.id, "lead_name": opp.name, "phone": opp.phone, "balance": balance}
-    )
+    await send_call_confirmation(CallPrepared(opp.id, opp.name, opp.phone, balance))
 
 
-async def send_call_confirmation(prepared: dict[str, Any]) -> None:
+async def send_call_confirmation(prepared: CallPrepared) -> None:
     """What the call costs, and the button that places it (nothing is dialled before)."""
-    name, balance = prepared["lead_name"], int(prepared.get("balance") or 0)
-    if not prepared.get("phone"):
+    name, balance = prepared.lead_name, prepared.balance
+    if not prepared.phone:
         await cl.Message(content=f"{name} has no phone number to call.").send()
         return
     await send_choice(
         cl.Message(
-            content=f"**Call {name}** at {prepared['phone']}? A call costs 1 credit per started minute; "
+            content=f"**Call {name}** at {prepared.phone}? A call costs 1 credit per started minute; "
             f"you have {plural(balance, 'credit')}.",
             actions=[
                 cl.Action(
                     name="confirm_call",
-                    payload={"opportunity_id": prepared["opportunity_id"]},
+                    payload={"opportunity_id": prepared.opportunity_id},
                     label=f"Call {name}",
                     icon="phone",
                 ),

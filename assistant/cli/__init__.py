@@ -68,6 +68,9 @@ def main() -> None:
     code = answer(sys.argv[1:])
     if code is not None:
         raise SystemExit(code)
+    from assistant.cli import preload
+
+    preload.whole_process = True
     full_main()
 
 

@@ -56,8 +56,8 @@ MAX_PAGES = 10
 # The SDKs behind the audit's steps (Firecrawl's, OpenAI's through LangChain, and the HTML parser
 # of the contact finder) take well over a second of CPU to import. The steps import them when
 # they first run, so the graph compiles without them and a process can load them while it waits
-# on its first network calls (assistant/cli/preload.py imports these, in the order the steps
-# need them).
+# on its first network calls (graphs/pipeline.py lists these with the rest of what the run
+# defers; assistant/cli/preload.py imports them in the order the steps need them).
 DEFERRED_MODULES = ("graphs.site_reading", "tools.llm", "openai", "bs4")
 
 

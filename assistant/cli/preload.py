@@ -3,7 +3,7 @@ the process allows.
 
 A run executed in this process needs LangGraph and SQLAlchemy before its first step, and the
 provider SDKs (Firecrawl's, OpenAI's through LangChain, an HTML parser) only once its audits
-start. The audit steps import those SDKs when they first run (graphs/audit.py,
+start. The steps import those SDKs when they first run (graphs/pipeline.py,
 DEFERRED_MODULES), so `preload_sdks()` can import them on a background thread while the main
 thread opens the database, creates the flow and waits on the Places search: import is CPU work
 under the GIL, and it fills time the main thread would spend blocked on the network. Python's
@@ -89,11 +89,11 @@ def _import_all(preload: Preload) -> None:
 
 
 def preload_sdks(modules: Sequence[str] | None = None) -> Preload:
-    """Import `modules` (default: what the audit steps import when they first run) on a daemon
+    """Import `modules` (default: what the run's steps import when they first run) on a daemon
     thread, then release the collector. Call it once the main thread has loaded the graph, so
     the two threads load disjoint parts of the stack."""
     if modules is None:
-        from graphs.audit import DEFERRED_MODULES
+        from graphs.pipeline import DEFERRED_MODULES
 
         modules = DEFERRED_MODULES
     preload = Preload(tuple(modules))

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from tools.sandbox.server import SandboxHandle
 
 LEADGEN = str(Path(sys.executable).with_name("leadgen"))
-# What the audit steps import on first use (graphs/audit.py DEFERRED_MODULES), as packages.
-SDKS = ("firecrawl", "openai", "langchain_openai", "bs4")
+# What the run's steps import on first use (graphs/pipeline.py DEFERRED_MODULES), as packages.
+SDKS = ("tldextract", "firecrawl", "openai", "langchain_openai", "bs4")
 
 
 def _python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -42,7 +42,7 @@ def test_the_run_graph_compiles_without_the_provider_sdks() -> None:
 
         compile_graph(InMemorySaver())
         print(sorted(m for m in {SDKS!r} if m in sys.modules))
-        from graphs.audit import DEFERRED_MODULES
+        from graphs.pipeline import DEFERRED_MODULES
         for name in DEFERRED_MODULES:
             __import__(name)
         print(sorted(m for m in {SDKS!r} if m in sys.modules))
@@ -79,7 +79,7 @@ def test_preload_imports_the_sdks_on_its_thread_then_freezes_the_collector() -> 
         compile_graph(InMemorySaver())
         started = preload.preload_sdks()
         assert started.wait(120)
-        from graphs.audit import DEFERRED_MODULES
+        from graphs.pipeline import DEFERRED_MODULES
 
         assert started.imported == list(DEFERRED_MODULES), started.failed
         assert gc.isenabled()

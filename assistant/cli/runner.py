@@ -122,6 +122,7 @@ def serve(path: Path, *, ready: str | None = None) -> None:
     gc.collect()
     gc.freeze()  # children share these pages with the runner (copy-on-write) and never scan them
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGTERM, _stop)  # through the `finally` below, which removes the socket
     if path.is_socket():
         path.unlink()  # a previous runner's (a live one would have answered the command)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,10 @@ def serve(path: Path, *, ready: str | None = None) -> None:
     finally:
         listener.close()
         path.unlink(missing_ok=True)
+
+
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -147,3 +147,86 @@ def test_the_installed_script_runs_a_campaign_to_the_same_ledger(
     )
     balance = json.loads(leadgen("credits", "--json").stdout)["balance"]
     assert balance == 100 - 1 - 2 * researched
+
+
+def _imported(importtime_log: str) -> set[str]:
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in importtime_log.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+@pytest.mark.slow
+def test_a_runner_starts_the_run_already_loaded_and_hands_back_its_exit_code(
+    tmp_path: Path, sandbox: SandboxHandle
+) -> None:
+    socket_path = tmp_path / "runner.sock"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADGEN_", "DATABASE_URL", "AUTUMN_"))}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}",
+        LEADGEN_DATA_DIR=str(tmp_path),
+        LEADGEN_SANDBOX_URL=sandbox.url,
+        LEADGEN_AGENCY="handed",
+        LEADGEN_AUDIT_CONCURRENCY="6",
+    )
+    runner = subprocess.Popen(
+        [LEADGEN, "runner", "--socket", str(socket_path)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert runner.stderr is not None
+        assert "listening on" in runner.stderr.readline()
+
+        def leadgen(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-X", "importtime", LEADGEN, *args],
+                env=env | (extra or {}),
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+
+        handed = {"LEADGEN_RUNNER": str(socket_path)}
+        assert leadgen("credits", "set", "100", "--json").returncode == 0
+        done = leadgen(
+            "run", "-n", "6", "--vertical", "dentists", "--geography", "Austin, TX", "--json", extra=handed
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        run = json.loads(done.stdout)
+        assert run["status"] == "completed"
+        # The run completed, yet this process never loaded the stack: the runner's child ran it.
+        loaded = _imported(done.stderr)
+        assert "assistant" in loaded
+        assert sorted(loaded & {"langgraph", "sqlalchemy", "openai", "firecrawl", "typer"}) == []
+
+        audits = json.loads(leadgen("audits", run["id"], "--json").stdout)
+        researched = sum(1 for job in audits if job["status"] == "completed")
+        assert researched >= 1
+        assert json.loads(leadgen("credits", "--json").stdout)["balance"] == 100 - 1 - 2 * researched
+
+        # Exit codes and the stdout/stderr split come back as the command's own.
+        bad = leadgen("run", "-n", "0", "--json", extra=handed)
+        assert bad.returncode == 2 and bad.stdout == ""
+        assert "-n" in bad.stderr and "out of range" in bad.stderr
+        missing = leadgen("resume", "0123456789abcdef0123456789abcdef", "--json", extra=handed)
+        assert missing.returncode == 4 and missing.stdout == ""
+
+        # Nothing answers on the socket named: the command runs the campaign itself.
+        alone = leadgen(
+            "run", "-n", "3", "--vertical", "dentists", "--geography", "Austin, TX", "--json",
+            extra={"LEADGEN_RUNNER": str(tmp_path / "nobody.sock")},
+        )  # fmt: skip
+        assert alone.returncode == 0, alone.stderr[-3000:]
+        assert json.loads(alone.stdout)["status"] == "completed"
+        assert "langgraph" in _imported(alone.stderr)
+    finally:
+        runner.terminate()
+        assert runner.wait(timeout=30) == 0
+    assert not socket_path.exists()

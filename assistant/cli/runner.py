@@ -38,8 +38,9 @@ RUNNER_VARIABLE = "LEADGEN_RUNNER"
 # Commands a runner starts; every other command runs in its own process.
 HANDED_OFF = frozenset({"run", "resume"})
 # What a child would otherwise import first: the run service, the graph, the checkpointer and the
-# SQLite driver, the provider clients and the CLI's libraries. The CLI's own modules are left out:
-# they build their consoles at import, which must see the child's terminal, not the runner's.
+# SQLite driver, the provider clients and the CLI's libraries. The CLI's own modules are left out
+# (the runner is a fresh interpreter, `python -m assistant.cli.runner`, not the Typer app): they
+# build their consoles at import, which must see the child's terminal, not the runner's.
 PRELOADED = (
     "typer",
     "rich.live",
@@ -199,3 +200,25 @@ def _child(conn: socket.socket) -> None:
         with contextlib.suppress(OSError):  # the command stopped listening (killed): nobody to tell
             conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
         os._exit(code)
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m assistant.cli.runner --socket PATH` (what `leadgen runner` executes)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="leadgen runner")
+    parser.add_argument("--socket", required=True, type=Path)
+    args = parser.parse_args(argv)
+    path: Path = args.socket
+    try:
+        serve(path, ready=f"runner: listening on {path}; export {RUNNER_VARIABLE}={path}")
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"error: cannot listen on {path}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

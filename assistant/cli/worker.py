@@ -95,17 +95,14 @@ def runner(
 ) -> None:
     """Keep the stack loaded and start `leadgen run`/`resume` from it (export LEADGEN_RUNNER=SOCKET)."""
     import os
+    import sys
 
-    from assistant.cli.runner import RUNNER_VARIABLE, serve
+    from assistant.cli.runner import RUNNER_VARIABLE
     from leadgen.settings import get_settings
 
     path = socket_path or Path(
         os.environ.get(RUNNER_VARIABLE) or get_settings().leadgen_data_dir / "runner.sock"
     )
-    path = path.absolute()
-    try:
-        serve(path, ready=f"runner: listening on {path}; export {RUNNER_VARIABLE}={path}")
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
-    except OSError as exc:
-        fail(f"cannot listen on {path}: {exc}", ExitCode.FAILED)
+    # A fresh interpreter: this one has loaded the CLI's modules, whose consoles are bound to this
+    # terminal; the runner's children must build theirs on the terminal of each command.
+    os.execv(sys.executable, [sys.executable, "-m", "assistant.cli.runner", "--socket", str(path.absolute())])

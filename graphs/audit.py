@@ -16,10 +16,10 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from typing import Annotated, Any, TypedDict
 
-import openai
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import interrupt
@@ -44,23 +44,40 @@ from graphs.prompts import (
     dossier_prompt,
     url_selection_prompt,
 )
-from graphs.site_reading import read_site
 from graphs.url_selection import choose_pages, site_candidates
 from tools.billing.port import InsufficientCredits
 from tools.http import AuthError, ProviderError
-from tools.llm import structured_reply
 
 DOSSIER_FEATURE = "dossier_research"
 MAP_LIMIT = 200
 MAX_CANDIDATES = 60
 MAX_PAGES = 10
 
-# What may go wrong in an audit without being a bug: providers failing after their retries, the
-# model answering something that does not fit the schema.
-AUDIT_FAILURES = (ProviderError, openai.OpenAIError, ValidationError, ValueError)
-# A provider refusing our key is no failure of one site: every audit would meet it. It stops the
-# run (RunService reports the sentence naming the variable) instead of failing audits one by one.
-KEY_REJECTED = (AuthError, openai.AuthenticationError, openai.PermissionDeniedError)
+# The SDKs behind the audit's steps (Firecrawl's, OpenAI's through LangChain, and the HTML parser
+# of the contact finder) take well over a second of CPU to import. The steps import them when
+# they first run, so the graph compiles without them and a process can load them while it waits
+# on its first network calls (graphs/pipeline.py lists these with the rest of what the run
+# defers; assistant/cli/preload.py imports them in the order the steps need them).
+DEFERRED_MODULES = ("graphs.site_reading", "tools.llm", "openai", "bs4")
+
+
+@functools.cache
+def audit_failures() -> tuple[type[Exception], ...]:
+    """What may go wrong in an audit without being a bug: providers failing after their retries,
+    the model answering something that does not fit the schema."""
+    import openai
+
+    return (ProviderError, openai.OpenAIError, ValidationError, ValueError)
+
+
+@functools.cache
+def key_rejected() -> tuple[type[Exception], ...]:
+    """A provider refusing our key is no failure of one site: every audit would meet it. It stops
+    the run (RunService reports the sentence naming the variable) instead of failing audits one
+    by one."""
+    import openai
+
+    return (AuthError, openai.AuthenticationError, openai.PermissionDeniedError)
 
 
 class AuditInput(TypedDict):
@@ -172,9 +189,9 @@ async def map_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     assert job is not None
     try:
         links = await ctx.providers.firecrawl.map_site(job.target_url, limit=MAP_LIMIT)
-    except KEY_REJECTED:
+    except key_rejected():
         raise
-    except AUDIT_FAILURES:
+    except audit_failures():
         links = []
     candidates = site_candidates(job.target_url, [link.url for link in links])[:MAX_CANDIDATES]
     async with ctx.repo() as repo:
@@ -198,6 +215,8 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     vertical = (opportunity.target_vertical if opportunity else None) or ""
     chosen: list[str] = []
     if others:
+        from tools.llm import structured_reply
+
         try:
             answer = await structured_reply(
                 ctx.providers.llm(),
@@ -208,9 +227,9 @@ async def filter_urls(state: AuditState, runtime: Ctx) -> dict[str, Any]:
                 ],
             )
             chosen = answer.urls
-        except KEY_REJECTED:
+        except key_rejected():
             raise
-        except AUDIT_FAILURES:
+        except audit_failures():
             chosen = []  # the rules choose instead
     selected = choose_pages(home, others, chosen, vertical=vertical, limit=MAX_PAGES)
     async with ctx.repo() as repo:
@@ -230,13 +249,15 @@ async def scrape_content(state: AuditState, runtime: Ctx) -> dict[str, Any]:
     agency_id, job_id = state["agency_id"], state["audit_job_id"]
     ctx.counter.record("scrape_content", job_id)
     selected = state["selected"]
+    from graphs.site_reading import read_site
+
     try:
         reading = await read_site(
             ctx.providers.firecrawl, selected[0], selected, state.get("candidates", []), limit=MAX_PAGES
         )
-    except KEY_REJECTED:
+    except key_rejected():
         raise
-    except AUDIT_FAILURES as exc:
+    except audit_failures() as exc:
         return await _fail(ctx, state, "scrape_content", f"scrape failed: {exc}")
     if reading.down is not None:
         down = check_site_down(reading.home, reading.down)
@@ -309,13 +330,15 @@ async def generate_dossier(state: AuditState, runtime: Ctx) -> dict[str, Any]:
         rating=opportunity.rating,
         reviews_count=opportunity.reviews_count,
     )
+    from tools.llm import structured_reply
+
     try:
         draft = await structured_reply(
             ctx.providers.llm(), DossierDraft, [("system", DOSSIER_SYSTEM), ("user", prompt)]
         )
-    except KEY_REJECTED:
+    except key_rejected():
         raise
-    except AUDIT_FAILURES as exc:
+    except audit_failures() as exc:
         return await _finish_failed(ctx, state, f"dossier generation failed: {exc}")
 
     added = quoted_gaps(draft.gaps, pages, site_findings)

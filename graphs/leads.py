@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import phonenumbers
-import tldextract
 
 from graphs.briefs import LeadFacts, places_findings
 from graphs.ranking import ranked
 from graphs.run_input import MAX_LEADS, MIN_LEADS
 from graphs.scoring import opportunity_score
+
+if TYPE_CHECKING:
+    import tldextract
 
 LOW_RATING_THRESHOLD = 4.0
 MIN_REVIEWS_FOR_LOW_RATING = 5
@@ -48,6 +50,10 @@ SIGNALS = ("MISSING_WEBSITE", "WEAK_WEB_PRESENCE", "LOW_GOOGLE_RATING", "FEW_GOO
 
 @cache
 def _extractor() -> tldextract.TLDExtract:
+    # Imported on first use: tldextract brings `requests` with it (~0.2 s), which a run needs
+    # only once its leads are sourced (assistant/cli/preload.py loads it meanwhile).
+    import tldextract
+
     # The bundled public-suffix snapshot: no download at run time (this machine has no internet).
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 

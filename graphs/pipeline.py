@@ -23,6 +23,7 @@ from langgraph.types import Send
 from db.base import utcnow
 from db.statuses import FINAL_AUDIT_STATUSES, OpportunityStatus, PhaseStatus
 from graphs import events
+from graphs.audit import DEFERRED_MODULES as AUDIT_DEFERRED_MODULES
 from graphs.audit import AuditInput, build_audit_graph, hold_or_interrupt
 from graphs.briefs import LeadFacts, brief_without_audit
 from graphs.context import Ctx, PipelineContext, crash_point
@@ -40,6 +41,11 @@ from tools.places import MAX_RESULTS as MAX_PLACES
 from tools.places import PAGE_SIZE, Place
 
 DISCOVERY_FEATURE = "lead_discovery"
+# Modules the run imports on first use rather than when the graph is built, in the order its
+# steps first need them: the domain parser once leads are sourced, then what the audits need
+# (graphs/audit.py). A process may load them while the run waits on its first network calls
+# (assistant/cli/preload.py).
+DEFERRED_MODULES = ("tldextract", *AUDIT_DEFERRED_MODULES)
 
 
 class PipelineInput(TypedDict):

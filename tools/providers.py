@@ -109,18 +109,23 @@ class Providers:
         endpoint = self.settings.endpoint(provider)  # MissingProviderKey surfaces here, on first use
         http = self._client_for(provider)
         client: Any
-        from tools.autumn import AutumnClient
-        from tools.firecrawl import FirecrawlClient
-        from tools.places import PlacesClient
-        from tools.vapi import VapiClient
-
+        # Each client's module alone: Places must not wait for Firecrawl's SDK to import (a run
+        # sources its leads while another thread may be importing it; assistant/cli/preload.py).
         if provider == "places":
+            from tools.places import PlacesClient
+
             client = PlacesClient(http, endpoint.base_url, endpoint.api_key, **self._common(provider))
         elif provider == "firecrawl":
+            from tools.firecrawl import FirecrawlClient
+
             client = FirecrawlClient(http, endpoint.base_url, endpoint.api_key, **self._common(provider))
         elif provider == "autumn":
+            from tools.autumn import AutumnClient
+
             client = AutumnClient(http, endpoint.base_url, endpoint.api_key, **self._common(provider))
         elif provider == "vapi":
+            from tools.vapi import VapiClient
+
             client = VapiClient(http, endpoint.base_url, endpoint.api_key, **self._common(provider))
         else:
             raise ValueError(f"no httpx client for {provider}")

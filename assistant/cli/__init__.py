@@ -8,6 +8,7 @@ loaded on first use, so importing this package stays cheap.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,15 @@ def main() -> None:
     code = answer(sys.argv[1:])
     if code is not None:
         raise SystemExit(code)
+    if os.environ.get("LEADGEN_RUNNER"):
+        from assistant.cli.runner import hand_off
+
+        code = hand_off(sys.argv[1:])
+        if code is not None:
+            raise SystemExit(code)
+    from assistant.cli import preload
+
+    preload.whole_process = True
     full_main()
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from assistant.cli import preload
 from assistant.cli.agency import agency_id_or_fail, run_command
 from assistant.cli.app import AgencyOption, ExitCode, JsonOption, app, emit_json, err, fail, out
 from assistant.cli.live import (
@@ -33,6 +34,7 @@ from assistant.cli.live import (
     summary_view,
 )
 from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
+from assistant.cli.preload import Preload
 from assistant.cli.tables import print_audits, print_dossier, print_pages, print_runs, write_leads_csv
 from graphs.run_input import MAX_LEADS, MIN_LEADS, normalise_run_id
 from graphs.views import audit_json, leads_json, page_json
@@ -149,8 +151,19 @@ def _execute(
     created; the live view of the run replaces it."""
     live = not json_output and err.is_terminal
     flow_id_seen: list[str] = []  # for the Ctrl-C message, known once the flow exists
-    with StartingView(err, starting, live=live) as first_screen:
-        outcome, snapshot = _execute_loaded(agency_id, live, start, go, first_screen, flow_id_seen)
+    preloads: list[Preload] = []
+    if preload.whole_process:
+        preload.hold_collector()
+    try:
+        with StartingView(err, starting, live=live) as first_screen:
+            outcome, snapshot = _execute_loaded(
+                agency_id, live, start, go, first_screen, flow_id_seen, preloads
+            )
+    finally:
+        # An early exit (not found, already running) leaves no import half done behind it.
+        for started in preloads:
+            started.wait()
+        preload.release_collector()
     if json_output:
         emit_json(snapshot.run)
     else:
@@ -167,10 +180,17 @@ def _execute_loaded(
     go: Callable[[RunService, str, RunMonitor], Awaitable[Outcome]],
     first_screen: StartingView,
     flow_id_seen: list[str],
+    preloads: list[Preload],
 ) -> tuple[Outcome, RunSnapshot]:
     from graphs.service import AlreadyRunning  # the pipeline loads here, under the first screen
 
     async def work(runs: RunService) -> tuple[Outcome, RunSnapshot]:
+        # The graph is built: the SDKs its audits need load on a thread while the flow is
+        # created and sourced (a queued run executes in a worker, which loads its own).
+        if runs.settings.leadgen_executor != "queue":
+            preloads.append(preload.preload_sdks())
+        else:
+            preload.release_collector()
         flow_id = await start(runs)
         flow_id_seen.append(flow_id)
         first_screen.stop()

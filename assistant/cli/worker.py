@@ -1,6 +1,8 @@
 """`leadgen worker`: execute queued runs (LEADGEN_EXECUTOR=queue, PostgreSQL; graphs/worker.py).
+`leadgen runner`: keep the stack loaded for `leadgen run` and `resume` (assistant/cli/runner.py).
 
     leadgen worker [--concurrency N] [--name NAME]
+    leadgen runner [--socket PATH]
 
 Runs in the foreground until SIGTERM or Ctrl-C, which drain it: no new job is taken, running
 flows get `LEADGEN_WORKER_DRAIN_SECONDS` to finish, the rest are checkpointed, their leases
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -78,3 +81,28 @@ def worker(
         fail(f"cannot reach the database: {exc}", ExitCode.FAILED)
     except WorkerStopped as exc:
         fail(str(exc), ExitCode.FAILED)
+
+
+@app.command("runner")
+def runner(
+    socket_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--socket",
+            help="Unix socket to listen on (default: $LEADGEN_RUNNER, else runner.sock in LEADGEN_DATA_DIR).",
+        ),
+    ] = None,
+) -> None:
+    """Keep the stack loaded and start `leadgen run`/`resume` from it (export LEADGEN_RUNNER=SOCKET)."""
+    import os
+    import sys
+
+    from assistant.cli.runner import RUNNER_VARIABLE
+    from leadgen.settings import get_settings
+
+    path = socket_path or Path(
+        os.environ.get(RUNNER_VARIABLE) or get_settings().leadgen_data_dir / "runner.sock"
+    )
+    # A fresh interpreter: this one has loaded the CLI's modules, whose consoles are bound to this
+    # terminal; the runner's children must build theirs on the terminal of each command.
+    os.execv(sys.executable, [sys.executable, "-m", "assistant.cli.runner", "--socket", str(path.absolute())])

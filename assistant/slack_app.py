@@ -88,7 +88,7 @@ from assistant.agent import (
 )
 from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
-from db.models import Call, LeadGenFlow
+from db.models import Call
 from graphs import accounts, webhook_inbox
 from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import CallFollower, call_finished, call_report
@@ -97,8 +97,11 @@ from graphs.calls import CallService
 from graphs.executors import BackgroundTasks, Executor
 from graphs.reports import ReportNotFound, ReportService
 from graphs.run_input import MAX_LEADS, MIN_LEADS
+from graphs.run_snapshot import RunSnapshot
+from graphs.run_watch import RunWatch
 from graphs.service import BadRunInput, RunNotFound, RunService
-from graphs.views import flow_json, lead_json, leads_json
+from graphs.views import lead_json
+from graphs.wording import run_status_label
 from leadgen.settings import MissingProviderKey, Settings
 from tools.billing.port import BillingError
 from tools.slack import respond, slack_web_client
@@ -203,8 +206,9 @@ class RunWatcher:
     """Keeps one Slack message in step with one run: edited as phases advance (throttled), the
     paywall posted in its thread when the run pauses, the top leads once it completes.
 
-    Redraws on the run's events (when this process executes it) and on a timer (when another
-    process does: the web UI, the CLI, a worker)."""
+    Draws what the run's watch loop yields (graphs/run_watch.py: woken by the run's events when
+    this process executes it, and by a timer when another process does: the web UI, the CLI, a
+    worker)."""
 
     # Class attributes so tests can shorten them.
     POLL_SECONDS = 1.0
@@ -219,7 +223,6 @@ class RunWatcher:
         self.run_id = run_id
         self.place = place
         self.ts = ts
-        self.poke = asyncio.Event()
         self.shown = ""
         self.shown_phases: tuple[Any, ...] = ()
         self.last_edit = 0.0
@@ -230,56 +233,52 @@ class RunWatcher:
         self.funded_since: float | None = None  # when the balance was first seen covering the step
         self.auto_resumed_at: float | None = None
         self.task: asyncio.Task[None] | None = None
-        self.unsubscribe = adapter.background.subscribe(run_id, self.on_event)
+        self.watch = RunWatch(
+            self.runs,
+            ws.agency_id,
+            run_id,
+            events=adapter.background,
+            poll_seconds=self.POLL_SECONDS,
+            min_interval=self.MIN_LOOP_SECONDS,
+            final_leads=True,
+            limit_seconds=self.WATCH_LIMIT_SECONDS,
+        )
 
     @property
     def runs(self) -> RunService:
         return self.adapter.services.runs
 
-    async def on_event(self, event: dict[str, Any]) -> None:
-        if (event.get("__metadata__") or {}).get("cached"):
-            return  # a replay of work already shown (a resumed run)
-        self.poke.set()
+    def poke(self) -> None:
+        self.watch.poke()
 
     def start(self) -> None:
         self.task = self.adapter.spawn(self.loop(), name=f"slack-run-{self.run_id}")
 
-    async def snapshot(self) -> tuple[LeadGenFlow, dict[str, Any]]:
-        flow = await self.runs.get(self.ws.agency_id, self.run_id)
-        counts = await self.runs.counts(self.ws.agency_id, self.run_id)
-        progress = await self.runs.progress(self.ws.agency_id, self.run_id)
-        return flow, flow_json(flow, counts=counts, progress=progress)
-
     async def loop(self) -> None:
-        deadline = time.monotonic() + self.WATCH_LIMIT_SECONDS
         try:
-            while time.monotonic() < deadline:
-                self.poke.clear()
-                flow, run = await self.snapshot()
-                if run["status"] in TERMINAL:
-                    await self.finish(run)
+            async for snap in self.watch:
+                if snap.ended:
+                    await self.finish(snap)
                     return
-                await self.draw(run)
-                if run["status"] == "paused_for_upgrade":
-                    await self.paused(flow, run)
+                await self.draw(snap)
+                if snap.paused:
+                    await self.paused(snap)
+                    self.watch.repeat()  # the balance is not in the snapshot: look again next time
                 elif self.paywall_key is not None:
                     await self.close_paywall("Credits covered: the run resumed.")
-                await asyncio.sleep(self.MIN_LOOP_SECONDS)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.poke.wait(), self.POLL_SECONDS)
         except RunNotFound:
             return
         finally:
-            self.unsubscribe()
+            self.watch.close()
             self.adapter.forget(self)
 
-    async def draw(
-        self, run: dict[str, Any], leads: list[dict[str, Any]] | None = None, *, final: bool = False
-    ) -> None:
+    async def draw(self, snap: RunSnapshot, *, final: bool = False) -> None:
         """Edit the message when what it shows changed and the throttle allows: phase changes
         after MIN_EDIT_SECONDS, progress-only changes after PROGRESS_EDIT_SECONDS. The final
-        edit waits out the throttle instead of being skipped."""
-        blocks = kit.run_blocks(run, leads)
+        edit waits out the throttle instead of being skipped; a skipped one is drawn when the
+        watch loop comes back (it repeats the snapshot)."""
+        run = snap.run
+        blocks = kit.run_blocks(snap)
         rendered = json.dumps(blocks, sort_keys=True)
         if rendered == self.shown:
             return
@@ -290,12 +289,13 @@ class RunWatcher:
         wait = self.last_edit + interval - time.monotonic()
         if wait > 0:
             if not final:
-                return  # the loop comes back within POLL_SECONDS and draws the latest state
+                self.watch.repeat()  # back within POLL_SECONDS, with the latest state
+                return
             await asyncio.sleep(wait)
         self.last_edit = time.monotonic()
         try:
             await self.ws.client.chat_update(
-                channel=self.place.channel, ts=self.ts, text=kit.run_text(run), blocks=blocks
+                channel=self.place.channel, ts=self.ts, text=kit.run_text(snap), blocks=blocks
             )
         except SlackApiError as exc:
             # Still rate limited after slack_sdk's Retry-After retries, or the message is gone:
@@ -305,23 +305,20 @@ class RunWatcher:
         self.shown, self.shown_phases = rendered, phases
         self.edits += 1
 
-    async def finish(self, run: dict[str, Any]) -> None:
-        leads: list[dict[str, Any]] | None = None
-        if run["status"] == "completed":
-            leads = leads_json(await self.runs.run_leads(self.ws.agency_id, self.run_id))
+    async def finish(self, snap: RunSnapshot) -> None:
         if self.paywall_key is not None:
-            await self.close_paywall(f"The run is {kit.STATUS_LABELS.get(run['status'], run['status'])}.")
-        await self.draw(run, leads, final=True)
+            await self.close_paywall(f"The run is {run_status_label(snap.status)}.")
+        await self.draw(snap, final=True)
 
     # -- the paywall ------------------------------------------------------------------------
 
-    async def paused(self, flow: LeadGenFlow, run: dict[str, Any]) -> None:
+    async def paused(self, snap: RunSnapshot) -> None:
         """Post the paywall once per pause; resume by the shared rule (graphs/auto_resume.py, as
         the web UI does) once the balance covers the step, which also covers an upgrade made in
         another face. The run service decides; only one face resumes."""
         gap = await self.runs.resume_gap(self.ws.agency_id, self.run_id)
-        block = run.get("billing_block") or {}
-        key = str(block.get("created_at") or "pause")
+        block = snap.billing_block
+        key = block.pause_key if block is not None else "pause"
         now = time.monotonic()
         if not gap.enough:
             self.funded_since = None
@@ -329,17 +326,19 @@ class RunWatcher:
             self.funded_since = now
         if AUTO_RESUME.due(funded_since=self.funded_since, last_try=self.auto_resumed_at, now=now):
             self.auto_resumed_at = now
+            flow = await self.runs.get(self.ws.agency_id, self.run_id)
             result = await resume_flow(self.adapter.context(self.ws, None, self.place), flow)
             if result["status"] in ("resuming", "running"):
                 await self.close_paywall(f"Credits available ({gap.balance}): the run is resuming.")
-                self.poke.set()
+                self.watch.poke()
             if result["status"] != "paused_for_upgrade":
                 return
         if key == self.paywall_key:
             return
         await self.close_paywall(None)
         plans, note = self.adapter.paywall_offer(self.ws)
-        blocks = kit.run_paywall_blocks(self.run_id, block, gap.as_dict(), plans, key, note)
+        raw = dict(block.raw) if block is not None else {}
+        blocks = kit.run_paywall_blocks(self.run_id, raw, gap.as_dict(), plans, key, note)
         self.paywall_text = blocks[0]["text"]["text"]
         posted = await self.adapter.post(
             self.ws, Place(self.place.channel, self.place.thread_ts or self.ts), self.paywall_text, blocks
@@ -519,12 +518,11 @@ class SlackAdapter:
         message `ts`, else on a new message posted at `place`."""
         existing = self.watcher_of(run_id)
         if existing is not None:
-            existing.poke.set()
+            existing.poke()
             return existing
         if ts is None:
-            flow = await self.services.runs.get(ws.agency_id, run_id)
-            run = flow_json(flow, counts={}, progress=0.0)
-            ts = await self.post(ws, place, kit.run_text(run), kit.run_blocks(run))
+            snap = await self.services.runs.snapshot(ws.agency_id, run_id)
+            ts = await self.post(ws, place, kit.run_text(snap), kit.run_blocks(snap))
             if ts is None:
                 return None
         watcher = RunWatcher(self, ws, run_id, place, ts)
@@ -562,7 +560,7 @@ class SlackAdapter:
         watcher = await self.watch(ws, flow.id, place, ts)
         self.background.launch(ws.agency_id, flow.id)
         if watcher is not None:
-            watcher.poke.set()
+            watcher.poke()
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -793,7 +791,7 @@ class SlackAdapter:
         else:
             await self.post(ws, place, f"{result['message']} Balance: {result['balance']} credits.")
         if run_id and (watcher := self.watcher_of(run_id)) is not None:
-            watcher.poke.set()  # it resumes the run once the balance covers the step
+            watcher.poke()  # it resumes the run once the balance covers the step
 
     async def confirm_run(self, ws: Workspace, user: str, place: Place, value: dict[str, Any]) -> None:
         """Start the run the agent prepared; a second click finds it started and adds nothing."""

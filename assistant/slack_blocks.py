@@ -20,7 +20,7 @@ from typing import Any
 from db.statuses import FlowStatus
 from graphs.run_snapshot import PhaseView, RunSnapshot
 from graphs.views import run_notes
-from graphs.wording import run_status_label
+from graphs.wording import phase_label, run_status_label
 
 # Action ids (the adapter registers a listener for each).
 OPEN_DOSSIER = "open_dossier"
@@ -109,7 +109,7 @@ def phase_line(phase: PhaseView) -> str:
         extra = f" {round(phase.progress * 100)}%"
     elif phase.status == "complete" and phase.duration_ms is not None:
         extra = f" ({phase.duration_ms / 1000:.1f} s)"
-    return f"{PHASE_ICONS.get(phase.status, '')} {phase.name}{extra}"
+    return f"{PHASE_ICONS.get(phase.status, '')} {phase_label(phase.name)}{extra}"
 
 
 def run_text(snap: RunSnapshot) -> str:

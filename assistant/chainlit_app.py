@@ -64,9 +64,23 @@ from assistant.agent import (
     upgrade_offer,
 )
 from assistant.chainlit_views import parse_iso, paywall_markdown, progress_markdown, task_list, view_id
-from assistant.chat_data import make_data_layer
+from assistant.chat_data import HistoryDataLayer, make_data_layer, recovered_call_reporter
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
+from assistant.chat_tools.artifacts import (
+    CallPrepared,
+    CandidatesToChoose,
+    CheckoutOpened,
+    DossierShown,
+    LeadsShown,
+    ReportShared,
+    ResumeAnswered,
+    RunNeedsConfirmation,
+    RunStarted,
+    RunStatusShown,
+    SourcesShown,
+    UpgradeOffered,
+)
 from assistant.cli.chat import apply_log_level
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
@@ -276,7 +290,15 @@ async def startup() -> None:
     STATE.stack.push_async_callback(_stop_recovery, asyncio.create_task(STATE.chat.runs.recover()))
     # Calls it was following are followed again to their end and charge (the follower's tasks).
     try:
-        await STATE.chat.follower.recover()
+        from chainlit.data import get_data_layer
+
+        layer = get_data_layer()
+        report_to = (
+            recovered_call_reporter(layer, author=chainlit_config.ui.name)
+            if isinstance(layer, HistoryDataLayer)
+            else None
+        )
+        await STATE.chat.follower.recover(report_to=report_to)
     except Exception:  # a failed sweep must not keep the chat from starting
         log.exception("could not follow the calls left unfinished")
 
@@ -456,47 +478,34 @@ async def on_message(message: cl.Message) -> None:
         await render_turn(turn)
 
 
-def _shows_live_run(tool: str, result: dict[str, Any]) -> bool:
-    """Whether a tool result is about a run worth a live view (started, resuming, unfinished)."""
-    if tool == "start_lead_run":
-        return result.get("status") == "started"
-    if tool == "resume_run":
-        return result.get("status") in ("resuming", "running", "paused_for_upgrade")
-    if tool == "get_run_status":
-        return result["run"]["status"] not in TERMINAL
-    return False
-
-
 async def render_turn(turn: AgentTurn) -> None:
-    """Rich views for what the tools returned this turn (the text answer is already shown)."""
-    for name, result in turn.tool_results:
-        if not isinstance(result, dict):
-            continue
-        if result.get("error") in ("ambiguous_lead", "lead_not_found") and result.get("candidates"):
-            await send_candidates(result)
-            continue
-        if result.get("error"):
-            continue
-        if name == "place_call" and result.get("outcome") == "needs_confirmation":
-            await send_call_confirmation(result)
-        elif name == "start_lead_run" and result.get("outcome") == "needs_confirmation":
-            await send_run_confirmation(result)
-        elif name == "start_upgrade" and result.get("outcome") == "needs_confirmation":
-            await send_upgrade_confirmation(result)
-        elif _shows_live_run(name, result):
-            await watch(result["run_id"])
-        elif name == "list_leads":
-            await send_leads(result["run_id"], result["leads"], title="Leads", notes=result.get("notes", ()))
-        elif name == "get_dossier" and result.get("dossier"):
-            await send_dossier(result["dossier"], result.get("lead"))
-        elif name == "share_report" and result.get("url"):
-            await send_report_share(result)
-        elif name == "list_sources":
-            await send_pages(result["audit_job_id"], result["pages"])
-        elif name == "start_upgrade" and result.get("checkout_url"):
-            await cl.Message(
-                content=f"[Open the checkout]({result['checkout_url']}) to finish the upgrade."
-            ).send()
+    """Rich views for what the tools handed over this turn (the text answer is already shown)."""
+    for artifact in turn.artifacts:
+        match artifact:
+            case CandidatesToChoose(candidates=[_, *_]):
+                await send_candidates(artifact)
+            case CallPrepared():
+                await send_call_confirmation(artifact)
+            case RunNeedsConfirmation():
+                await send_run_confirmation(artifact)
+            case UpgradeOffered():
+                await send_upgrade_confirmation(artifact)
+            case RunStarted(run_id=run_id) | ResumeAnswered(run_id=run_id, live=True):
+                await watch(run_id)
+            case RunStatusShown(run_id=run_id, live=True):
+                await watch(run_id)
+            case LeadsShown():
+                await send_leads(artifact.run_id, artifact.leads, title="Leads", notes=artifact.notes)
+            case DossierShown():
+                await send_dossier(artifact.dossier, artifact.lead)
+            case ReportShared():
+                await send_report_share(artifact.share)
+            case SourcesShown(audit_job_id=str(job_id)):
+                await send_pages(job_id, artifact.pages)
+            case CheckoutOpened():
+                await cl.Message(
+                    content=f"[Open the checkout]({artifact.checkout_url}) to finish the upgrade."
+                ).send()
 
 
 async def send_choice(message: cl.Message) -> None:
@@ -518,21 +527,20 @@ async def close_choice(action: cl.Action) -> None:
             await button.remove()
 
 
-async def send_run_confirmation(prepared: dict[str, Any]) -> None:
+async def send_run_confirmation(prepared: RunNeedsConfirmation) -> None:
     """A large or refreshed run: what it may cost, and the button that starts it (once)."""
-    campaign = prepared["campaign"]
     await send_choice(
         cl.Message(
-            content=f"**{prepared['message']}**",
+            content=f"**{prepared.message}**",
             actions=[
                 cl.Action(
                     name="confirm_run",
                     payload={
-                        "run_id": prepared["run_id"],
-                        "num_leads": prepared["num_leads_requested"],
-                        "vertical": campaign["target_vertical"],
-                        "geography": campaign["target_geography"],
-                        "refresh": bool(prepared.get("refresh")),
+                        "run_id": prepared.run_id,
+                        "num_leads": prepared.num_leads,
+                        "vertical": prepared.vertical,
+                        "geography": prepared.geography,
+                        "refresh": prepared.refresh,
                     },
                     label="Start the run",
                     icon="play",
@@ -543,18 +551,18 @@ async def send_run_confirmation(prepared: dict[str, Any]) -> None:
     )
 
 
-async def send_upgrade_confirmation(prepared: dict[str, Any]) -> None:
+async def send_upgrade_confirmation(prepared: UpgradeOffered) -> None:
     """A free upgrade the agent prepared: granted only by this button."""
-    plan = plan_by_id(str(prepared.get("plan", "")))
+    plan = plan_by_id(prepared.plan_id)
     if plan is None:
         return
     await send_choice(
         cl.Message(
-            content=prepared["message"],
+            content=prepared.message,
             actions=[
                 cl.Action(
                     name="upgrade",
-                    payload={"plan": plan.id, "tool_call": prepared["tool_call_id"]},
+                    payload={"plan": plan.id, "tool_call": prepared.tool_call_id},
                     label=f"Upgrade: {plan.name} (+{plan.credits})",
                 ),
                 cl.Action(name="dismiss", payload={}, label="Cancel", icon="x"),
@@ -595,9 +603,9 @@ CANDIDATE_ACTIONS = {
 }
 
 
-async def send_candidates(result: dict[str, Any]) -> None:
+async def send_candidates(choice: CandidatesToChoose) -> None:
     """Several leads match what the person said: one button per candidate, by name and address."""
-    action = CANDIDATE_ACTIONS.get(str(result.get("action")), "open_dossier")
+    action = CANDIDATE_ACTIONS.get(choice.action, "open_dossier")
     await cl.Message(
         content="Which one?",
         actions=[
@@ -606,7 +614,7 @@ async def send_candidates(result: dict[str, Any]) -> None:
                 payload={"opportunity_id": c["id"]},
                 label=f"{c['name']} · {c['address']}" if c.get("address") else c["name"],
             )
-            for c in result["candidates"]
+            for c in choice.candidates
         ],
     ).send()
 
@@ -1061,25 +1069,23 @@ async def on_call_lead(action: cl.Action) -> None:
         await cl.Message(content="That lead is not available.").send()
         return
     balance = await STATE.chat.accounts.balance(_agency())
-    await send_call_confirmation(
-        {"opportunity_id": opp.id, "lead_name": opp.name, "phone": opp.phone, "balance": balance}
-    )
+    await send_call_confirmation(CallPrepared(opp.id, opp.name, opp.phone, balance))
 
 
-async def send_call_confirmation(prepared: dict[str, Any]) -> None:
+async def send_call_confirmation(prepared: CallPrepared) -> None:
     """What the call costs, and the button that places it (nothing is dialled before)."""
-    name, balance = prepared["lead_name"], int(prepared.get("balance") or 0)
-    if not prepared.get("phone"):
+    name, balance = prepared.lead_name, prepared.balance
+    if not prepared.phone:
         await cl.Message(content=f"{name} has no phone number to call.").send()
         return
     await send_choice(
         cl.Message(
-            content=f"**Call {name}** at {prepared['phone']}? A call costs 1 credit per started minute; "
+            content=f"**Call {name}** at {prepared.phone}? A call costs 1 credit per started minute; "
             f"you have {plural(balance, 'credit')}.",
             actions=[
                 cl.Action(
                     name="confirm_call",
-                    payload={"opportunity_id": prepared["opportunity_id"]},
+                    payload={"opportunity_id": prepared.opportunity_id},
                     label=f"Call {name}",
                     icon="phone",
                 ),
@@ -1108,8 +1114,15 @@ async def on_confirm_call(action: cl.Action) -> None:
         await cl.Message(content="That lead is not available.").send()
         return
     await close_choice(action)  # one click, one call
+    # Where it was asked for: a server that restarts while the call is live reports it there.
+    origin = {"face": "chat", "thread_id": cl.context.session.thread_id, "lead_name": opp.name}
     result = await place_call(
-        STATE.chat.calls, ctx.agency_id, opp.id, user_id=ctx.user_id, variables={"business_name": opp.name}
+        STATE.chat.calls,
+        ctx.agency_id,
+        opp.id,
+        user_id=ctx.user_id,
+        variables={"business_name": opp.name},
+        origin=origin,
     )
     if result["outcome"] in ("placed", "in_progress") and result.get("call"):
         await follow_call_in_chat(result["call"]["id"], opp.name, result["message"])

@@ -20,15 +20,22 @@ the leads table, dossier cards) are kept by the chat's storage client on our dat
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 from chainlit.data.storage_clients.base import BaseStorageClient
 from chainlit.logger import logger
+from chainlit.step import StepDict
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from db.engine import create_engine, normalise_url, session_factory, write_session
+from db.models import Call
+from graphs.call_follower import CallSink, call_finished, call_report
+from graphs.calls import call_origin
 
 
 def chainlit_conninfo(database_url: str) -> str:
@@ -72,6 +79,51 @@ class HistoryDataLayer(SQLAlchemyDataLayer):
         cleaned = self.clean_result(rows)
         assert isinstance(cleaned, list)
         return cleaned
+
+    async def post_to_thread(self, thread_id: str, text: str, *, author: str) -> bool:
+        """An assistant message added to a kept thread by the server itself, with no session open
+        (the end of a call that a restarted server followed): seen when the thread is next
+        opened. False when the thread is not kept here."""
+        if not await self.execute_sql('SELECT "id" FROM threads WHERE "id" = :id', {"id": thread_id}):
+            return False
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        step: StepDict = {
+            "id": str(uuid.uuid4()),
+            "threadId": thread_id,
+            "name": author,
+            "type": "assistant_message",
+            "output": text,
+            "createdAt": now,
+            "start": now,
+            "end": now,
+            "streaming": False,
+            "isError": False,
+            "waitForAnswer": False,
+            "metadata": {},
+        }
+        # Chainlit's create_step waits for a session's first message before writing; there is
+        # no session here, so its undecorated body writes at once.
+        await SQLAlchemyDataLayer.create_step.__wrapped__(self, step)
+        return True
+
+
+def recovered_call_reporter(layer: HistoryDataLayer, *, author: str) -> Callable[[Call], CallSink | None]:
+    """For `CallFollower.recover`: a call placed from a chat thread, followed again after a
+    restart, has its end written into that thread (the session that asked is gone)."""
+
+    def report_to(call: Call) -> CallSink | None:
+        origin = call_origin(call)
+        if origin.get("face") != "chat" or not origin.get("thread_id"):
+            return None
+        thread_id, lead_name = origin["thread_id"], origin.get("lead_name") or "the lead"
+
+        async def on_update(updated: Call) -> None:
+            if call_finished(updated):
+                await layer.post_to_thread(thread_id, call_report(updated, lead_name), author=author)
+
+        return on_update
+
+    return report_to
 
 
 def make_data_layer(database_url: str, storage_provider: BaseStorageClient | None = None) -> HistoryDataLayer:

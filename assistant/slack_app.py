@@ -58,7 +58,7 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +86,18 @@ from assistant.agent import (
     start_confirmed_run,
     upgrade,
 )
+from assistant.chat_tools.artifacts import (
+    CallPrepared,
+    CheckoutOpened,
+    DossierShown,
+    LeadsShown,
+    ReportShared,
+    ResumeAnswered,
+    RunNeedsConfirmation,
+    RunStarted,
+    RunStatusShown,
+    UpgradeOffered,
+)
 from assistant.cli.parsing import InvalidInput, parse_count, parse_geography, parse_vertical
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
@@ -93,7 +105,7 @@ from graphs import accounts, webhook_inbox
 from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import CallFollower, call_finished, call_report
 from graphs.call_tools import place_call
-from graphs.calls import CallService
+from graphs.calls import CallService, call_origin
 from graphs.executors import BackgroundTasks, Executor
 from graphs.reports import ReportNotFound, ReportService
 from graphs.run_input import MAX_LEADS, MIN_LEADS
@@ -585,53 +597,38 @@ class SlackAdapter:
         await self.mark(body, "processed")
 
     async def render_turn(self, ws: Workspace, place: Place, user: str, turn: AgentTurn) -> None:
-        """Blocks for what the tools returned this turn (the answer text is already posted)."""
-        for name, result in turn.tool_results:
-            if not isinstance(result, dict) or result.get("error"):
-                continue
-            status = result.get("status")
-            if (
-                (name == "start_lead_run" and status == "started")
-                or (name == "resume_run" and status in ("resuming", "running", "paused_for_upgrade"))
-                or (name == "get_run_status" and result.get("run", {}).get("status") not in TERMINAL)
-            ):
-                await self.watch(ws, str(result["run_id"]), place)
-            elif name == "list_leads":
-                leads = result.get("leads") or []
-                await self.post(
-                    ws, place, f"{len(leads)} leads", kit.leads_blocks(str(result["run_id"]), leads)
-                )
-            elif name == "get_dossier" and result.get("dossier"):
-                blocks = kit.dossier_blocks(result["dossier"], result.get("lead"))
-                await self.post(ws, place, "Dossier", blocks)
-            elif name == "share_report" and result.get("url"):
-                await self.post_share(ws, place, result, kit.share_text(result))
-            elif name == "start_upgrade" and result.get("checkout_url"):
-                await self.post(
-                    ws,
-                    place,
-                    result["message"],
-                    kit.checkout_blocks(result["message"], result["checkout_url"]),
-                )
-            elif name == "start_lead_run" and result.get("outcome") == "needs_confirmation":
-                await self.post(ws, place, result["message"], kit.run_confirm_blocks(result))
-            elif name == "start_upgrade" and result.get("outcome") == "needs_confirmation":
-                plan = next((p for p in plans_json() if p["id"] == result.get("plan")), None)
-                if plan is not None:
-                    blocks = kit.upgrade_confirm_blocks(result["message"], plan, str(result["tool_call_id"]))
-                    await self.post(ws, place, result["message"], blocks)
-            elif name == "place_call" and result.get("outcome") == "needs_confirmation":
-                # The click is the confirmation: the button places the call.
-                lead = {"id": result["opportunity_id"], "name": result["lead_name"]}
-                await self.post(
-                    ws, place, result["message"], kit.call_confirm_blocks(result["message"], lead)
-                )
-            elif name == "place_call" and result.get("paywall"):
-                plans, note = self.paywall_offer(ws)
-                blocks = kit.call_paywall_blocks(
-                    result.get("lead_name"), result["paywall"], plans, uuid.uuid4().hex[:12], note
-                )
-                await self.post(ws, place, result["message"], blocks)
+        """Blocks for what the tools handed over this turn (the answer text is already posted)."""
+        for artifact in turn.artifacts:
+            match artifact:
+                case RunStarted(run_id=run_id) | ResumeAnswered(run_id=run_id, live=True):
+                    await self.watch(ws, run_id, place)
+                case RunStatusShown(run_id=run_id, live=True):
+                    await self.watch(ws, run_id, place)
+                case LeadsShown():
+                    leads = artifact.leads
+                    await self.post(
+                        ws, place, f"{len(leads)} leads", kit.leads_blocks(artifact.run_id, leads)
+                    )
+                case DossierShown():
+                    await self.post(ws, place, "Dossier", kit.dossier_blocks(artifact.dossier, artifact.lead))
+                case ReportShared():
+                    await self.post_share(ws, place, artifact.share, kit.share_text(artifact.share))
+                case CheckoutOpened():
+                    blocks = kit.checkout_blocks(artifact.message, artifact.checkout_url)
+                    await self.post(ws, place, artifact.message, blocks)
+                case RunNeedsConfirmation():
+                    await self.post(ws, place, artifact.message, kit.run_confirm_blocks(artifact))
+                case UpgradeOffered():
+                    plan = next((p for p in plans_json() if p["id"] == artifact.plan_id), None)
+                    if plan is not None:
+                        blocks = kit.upgrade_confirm_blocks(artifact.message, plan, artifact.tool_call_id)
+                        await self.post(ws, place, artifact.message, blocks)
+                case CallPrepared(phone=str()):
+                    # The click is the confirmation: the button places the call.
+                    lead = {"id": artifact.opportunity_id, "name": artifact.lead_name}
+                    await self.post(
+                        ws, place, artifact.message, kit.call_confirm_blocks(artifact.message, lead)
+                    )
 
     # -- buttons ----------------------------------------------------------------------------
 
@@ -735,6 +732,7 @@ class SlackAdapter:
             opp.id,
             user_id=slack_user(ws.team_id, user),
             variables={"business_name": opp.name},
+            origin=self.call_origin(ws, place, opp.name),
         )
         if result["ok"]:
             await self.post(ws, place, f"<@{user}> {result['message']} (lead: {opp.name})")
@@ -751,6 +749,31 @@ class SlackAdapter:
             await self.post(ws, place, result["message"], blocks)
         else:
             await self.tell(ws, place, user, result["message"])
+
+    @staticmethod
+    def call_origin(ws: Workspace, place: Place, lead_name: str) -> dict[str, str]:
+        """Where a call was asked for, kept with it (`CallService.start_call`)."""
+        origin = {"face": "slack", "team_id": ws.team_id, "channel": place.channel, "lead_name": lead_name}
+        return origin | ({"thread_ts": place.thread_ts} if place.thread_ts else {})
+
+    def recovered_call_reporter(self, call: Call) -> Callable[[Call], Awaitable[None]] | None:
+        """For `CallFollower.recover`: a call asked for in Slack and followed again after a
+        restart has its end posted where it was asked for, as the process that placed it would
+        have (a workspace no longer connected to the call's agency hears nothing)."""
+        origin = call_origin(call)
+        if origin.get("face") != "slack" or not origin.get("team_id") or not origin.get("channel"):
+            return None
+        place = Place(origin["channel"], origin.get("thread_ts") or None)
+        lead_name = origin.get("lead_name") or "the lead"
+
+        async def report(updated: Call) -> None:
+            if not call_finished(updated):
+                return
+            ws = await self.workspace(origin["team_id"])
+            if ws is not None and ws.agency_id == updated.agency_id:
+                await self.post(ws, place, call_report(updated, lead_name))
+
+        return report
 
     async def upgrade_plan(
         self, ws: Workspace, user: str, place: Place, plan_id: str, value: dict[str, Any]
@@ -1029,7 +1052,8 @@ async def slack_lifespan(app: Starlette) -> AsyncIterator[None]:
         # Runs left `running` by a process that died continue here (the lease keeps other
         # faces doing the same off them).
         adapter.spawn(runs.recover(), name="slack-recover")
-        adapter.spawn(follower.recover(), name="slack-recover-calls")  # and the calls it followed
+        # ... and the calls it followed, reported where they were asked for.
+        adapter.spawn(follower.recover(report_to=adapter.recovered_call_reporter), name="slack-recover-calls")
         if socket is not None:
             socket.start()
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from assistant.chat_tools.artifacts import RunNeedsConfirmation
 from db.statuses import FlowStatus
 from graphs.run_snapshot import PhaseView, RunSnapshot
 from graphs.views import run_notes
@@ -328,19 +329,18 @@ def call_confirm_blocks(message: str, lead: dict[str, Any]) -> list[dict[str, An
     ]
 
 
-def run_confirm_blocks(prepared: dict[str, Any]) -> list[Block]:
+def run_confirm_blocks(prepared: RunNeedsConfirmation) -> list[Block]:
     """A large or refreshed run: what it may cost, and the button that starts it (once: the
     run's id is chosen already and rides in the value)."""
-    campaign = prepared["campaign"]
     value = {
-        "r": prepared["run_id"],
-        "n": prepared["num_leads_requested"],
-        "v": campaign["target_vertical"],
-        "g": campaign["target_geography"],
-        "f": bool(prepared.get("refresh")),
+        "r": prepared.run_id,
+        "n": prepared.num_leads,
+        "v": prepared.vertical,
+        "g": prepared.geography,
+        "f": prepared.refresh,
     }
     return [
-        section(escape(prepared["message"])),
+        section(escape(prepared.message)),
         {"type": "actions", "elements": [button("Start the run", CONFIRM_RUN, value, style="primary")]},
     ]
 

@@ -131,16 +131,23 @@ class CallFollower:
                 self._run(agency_id, call_id), name=f"leadgen-call-{call_id}"
             )
 
-    async def recover(self, *, within_seconds: float = WAIT_LIMIT_SECONDS) -> list[str]:
+    async def recover(
+        self,
+        *,
+        within_seconds: float = WAIT_LIMIT_SECONDS,
+        report_to: Callable[[Call], CallSink | None] | None = None,
+    ) -> list[str]:
         """Follow again the calls a stopped process left unfinished: placed at Vapi in the last
         `within_seconds` and not yet ended and metered (start-up sweep, every agency). Their
-        outcome and charge are recorded as if nothing had happened; the ids followed."""
+        outcome and charge are recorded as if nothing had happened; the ids followed.
+        `report_to(call)` may give a subscriber for a call (the face that placed it, from its
+        `call_origin`), which hears its changes and its end like any other."""
         since = utcnow() - timedelta(seconds=within_seconds)
         async with self.calls.db.reader() as repo:
             swept = await repo.sweep_open_calls(LIVE_STATUSES | {"ended"}, since)
         open_calls = [call for call in swept if not call_finished(call)]
         for call in open_calls:
-            self.follow(call.agency_id, call.id)
+            self.follow(call.agency_id, call.id, on_update=report_to(call) if report_to else None)
         if open_calls:
             log.info("following %d call(s) left unfinished by a stopped process", len(open_calls))
         return [call.id for call in open_calls]

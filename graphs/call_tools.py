@@ -40,6 +40,7 @@ async def place_call(
     *,
     user_id: str | None,
     variables: Mapping[str, str | int | float] | None = None,
+    origin: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """`start_call` shaped for a tool: never raises for an expected outcome. Returns
     `{"ok", "outcome", "message", "call" (call JSON or None), "paywall" (or None)}`; with
@@ -48,7 +49,9 @@ async def place_call(
     paywall: dict[str, Any] | None = None
     outcome: PlaceCallOutcome
     try:
-        call = await calls.start_call(agency_id, opportunity_id, user_id=user_id, variables=variables)
+        call = await calls.start_call(
+            agency_id, opportunity_id, user_id=user_id, variables=variables, origin=origin
+        )
         outcome, message = "placed", f"Calling {call.to_number} now; the call is {call.status}."
     except InsufficientCallCredits as exc:
         outcome, message, paywall = "insufficient_credits", str(exc), exc.paywall()

@@ -259,11 +259,15 @@ class CallService:
         *,
         user_id: str | None,
         variables: Mapping[str, str | int | float] | None = None,
+        origin: Mapping[str, str] | None = None,
     ) -> Call:
         """Call the lead's phone. Returns the call row (`queued`, with its provider call id).
 
         `user_id` is the authenticated user placing the call (the CLI passes LOCAL_USER); None is
         refused. `variables` go to the assistant as `variableValues` (e.g. the business name).
+        `origin` says where the call was asked for (`{"face": "chat", "thread_id": ...}`, or
+        Slack's team, channel and thread), kept in its metadata so that a process that follows
+        the call after a restart can report its end there (`call_origin`).
         """
         if not user_id:
             raise Unauthenticated("Sign in to place a call.")
@@ -289,7 +293,13 @@ class CallService:
             if live is None:
                 call = await repo.create_call(agency_id, opportunity_id, to_number=number, user_id=user_id)
                 call = await repo.merge_call_metadata(
-                    agency_id, call.id, {"billing_customer_id": customer_id, "preflight_balance": balance}
+                    agency_id,
+                    call.id,
+                    {
+                        "billing_customer_id": customer_id,
+                        "preflight_balance": balance,
+                        **({"origin": dict(origin)} if origin else {}),
+                    },
                 )
         if live is not None:  # raised after the commit, so the live call stays readable
             raise CallInProgress(live, opportunity.name)
@@ -557,3 +567,11 @@ __all__ = [
     "Unauthenticated",
     "WebhookReceipt",
 ]
+
+
+def call_origin(call: Call) -> dict[str, str]:
+    """Where the call was asked for (see `start_call`); empty when it did not say (the CLI)."""
+    origin = (call.metadata_ or {}).get("origin")
+    if not isinstance(origin, dict):
+        return {}
+    return {str(k): str(v) for k, v in origin.items() if isinstance(v, str)}

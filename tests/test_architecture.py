@@ -15,7 +15,10 @@ The rules (issue 15):
 - the modules of `graphs/` import each other without a cycle;
 - no face decides a resume (`resume_decisions`): faces ask `RunService.resume_if_funded`, never
   `RunService.resume` / `run_here`, an executor launch with `resume=True`, or a credits rule of
-  their own (`required_credits`, `credit_gap`).
+  their own (`required_credits`, `credit_gap`);
+- no face opens the database (`database_uses`; one listed exception);
+- faces draw the chat tools' typed artifacts (`tool_output_reads`): no JSON parsed in the chat
+  faces, no `tool_results`, no branching on a tool's name.
 """
 
 from __future__ import annotations
@@ -414,3 +417,103 @@ def test_the_checker_catches_a_face_opening_the_database() -> None:
         "async def f(accounts, cl):\n    user = cl.context.session.user\n    return await accounts.balance('acme')\n"
     )
     assert database_uses("assistant.cli.credits", good) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Faces draw the chat tools' typed artifacts (issue 15): the agent's tools answer `(content,
+# artifact)`; the JSON content is the model's. A face never reads it back: it does not parse JSON
+# in the chat faces, does not read a turn's `tool_results`, and does not branch on a tool's name.
+
+TOOL_PRODUCERS = ("assistant.agent", "assistant.chat_tools")
+# The faces that draw chat turns, where no JSON is parsed at all (the CLI reads files of its own,
+# slack_blocks the values of our own Slack buttons).
+JSON_FREE_FACES = frozenset({"assistant.chainlit_app", "assistant.slack_app"})
+TOOL_OUTPUT_NAMES = frozenset({"tool_results", "results_of"})
+
+
+def tool_names(root: Path = ROOT) -> set[str]:
+    """The chat tools' names: the functions decorated with `@tool` in assistant/chat_tools/."""
+    names: set[str] = set()
+    for path in sorted((root / "assistant" / "chat_tools").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef) and any(
+                isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "tool"
+                for d in node.decorator_list
+            ):
+                names.add(node.name)
+    return names
+
+
+def tool_output_reads(module: str, source: str, tools: set[str]) -> list[str]:
+    """One line per place where the face `module` reads tool output instead of its artifact."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if module in JSON_FREE_FACES and isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ("loads", "load"):
+                found.append(f"{module}:{node.lineno} parses JSON ({ast.unparse(func)})")
+        if isinstance(node, ast.Attribute) and node.attr in TOOL_OUTPUT_NAMES:
+            found.append(f"{module}:{node.lineno} reads {node.attr} (draw turn.artifacts)")
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                for constant in ast.walk(operand):
+                    if isinstance(constant, ast.Constant) and constant.value in tools:
+                        found.append(
+                            f"{module}:{node.lineno} compares with the tool name {constant.value!r} "
+                            "(match on the artifact's type)"
+                        )
+        if (
+            isinstance(node, ast.MatchValue)
+            and isinstance(node.value, ast.Constant)
+            and node.value.value in tools
+        ):
+            found.append(f"{module}:{node.lineno} matches the tool name {node.value.value!r}")
+    return sorted(set(found))
+
+
+def test_faces_draw_tool_artifacts_not_tool_output() -> None:
+    tools = tool_names()
+    assert {"start_lead_run", "resume_run", "get_dossier", "place_call"} <= tools  # the scan sees them
+    found: list[str] = []
+    for path in sorted((ROOT / FACES).rglob("*.py")):
+        module = module_name(path)
+        if any(_within(module, producer) for producer in TOOL_PRODUCERS):
+            continue
+        found.extend(tool_output_reads(module, path.read_text(encoding="utf-8"), tools))
+    assert found == [], "\n".join(found)
+
+
+def test_the_artifact_checker_catches_a_face_reading_tool_output() -> None:
+    tools = {"start_lead_run", "resume_run", "get_dossier"}
+    bad = {
+        "assistant.chainlit_app": "import json\ndef f(m):\n    return json.loads(m.content)\n",
+        "assistant.slack_app": "def f(turn):\n    for name, result in turn.tool_results:\n        pass\n",
+        "assistant.cli.chat": "def f(turn):\n    return turn.results_of('list_leads')\n",
+        "assistant.server": "def f(name, status):\n    return name == 'resume_run' and status\n",
+        "assistant.slack_blocks": "def f(name):\n    return name in ('get_dossier', 'x')\n",
+        "assistant.report_page": "def f(name):\n    match name:\n        case 'start_lead_run':\n            pass\n",
+    }
+    found = [line for module, source in bad.items() for line in tool_output_reads(module, source, tools)]
+    assert [line.split(" ")[0] for line in found] == [
+        "assistant.chainlit_app:3",
+        "assistant.slack_app:2",
+        "assistant.cli.chat:2",
+        "assistant.server:2",
+        "assistant.slack_blocks:2",
+        "assistant.report_page:3",
+    ], found
+    # What faces do instead stays allowed: match on the artifact's type; a button named like a
+    # tool (an action id) is not a comparison; the CLI reads JSON files of its own.
+    good = {
+        "assistant.chainlit_app": (
+            "async def f(turn):\n    for a in turn.artifacts:\n        match a:\n"
+            "            case RunStarted(run_id=r):\n                pass\n"
+            "@cl.action_callback('get_dossier')\nasync def g(action):\n    pass\n"
+        ),
+        "assistant.cli.chat": "import json\ndef f(text):\n    return json.loads(text)\n",
+        "assistant.slack_blocks": "import json\ndef f(raw):\n    return json.loads(raw)\n",
+    }
+    assert [
+        line for module, source in good.items() for line in tool_output_reads(module, source, tools)
+    ] == []

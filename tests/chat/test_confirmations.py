@@ -76,7 +76,11 @@ async def test_a_large_run_is_prepared_then_started_once_however_often_it_is_con
 async def call_start_lead_run(runtime: Any, **args: Any) -> dict[str, Any]:
     """The tool as the model calls it (the sandbox's scripted model never asks to refresh)."""
     assert isinstance(start_lead_run, StructuredTool) and start_lead_run.coroutine is not None
-    return dict(json.loads(await start_lead_run.coroutine(runtime, **args)))
+    # The tool answers (content, artifact): the JSON the model reads, the typed value for faces.
+    content, artifact = await start_lead_run.coroutine(runtime, **args)
+    result = dict(json.loads(content))
+    assert artifact.run_id == result["run_id"]
+    return result
 
 
 async def test_a_refreshed_run_waits_for_a_click_even_when_small(chat: ChatServices) -> None:

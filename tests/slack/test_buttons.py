@@ -183,3 +183,40 @@ async def test_call_button_places_a_call_or_shows_the_paywall(slack: Any, channe
         assert (await slack.action("upgrade_starter", value, channel=channel)).status_code == 200
     await slack.adapter.drain()
     assert await runs.billing.balance("acme") == 100
+
+
+async def test_a_call_left_live_by_a_restart_is_reported_where_it_was_asked_for(
+    slack: Any, channel: str
+) -> None:
+    """The Slack process that placed a call stops before it ends; the next one follows it and
+    posts its end in the channel where Call was pressed, once."""
+    from graphs.call_follower import CallFollower
+
+    await slack.install("TALPHA", "acme")
+    runs = slack.adapter.services.runs
+    flow = await runs.start("acme", num_leads=2, vertical="dentists", geography="Austin, TX")
+    assert (await runs.execute("acme", flow.id)).status == "completed"
+    opp = next(o for o in await runs.opportunities("acme", flow.id) if o.phone)
+
+    assert (await slack.action(CALL_LEAD, {"o": opp.id}, channel=channel)).status_code == 200
+    await slack.adapter.drain()
+    await slack.adapter.services.follower.aclose()  # the process stops following: a restart
+    async with runs.db.reader() as repo:
+        (call,) = await repo.list_calls("acme")
+    origin = call.metadata_["origin"]
+    assert {k: origin[k] for k in ("face", "team_id", "channel", "lead_name")} == {
+        "face": "slack",
+        "team_id": "TALPHA",
+        "channel": channel,
+        "lead_name": opp.name,
+    }
+
+    restarted = CallFollower(slack.adapter.services.calls, poll_seconds=0.05)
+    try:
+        assert call.id in await restarted.recover(report_to=slack.adapter.recovered_call_reporter)
+        await restarted.wait(call.id)
+    finally:
+        await restarted.aclose()
+    reports = [m for m in await slack.bot_messages(channel) if "ended (" in m["text"]]
+    assert len(reports) == 1 and reports[0]["text"].startswith(f"The call to {opp.name} ended")
+    assert reports[0].get("thread_ts") == origin.get("thread_ts")  # the thread Call was pressed in

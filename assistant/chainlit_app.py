@@ -101,7 +101,8 @@ from tools.billing.port import BillingError
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.5  # redraw interval without events (runs executed by another process)
+POLL_SECONDS = 1.5  # read interval without events (runs executed by another process)
+RESTATE_SECONDS = 30.0  # an unchanged run is drawn again this often (its times read "... ago")
 TERMINAL = ("completed", "error", "cancelled")
 ESSENTIAL_KEYS = ("google_places_api_key", "firecrawl_api_key", "openai_api_key")
 
@@ -674,6 +675,7 @@ class RunView:
             events=STATE.chat.background,
             poll_seconds=POLL_SECONDS,
             final_leads=True,
+            restate_seconds=RESTATE_SECONDS,  # "Last: ... · 2 minutes ago" moves on by itself
         )
         self.message = self.stable_message("progress", "Starting the run…")
         self.shown = ""

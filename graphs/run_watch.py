@@ -13,7 +13,9 @@ last one yielded. It ends after yielding a run that ended (completed, cancelled,
 snapshot carries its ranked leads when `final_leads` is set.
 
 A face may `poke()` it (read now) or `repeat()` (yield the next snapshot even when unchanged:
-Slack when its edit was throttled, and while it watches a paywall).
+Slack when its edit was throttled, and while it watches a paywall); `restate_seconds` yields an
+unchanged snapshot again after that long (a face that words times relative to now: "2 minutes
+ago").
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class RunWatch:
         leads: bool = False,
         final_leads: bool = False,
         limit_seconds: float | None = None,
+        restate_seconds: float | None = None,
     ) -> None:
         self.runs = runs
         self.agency_id = agency_id
@@ -68,6 +71,8 @@ class RunWatch:
         self.leads = leads
         self.final_leads = final_leads
         self.limit_seconds = limit_seconds
+        self.restate_seconds = restate_seconds
+        self._yielded_at = 0.0
         self.last: RunSnapshot | None = None
         self.reads = 0
         self._wake = asyncio.Event()
@@ -119,9 +124,13 @@ class RunWatch:
                 if snap.ended and self.final_leads and snap.leads is None:
                     self.reads += 1
                     snap = await self.runs.snapshot(self.agency_id, self.flow_id, leads=True)
-                if snap != self.last or self._repeat:
+                stale = self.restate_seconds is not None and (
+                    time.monotonic() - self._yielded_at >= self.restate_seconds
+                )
+                if snap != self.last or self._repeat or stale:
                     self._repeat = False
                     self.last = snap
+                    self._yielded_at = time.monotonic()
                     yield snap
                 if snap.ended:
                     return

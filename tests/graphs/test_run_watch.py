@@ -255,3 +255,30 @@ async def test_the_watch_does_not_yield_an_unchanged_run_again(runs: RunService,
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
+
+
+async def test_an_unchanged_run_is_restated_for_faces_that_word_times_relative_to_now(
+    runs: RunService, agency: str
+) -> None:
+    """`restate_seconds`: the web chat's "Last: ... · 2 minutes ago" must move on while nothing
+    else does; without it an unchanged run is yielded once."""
+    flow_id = await funded_flow(runs, agency, credits=1)
+    assert (await runs.execute(agency, flow_id)).status == FlowStatus.PAUSED_FOR_UPGRADE
+
+    async def count_yields(watch: RunWatch, seconds: float) -> int:
+        seen = 0
+
+        async def follow() -> None:
+            nonlocal seen
+            async for _snap in watch:
+                seen += 1
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(follow(), timeout=seconds)
+        return seen
+
+    restated = RunWatch(runs, agency, flow_id, poll_seconds=0.05, restate_seconds=0.3)
+    plain = RunWatch(runs, agency, flow_id, poll_seconds=0.05)
+    assert await count_yields(restated, 1.5) >= 3
+    assert await count_yields(plain, 1.5) == 1
+    assert plain.reads >= 5  # it did look, and found nothing new

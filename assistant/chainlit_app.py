@@ -39,11 +39,9 @@ import json
 import logging
 import os
 import secrets
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from datetime import datetime
 from typing import Any
 
 import chainlit as cl
@@ -65,6 +63,7 @@ from assistant.agent import (
     upgrade,
     upgrade_offer,
 )
+from assistant.chainlit_views import parse_iso, paywall_markdown, progress_markdown, task_list, view_id
 from assistant.chat_data import HistoryDataLayer, make_data_layer, recovered_call_reporter
 from assistant.chat_files import ELEMENTS_SUBDIR, FolderStorage, files_route
 from assistant.chat_server import PortInUse, own_files_dir, refuse_busy_port
@@ -85,21 +84,25 @@ from assistant.chat_tools.artifacts import (
 from assistant.cli.chat import apply_log_level
 from assistant.report_page import PdfRenderFailed, pdf_file_name, render_pdf
 from db.models import Call
+from db.statuses import FlowStatus
 from graphs import accounts
 from graphs.auto_resume import AUTO_RESUME
 from graphs.call_follower import call_finished, call_report
 from graphs.identity import LOCAL_USERNAME, SignInThrottled, agency_of, authenticate
 from graphs.lead_export import dossiers_of, leads_csv
 from graphs.reports import ReportNotFound, ReportService
+from graphs.run_snapshot import RunSnapshot
+from graphs.run_watch import RunWatch
 from graphs.service import RunNotFound
-from graphs.views import flow_json, lead_json, leads_json, page_json, run_notes
-from graphs.wording import ago, duration, lead_status_label, phase_label, plural, run_status_label
+from graphs.views import lead_json, page_json, run_notes
+from graphs.wording import ago, lead_status_label, plural
 from leadgen.settings import get_settings, reset_settings
 from tools.billing.port import BillingError
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.5  # redraw interval without events (runs executed by another process)
+POLL_SECONDS = 1.5  # read interval without events (runs executed by another process)
+RESTATE_SECONDS = 30.0  # an unchanged run is drawn again this often (its times read "... ago")
 TERMINAL = ("completed", "error", "cancelled")
 ESSENTIAL_KEYS = ("google_places_api_key", "firecrawl_api_key", "openai_api_key")
 
@@ -625,105 +628,19 @@ async def send_candidates(choice: CandidatesToChoose) -> None:
 # current copy under a stale one. The Tasks panel is one list per session covering every run the
 # session follows.
 
-VIEW_IDS = uuid.UUID("6f0c1f3e-3c55-4c1e-9d55-0d8f3b1b2a10")
-PHASE_MARKS = {"pending": "○", "running": "◐", "complete": "✓", "error": "✕"}  # no emoji font needed
-TASK_STATUS = {
-    "pending": cl.TaskStatus.READY,
-    "running": cl.TaskStatus.RUNNING,
-    "complete": cl.TaskStatus.DONE,
-    "error": cl.TaskStatus.FAILED,
-}
-
-
-def view_id(thread_id: str, run_id: str, part: str) -> str:
-    return str(uuid.uuid5(VIEW_IDS, f"{thread_id}/{run_id}/{part}"))
-
-
-def campaign_label(run: dict[str, Any]) -> str:
-    campaign = run["campaign"]
-    return f"{run['num_leads_requested']} {campaign['target_vertical']} in {campaign['target_geography']}"
-
-
-def progress_markdown(run: dict[str, Any]) -> str:
-    pct = round(run["progress"] * 100)
-    bar = "█" * (pct // 10) + "░" * (10 - pct // 10)
-    paused = run["status"] == "paused_for_upgrade"
-    lines = [
-        f"**Run · {campaign_label(run)}** · **{run_status_label(run['status'])}** · {pct}%",
-        f"`{bar}`",
-        "",
-    ]
-    for phase in run["phases"]:
-        status = phase["status"]
-        if status == "running":
-            state = "paused" if paused else f"{round((phase['progress'] or 0) * 100)}%"
-        elif status == "complete":
-            took = (
-                duration((phase["duration_ms"] or 0) / 1000) if phase.get("duration_ms") is not None else ""
-            )
-            state = f"done{f' in {took}' if took else ''}"
-        elif status == "error":
-            state = "failed"
-        else:
-            state = "waiting"
-        lines.append(f"- {PHASE_MARKS.get(status, '○')} {phase_label(phase['name'])} · {state}")
-    counts = run["counts"]
-    audits_done = counts["audits_completed"] + counts["audits_failed"]
-    lines += [
-        "",
-        f"{plural(counts['opportunities'], 'lead')} found · {counts['ready']} researched · "
-        f"{audits_done} of {plural(counts['audits_queued'], 'audit')} done"
-        + (f", {counts['audits_failed']} failed" if counts["audits_failed"] else ""),
-    ]
-    lines += run_notes(run)
-    event = run.get("last_event")
-    if event:
-        when = _parse_iso(event.get("timestamp"))
-        lines.append(
-            f"Last: {event.get('message') or event.get('type')}" + (f" · {ago(when)}" if when else "")
-        )
-    return "\n".join(lines)
-
-
-def _parse_iso(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        return None
-    with contextlib.suppress(ValueError):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
-
 
 class SessionTasks:
-    """The session's one Tasks panel: the phases of every run it follows, labelled by campaign
-    when there are several; a paused run's phase waits (no spinner)."""
+    """The session's one Tasks panel: the phases of every run it follows (assistant/chainlit_views.py
+    draws it), sent again only when it changed."""
 
     def __init__(self) -> None:
         self.tasklist = cl.TaskList(status="Ready")
-        self.runs: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.runs: dict[str, RunSnapshot] = {}
         self.shown = ""
 
-    async def show(self, run_id: str, run: dict[str, Any]) -> None:
-        self.runs[run_id] = (campaign_label(run), run)
-        tasks: list[cl.Task] = []
-        several = len(self.runs) > 1
-        for label, state in self.runs.values():
-            paused = state["status"] == "paused_for_upgrade"
-            for phase in state["phases"]:
-                status = TASK_STATUS.get(phase["status"], cl.TaskStatus.READY)
-                if paused and status == cl.TaskStatus.RUNNING:
-                    status = cl.TaskStatus.READY
-                pct = round((phase["progress"] or 0) * 100)
-                title = phase_label(phase["name"]) + (f" · {pct}%" if phase["status"] == "running" else "")
-                tasks.append(cl.Task(title=f"{label}: {title}" if several else title, status=status))
-        active = [s for _, s in self.runs.values() if s["status"] not in TERMINAL]
-        if any(s["status"] == "paused_for_upgrade" for s in active):
-            overall = "Paused: out of credits"
-        elif active:
-            overall = f"Running {plural(len(active), 'run')}" if several else "Running"
-        else:
-            overall = "Done"
+    async def show(self, snap: RunSnapshot) -> None:
+        self.runs[snap.id] = snap
+        tasks, overall = task_list(self.runs)
         signature = repr([(t.title, t.status) for t in tasks] + [overall])
         if signature != self.shown:
             self.shown = signature
@@ -740,7 +657,8 @@ def _session_tasks() -> SessionTasks:
 
 
 class RunView:
-    """One session's live view of one run: redraws on events and on a timer until the run ends.
+    """One session's live view of one run: draws each snapshot the run's watch loop yields
+    (graphs/run_watch.py: woken by the run's events and by a timer) until the run ends.
     `existing` maps the ids of messages the thread already holds to their creation times."""
 
     def __init__(self, run_id: str, existing: dict[str, str] | None = None) -> None:
@@ -750,14 +668,21 @@ class RunView:
         self.thread_id = cl.context.session.thread_id
         self.existing = existing or {}
         self.tasks = _session_tasks()
-        self.poke = asyncio.Event()
+        self.watch = RunWatch(
+            STATE.chat.runs,
+            self.agency_id,
+            run_id,
+            events=STATE.chat.background,
+            poll_seconds=POLL_SECONDS,
+            final_leads=True,
+            restate_seconds=RESTATE_SECONDS,  # "Last: ... · 2 minutes ago" moves on by itself
+        )
         self.message = self.stable_message("progress", "Starting the run…")
         self.shown = ""
         self.paywall_key: str | None = None
         self.paywall: cl.Message | None = None
         self.countdown: asyncio.Task[None] | None = None
         self.task: asyncio.Task[None] | None = None
-        self.unsubscribe = STATE.chat.background.subscribe(run_id, self.on_event)
 
     def stable_message(self, part: str, content: str, **kw: Any) -> cl.Message:
         """This run's `part` message: the same id (and creation time) every time it is drawn."""
@@ -770,13 +695,8 @@ class RunView:
     def context(self) -> ChatContext:
         return STATE.chat.context(self.agency_id, user_id=self.username, thread_id=self.thread_id)
 
-    async def on_event(self, event: dict[str, Any]) -> None:
-        if (event.get("__metadata__") or {}).get("cached"):
-            return  # a replay of work already shown (resumed runs)
-        self.poke.set()
-
     def stop(self) -> None:
-        self.unsubscribe()
+        self.watch.close()
         for task in (self.countdown, self.task):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -788,22 +708,14 @@ class RunView:
 
     async def loop(self) -> None:
         try:
-            while True:
-                self.poke.clear()
-                flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
-                counts = await STATE.chat.runs.counts(self.agency_id, self.run_id)
-                progress = await STATE.chat.runs.progress(self.agency_id, self.run_id)
-                run = flow_json(flow, counts=counts, progress=progress)
-                await self.draw(run)
-                if run["status"] == "paused_for_upgrade":
-                    await self.show_paywall(run)
+            async for snap in self.watch:
+                await self.draw(snap)
+                if snap.paused:
+                    await self.show_paywall(snap)
                 elif self.paywall_key is not None:
                     await self.close_paywall("Credits covered: the run resumed.")
-                if run["status"] in TERMINAL:
-                    await self.finish(run)
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.poke.wait(), POLL_SECONDS)
+                if snap.ended:
+                    await self.finish(snap)
         except RunNotFound:
             return
         finally:
@@ -812,31 +724,30 @@ class RunView:
             if views.get(self.run_id) is self:
                 views.pop(self.run_id)
 
-    async def draw(self, run: dict[str, Any]) -> None:
-        text = progress_markdown(run)
+    async def draw(self, snap: RunSnapshot) -> None:
+        text = progress_markdown(snap)
         if text != self.shown:
             self.shown = text
             self.message.content = text
             await self.message.update()
-        await self.tasks.show(self.run_id, run)
+        await self.tasks.show(snap)
 
-    async def finish(self, run: dict[str, Any]) -> None:
+    async def finish(self, snap: RunSnapshot) -> None:
         if self.shown_before("result"):
             return  # the thread already holds it (and its table and CSV)
-        label = campaign_label(run)
-        if run["status"] == "completed":
-            leads = leads_json(await STATE.chat.runs.run_leads(self.agency_id, self.run_id))
+        label = snap.campaign_label
+        if snap.status == FlowStatus.COMPLETED:
             offer = await STATE.chat.runs.scoring_note(self.agency_id)
             await send_leads(
                 self.run_id,
-                leads,
+                snap.lead_list,
                 title=f"Run finished · {label}",
-                notes=[*run_notes(run), *([offer] if offer else [])],
+                notes=[*run_notes(snap.run), *([offer] if offer else [])],
                 message=self.stable_message("result", ""),
             )
-        elif run["status"] == "error":
+        elif snap.status == FlowStatus.ERROR:
             message = self.stable_message(
-                "result", f"The run for {label} failed: {run.get('error') or 'unknown error'}"
+                "result", f"The run for {label} failed: {snap.error or 'unknown error'}"
             )
             await message.send()
         else:
@@ -844,35 +755,17 @@ class RunView:
 
     # -- the paywall -----------------------------------------------------------------------
 
-    async def show_paywall(self, run: dict[str, Any]) -> None:
-        block = run.get("billing_block") or {}
-        key = str(block.get("created_at") or "pause")
+    async def show_paywall(self, snap: RunSnapshot) -> None:
+        block = snap.billing_block
+        key = block.pause_key if block is not None else "pause"
         if key == self.paywall_key:
             return
         await self.close_paywall(None)
         self.paywall_key = key
         gap = await STATE.chat.runs.resume_gap(self.agency_id, self.run_id)
         offer = await upgrade_offer(self.context())
-        info = block.get("credit_info") or {}
-        plans = " · ".join(f"**{p.name}** (+{plural(p.credits, 'credit')})" for p in PLANS)
-        content = "\n".join(
-            [
-                f"### Paused: out of credits · {campaign_label(run)}",
-                f"**{phase_label(str(block.get('phase', '')))}** needs more credits "
-                f"({str(block.get('feature_id', '')).replace('_', ' ')}).",
-                f"Balance: **{gap.balance}** · required: **{gap.required}** · short by: **{gap.deficit}**"
-                + (
-                    f" (balance at the pause: {info.get('balance')})"
-                    if info.get("balance") is not None
-                    else ""
-                ),
-                *([f"Plans: {plans}"] if offer.allowed else []),
-                offer.message,
-                "",
-                "Nothing is charged twice: when your balance covers the next step the run resumes by "
-                "itself after a short countdown, or press *I've upgraded — resume*.",
-            ]
-        )
+        plans = PLANS if offer.allowed else ()
+        content = paywall_markdown(snap, gap, plans=plans, offer_message=offer.message)
         # Upgrade buttons only where they can do something for this person.
         actions = [
             cl.Action(
@@ -880,7 +773,7 @@ class RunView:
                 payload={"run_id": self.run_id, "plan": p.id, "pause": key},
                 label=f"Upgrade: {p.name} (+{p.credits})",
             )
-            for p in (PLANS if offer.allowed else ())
+            for p in plans
         ]
         actions.append(
             cl.Action(name="resume_paused", payload={"run_id": self.run_id}, label="I've upgraded — resume")
@@ -914,7 +807,7 @@ class RunView:
         while True:
             await asyncio.sleep(rule.poll_seconds)
             flow = await STATE.chat.runs.get(self.agency_id, self.run_id)
-            if flow.status != "paused_for_upgrade" or self.paywall_key != key:
+            if flow.status != FlowStatus.PAUSED_FOR_UPGRADE or self.paywall_key != key:
                 return
             gap = await STATE.chat.runs.resume_gap(self.agency_id, self.run_id)
             if not gap.enough or (last_try is not None and loop.time() - last_try < rule.retry_seconds):
@@ -929,7 +822,7 @@ class RunView:
             result = await resume_flow(self.context(), flow)
             notice.content = result["message"]
             await notice.update()
-            self.poke.set()
+            self.watch.poke()
             if result["status"] != "paused_for_upgrade":
                 return
 
@@ -940,7 +833,7 @@ async def watch(run_id: str, existing: dict[str, str] | None = None) -> RunView:
     cl.user_session.set("views", views)
     view = views.get(run_id)
     if view is not None and view.task is not None and not view.task.done():
-        view.poke.set()
+        view.watch.poke()
         return view
     view = RunView(run_id, existing)
     views[run_id] = view
@@ -1021,7 +914,7 @@ def dossier_props(dossier: dict[str, Any], lead: dict[str, Any] | None) -> dict[
         "talking_points": dossier.get("talking_points") or [],
         "sources": dossier.get("sources") or [],
         "fit_reason": dossier.get("fit_reason"),
-        "written": ago(_parse_iso(dossier.get("created_at"))),
+        "written": ago(parse_iso(dossier.get("created_at"))),
     }
 
 
@@ -1080,7 +973,7 @@ async def send_pages(audit_job_id: str, pages: list[dict[str, Any]]) -> None:
     lines = [f"**Scraped pages** · {plural(len(pages), 'page')}", ""]
     lines += [
         f"- [{p.get('title') or p['url']}]({p['url']})"
-        + (f" · read {ago(_parse_iso(p.get('scraped_at')))}" if p.get("scraped_at") else "")
+        + (f" · read {ago(parse_iso(p.get('scraped_at')))}" if p.get("scraped_at") else "")
         for p in pages
     ]
     await cl.Message(content="\n".join(lines)).send()
@@ -1317,4 +1210,4 @@ async def on_resume_paused(action: cl.Action) -> None:
     result = await resume_flow(_context(), flow)
     await cl.Message(content=result["message"]).send()
     if result["status"] in ("resuming", "running", "paused_for_upgrade"):
-        (await watch(run_id)).poke.set()
+        (await watch(run_id)).watch.poke()

@@ -1,7 +1,7 @@
 """`leadgen serve`: the HTTP app providers and chat platforms call back into.
 
     POST /webhooks/vapi   Vapi server messages (end-of-call reports, status updates)
-    POST /slack/events    Slack slash commands, events and buttons (assistant.slack_app)
+    POST /slack/events    Slack slash commands, events and buttons (assistant/slack/)
     GET  /healthz         {"ok": true}
     GET  /r/{token}       a lead's shared report (HTML); /r/{token}/report.pdf the same as PDF
 
@@ -188,7 +188,7 @@ def create_app(
 
 def serve(settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the app in the foreground until interrupted."""
-    from assistant.slack_app import slack_lifespan, slack_routes  # Slack: POST /slack/events
+    from assistant.slack import slack_lifespan, slack_routes  # Slack: POST /slack/events
 
     settings = settings or get_settings()
     app = create_app(settings, routes=slack_routes(), lifespans=[slack_lifespan])

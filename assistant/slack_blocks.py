@@ -18,7 +18,10 @@ import json
 from typing import Any
 
 from assistant.chat_tools.artifacts import RunNeedsConfirmation
+from db.statuses import FlowStatus
+from graphs.run_snapshot import PhaseView, RunSnapshot
 from graphs.views import run_notes
+from graphs.wording import phase_label, run_status_label
 
 # Action ids (the adapter registers a listener for each).
 OPEN_DOSSIER = "open_dossier"
@@ -32,15 +35,6 @@ OPEN_CHECKOUT = "open_checkout"  # a link button: Slack still sends block_action
 TOP_LEADS = 10
 SECTION_LIMIT = 3000
 PHASE_ICONS = {"pending": "⚪", "running": "⏳", "complete": "✅", "error": "❌"}
-STATUS_LABELS = {
-    "idle": "queued",
-    "running": "running",
-    "paused_for_upgrade": "paused: out of credits",
-    "completed": "completed",
-    "error": "failed",
-    "cancelled": "cancelled",
-}
-
 Block = dict[str, Any]
 
 
@@ -106,54 +100,50 @@ def progress_bar(progress: float) -> str:
     return "█" * (pct // 10) + "░" * (10 - pct // 10) + f" {pct}%"
 
 
-def run_title(run: dict[str, Any]) -> str:
-    campaign = run["campaign"]
-    return (
-        f"Run {run['id'][:8]} · {run['num_leads_requested']} {campaign['target_vertical']} "
-        f"in {campaign['target_geography']}"
-    )
+def run_title(snap: RunSnapshot) -> str:
+    return f"Run {snap.id[:8]} · {snap.campaign_label}"
 
 
-def phase_line(phase: dict[str, Any]) -> str:
+def phase_line(phase: PhaseView) -> str:
     extra = ""
-    if phase["status"] == "running":
-        extra = f" {round((phase.get('progress') or 0) * 100)}%"
-    elif phase["status"] == "complete" and phase.get("duration_ms") is not None:
-        extra = f" ({phase['duration_ms'] / 1000:.1f} s)"
-    return f"{PHASE_ICONS.get(phase['status'], '')} {phase['name']}{extra}"
+    if phase.status == "running":
+        extra = f" {round(phase.progress * 100)}%"
+    elif phase.status == "complete" and phase.duration_ms is not None:
+        extra = f" ({phase.duration_ms / 1000:.1f} s)"
+    return f"{PHASE_ICONS.get(phase.status, '')} {phase_label(phase.name)}{extra}"
 
 
-def run_text(run: dict[str, Any]) -> str:
+def run_text(snap: RunSnapshot) -> str:
     """The notification text of the run message (what Slack shows where blocks are not drawn)."""
-    status = STATUS_LABELS.get(run["status"], run["status"])
-    return f"{run_title(run)}: {status}, {round(run['progress'] * 100)}%"
+    return f"{run_title(snap)}: {run_status_label(snap.status)}, {round(snap.progress * 100)}%"
 
 
-def run_blocks(run: dict[str, Any], leads: list[dict[str, Any]] | None = None) -> list[Block]:
+def run_blocks(snap: RunSnapshot) -> list[Block]:
     """The run message: title, status and progress, the six phases, counts, the last event;
-    once the run completed, its top leads with their buttons."""
-    status = STATUS_LABELS.get(run["status"], run["status"])
-    counts = run["counts"]
-    audits_total = counts["audits_queued"]  # every audit queued for the run (finished ones included)
+    once the run completed (and its leads were read), its top leads with their buttons."""
+    counts = snap.counts
     blocks: list[Block] = [
-        section(f"*{escape(run_title(run))}*\n*{status}* · `{progress_bar(run['progress'])}`"),
-        section("\n".join(phase_line(p) for p in run["phases"])),
+        section(
+            f"*{escape(run_title(snap))}*\n*{run_status_label(snap.status)}* · `{progress_bar(snap.progress)}`"
+        ),
+        section("\n".join(phase_line(p) for p in snap.phases)),
         context(
-            f"Leads: {counts['opportunities']} · ready: {counts['ready']} · audits: "
-            f"{counts['audits_completed']}/{audits_total} done, {counts['audits_failed']} failed"
-            f" · run id `{run['id']}`"
+            f"Leads: {counts.opportunities} · ready: {counts.ready} · audits: "
+            # audits_queued: every audit queued for the run (finished ones included)
+            f"{counts.audits_completed}/{counts.audits_queued} done, {counts.audits_failed} failed"
+            f" · run id `{snap.id}`"
         ),
     ]
-    notes = run_notes(run)
+    notes = run_notes(snap.run)
     if notes:
         blocks.append(context("\n".join(escape(note) for note in notes)))
-    event = run.get("last_event") or {}
-    if event and run["status"] not in ("completed",):
-        blocks.append(context(f"Last event: {escape(event.get('message') or event.get('type') or '')}"))
-    if run["status"] == "error" and run.get("error"):
-        blocks.append(section(f"*The run failed:* {escape(run['error'])}"))
-    if leads is not None:
-        blocks.extend(leads_blocks(run["id"], leads))
+    event = snap.last_event
+    if event is not None and snap.status != FlowStatus.COMPLETED:
+        blocks.append(context(f"Last event: {escape(event.message or event.type or '')}"))
+    if snap.status == FlowStatus.ERROR and snap.error:
+        blocks.append(section(f"*The run failed:* {escape(snap.error)}"))
+    if snap.status == FlowStatus.COMPLETED and snap.leads is not None:
+        blocks.extend(leads_blocks(snap.id, snap.lead_list))
     return blocks
 
 

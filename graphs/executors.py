@@ -1,7 +1,7 @@
 """Who executes runs: one interface for the run service, two implementations.
 
     runs.executor.launch(agency_id, flow_id)          # in the background; False if already here
-    runs.executor.subscribe(flow_id, sink)            # its events, then {"type": "outcome", ...}
+    runs.executor.subscribe(flow_id, sink)            # its typed events (graphs/run_events.py), then RunEnded
     await runs.executor.wait(flow_id)                 # its outcome status
     await runs.executor.run(agency_id, flow_id, ...)  # blocking: what RunService.execute/resume use
 
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from db.statuses import FINAL_FLOW_STATUSES
 from graphs.run_errors import AlreadyRunning, RunNotFound
+from graphs.run_events import RunEnded, RunEvent, parse_event
 from graphs.run_lease import RunKind, lease_is_stale
 from graphs.run_results import QUEUED, Outcome
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[dict[str, Any]], Awaitable[None]]
+# What a subscriber (a live view) receives: the events parsed once, here, where they leave the run.
+Subscriber = Callable[[RunEvent], Awaitable[None]]
 # What a background execution runs: given the sink for its events, the execution to its end.
 Start = Callable[[EventSink], Awaitable[Outcome]]
 
@@ -127,9 +130,9 @@ class RunHost(Protocol):
 class Executor:
     """Executes runs for the run service, and keeps this process's background executions.
 
-    Subscribers (live views) receive every custom-stream event of a run executed here, then a
-    final `{"type": "outcome", "status": ...}` event when the execution ends (completed, paused,
-    error, cancelled, already_running or not_found). A failing subscriber is dropped, never the run.
+    Subscribers (live views) receive every custom-stream event of a run executed here, typed
+    (graphs/run_events.py), then `RunEnded` when the execution ends (completed, paused, error,
+    cancelled, already_running or not_found). A failing subscriber is dropped, never the run.
     """
 
     name = "executor"
@@ -137,7 +140,7 @@ class Executor:
     def __init__(self, host: RunHost) -> None:
         self.host = host
         self._runs: dict[str, asyncio.Task[None]] = {}
-        self._subscribers: dict[str, list[EventSink]] = {}
+        self._subscribers: dict[str, list[Subscriber]] = {}
         self._resuming: set[str] = set()
         self.outcomes: dict[str, str] = {}  # flow id -> last outcome status (for tests and views)
 
@@ -201,7 +204,7 @@ class Executor:
                 await asyncio.shield(task)
         return self.outcomes.get(flow_id)
 
-    def subscribe(self, flow_id: str, sink: EventSink) -> Callable[[], None]:
+    def subscribe(self, flow_id: str, sink: Subscriber) -> Callable[[], None]:
         """Receive the flow's events; returns the function that unsubscribes."""
         sinks = self._subscribers.setdefault(flow_id, [])
         sinks.append(sink)
@@ -220,7 +223,7 @@ class Executor:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def publish(self, flow_id: str, event: dict[str, Any]) -> None:
+    async def publish(self, flow_id: str, event: RunEvent) -> None:
         for sink in list(self._subscribers.get(flow_id, [])):
             try:
                 await sink(event)
@@ -231,7 +234,7 @@ class Executor:
 
     async def _drive(self, flow_id: str, start: Start) -> None:
         async def on_event(event: dict[str, Any]) -> None:
-            await self.publish(flow_id, event)
+            await self.publish(flow_id, parse_event(event))
 
         status: str
         try:
@@ -246,7 +249,7 @@ class Executor:
         finally:
             self._resuming.discard(flow_id)
         self.outcomes[flow_id] = status
-        await self.publish(flow_id, {"type": "outcome", "flow_id": flow_id, "status": status})
+        await self.publish(flow_id, RunEnded(flow_id, status))
 
 
 class InProcessExecutor(Executor):

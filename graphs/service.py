@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import Database, open_database
 from db.models import AuditDossier, AuditJob, ClientOpportunity, LeadGenFlow, ScrapedPage
+from db.progress import overall_progress
 from db.repositories import LeadRecord, NotFound, new_lease_owner
 from db.statuses import FINAL_FLOW_STATUSES, AuditStatus, FlowStatus, PhaseStatus
 from graphs.executors import Executor, executor_for
@@ -56,6 +57,7 @@ from graphs.run_errors import (
 from graphs.run_input import BadCampaignInput, check_campaign_text, check_lead_count
 from graphs.run_lease import RunKind, holder_is_dead_here, lease_is_stale
 from graphs.run_results import QUEUED, CreditGap, Outcome, ResumeDecision, ResumeStatus, required_credits
+from graphs.run_snapshot import RunSnapshot, snapshot_of
 from graphs.views import scoring_note
 from leadgen.settings import Settings, get_settings
 from tools.billing import billing_for
@@ -494,6 +496,20 @@ class RunService:
         if flow is None:
             raise RunNotFound(f"run {flow_id!r} not found")
         return flow
+
+    async def snapshot(self, agency_id: str, flow_id: str, *, leads: bool = False) -> RunSnapshot:
+        """The run as every face shows it (status, phases, counts, progress, billing block, last
+        event and, with `leads`, its ranked leads), read in one database session: what the live
+        views redraw from (graphs/run_watch.py). RunNotFound when it is not the agency's."""
+        async with self.db.reader() as repo:
+            flow = await repo.get_flow(agency_id, flow_id)
+            if flow is None:
+                raise RunNotFound(f"run {flow_id!r} not found")
+            counts = await repo.flow_counts(agency_id, flow_id)
+            found = await repo.list_flow_leads(agency_id, flow_id) if leads else None
+            return snapshot_of(
+                flow, counts=counts, progress=overall_progress(flow.status, flow.phases), leads=found
+            )
 
     async def list_runs(self, agency_id: str, limit: int = 50) -> list[LeadGenFlow]:
         async with self.db.reader() as repo:

@@ -15,11 +15,14 @@ PHASE_LABELS = {
     "generate_dossier": "Writing dossiers",
     "finalize_rank": "Final ranking",
 }
+# A run's status in words: the one table the web chat, Slack and the terminal draw from (they had
+# drifted: "not started" / "queued", "paused for credits" / "paused: out of credits", "done" /
+# "completed").
 RUN_STATUS_LABELS: dict[str, str] = {
     FlowStatus.IDLE: "queued",
     FlowStatus.RUNNING: "running",
     FlowStatus.PAUSED_FOR_UPGRADE: "paused: out of credits",
-    FlowStatus.COMPLETED: "done",
+    FlowStatus.COMPLETED: "completed",
     FlowStatus.ERROR: "failed",
     FlowStatus.CANCELLED: "cancelled",
 }

@@ -10,6 +10,8 @@ The rules (issue 15):
 - `db` and `tools` never import `graphs`;
 - no face (`assistant/`) imports the local ledger (`tools.billing.local`): faces ask the billing
   port (`tools.billing.credit_admin`), not the adapter's class;
+- no face imports `graphs.events` (the pipeline's raw event dicts): faces read the typed events
+  of `graphs.run_events` and the snapshots of `graphs.run_snapshot`;
 - the modules of `graphs/` import each other without a cycle;
 - no face decides a resume (`resume_decisions`): faces ask `RunService.resume_if_funded`, never
   `RunService.resume` / `run_here`, an executor launch with `resume=True`, or a credits rule of
@@ -43,6 +45,11 @@ RULES = (
     ),
     Rule(("db", "tools"), "graphs", "the services and graphs use tools and db, not the other way"),
     Rule(("assistant",), "tools.billing.local", "faces use the billing port, not the local ledger's class"),
+    Rule(
+        ("assistant",),
+        "graphs.events",
+        "faces read typed events and snapshots (graphs.run_events, graphs.run_snapshot), not the pipeline's raw dicts",
+    ),
 )
 
 
@@ -280,11 +287,13 @@ def test_the_checker_catches_a_bad_import() -> None:
             is_package=True,
         ),
         *imports_in("graphs.views", "from ..assistant import chat\n"),
+        *imports_in("assistant.slack_app", "from graphs.events import phase_event\n"),
     ]
     found = violations(bad, exports)
     assert [line.split(" ")[0] for line in found] == [
         "assistant.cli.credits:1",
         "assistant.cli:2",
+        "assistant.slack_app:1",
         "db.models:2",
         "graphs.views:1",
         "leadgen.settings:3",

@@ -26,7 +26,6 @@ from graphs.call_follower import CallFollower
 from graphs.calls import CallService
 from graphs.executors import Executor
 from graphs.service import RunService
-from graphs.views import flow_json
 
 
 @dataclass
@@ -71,9 +70,8 @@ def no_run() -> Answer:
 
 
 async def flow_view(runs: RunService, flow: LeadGenFlow) -> dict[str, Any]:
-    counts = await runs.counts(flow.agency_id, flow.id)
-    progress = await runs.progress(flow.agency_id, flow.id)
-    return flow_json(flow, counts=counts, progress=progress)
+    """The run as `--json` prints it, read in one session (the snapshot every face draws)."""
+    return (await runs.snapshot(flow.agency_id, flow.id)).run
 
 
 async def pick_flow(ctx: ChatContext, run_id: str | None, *, prefer: str | None = None) -> LeadGenFlow | None:

@@ -1,7 +1,9 @@
 """What `leadgen run`, `resume` and `status` draw: a run's phases, leads, audits and billing block.
 
 `RunMonitor` receives a run's custom-stream events (graphs/events.py) as the `on_event` of
-`RunService.execute`/`resume`. On a terminal it keeps a `rich` live view on stderr: the six
+`RunService.execute`/`resume`, and parses each once (graphs/run_events.py). On a terminal it keeps
+a `rich` live view on stderr, fed by the one watch loop of every face (graphs/run_watch.py: a
+snapshot read in one session when an event wakes it, yielded when something changed): the six
 phases with status, progress bar and duration, the last event, the leads as they are saved and
 the audits finished. Elsewhere (a pipe, a log file, `--json`) it writes one short line per phase
 change on stderr, so stdout stays free for the command's own output.
@@ -12,8 +14,10 @@ live view, the final summary and `leadgen status` show exactly what `--json` wou
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import copy
 import logging
-import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +52,8 @@ from assistant.cli.run_views import (  # noqa: F401  (re-exported: the renderers
     styled_status,
     summary_view,
 )
-from graphs.views import flow_json, leads_json
+from graphs.run_events import AuditStep, BillingPaused, PhaseChanged, RunEvent, describe, parse_event
+from graphs.run_watch import RunWatch
 
 if TYPE_CHECKING:
     from graphs.service import RunService
@@ -57,50 +62,16 @@ log = logging.getLogger(__name__)
 
 
 async def load_snapshot(runs: RunService, agency_id: str, flow_id: str) -> RunSnapshot:
-    """Read the run, its counts, progress and ranked leads (RunNotFound when it is not the agency's)."""
-    flow = await runs.get(agency_id, flow_id)
-    counts = await runs.counts(agency_id, flow_id)
-    progress = await runs.progress(agency_id, flow_id)
-    leads = await runs.run_leads(agency_id, flow_id)
-    return RunSnapshot(flow_json(flow, counts=counts, progress=progress), leads_json(leads))
-
-
-# ---- the monitor -----------------------------------------------------------------------------
+    """The run with its ranked leads, in one read (RunNotFound when it is not the agency's)."""
+    return await runs.snapshot(agency_id, flow_id, leads=True)
 
 
 def describe_event(event: dict[str, Any]) -> str | None:
-    """One short line for an event, or None for the ones too small to mention on their own."""
-    kind = event.get("type")
-    if kind in ("phase", "completed", "audit_progress"):
-        label = event.get("phase") or "?"
-        status = event.get("status")
-        progress = event.get("progress")
-        bits = [f"[{label}]"]
-        if status:
-            bits.append(str(status))
-        if isinstance(progress, int | float):
-            bits.append(f"{progress:.0%}")
-        if event.get("message"):
-            bits.append(str(event["message"]))
-        return " ".join(bits)
-    if kind == "billing_pause":
-        block = event.get("billing_block") or {}
-        info = block.get("credit_info") or {}
-        return (
-            f"[{event.get('phase')}] paused: {block.get('feature_id')} needs "
-            f"{info.get('required_balance')} credit(s), balance {info.get('balance')}"
-        )
-    if kind == "audit":
-        job = str(event.get("audit_job_id") or "")[:8]
-        step = event.get("step")
-        if step == "map_urls":
-            return f"audit {job}: found {event.get('found')} URLs"
-        if step == "scrape_content":
-            return f"audit {job}: scraped {event.get('pages')} pages"
-        if step == "failed":
-            return f"audit {job} failed: {event.get('message')}"
-        return f"audit {job}: {step}"
-    return None
+    """One short line for a custom-stream event, or None for the ones too small to mention."""
+    return describe(parse_event(event))
+
+
+# ---- the monitor -----------------------------------------------------------------------------
 
 
 class StartingView:
@@ -139,8 +110,9 @@ class StartingView:
 class RunMonitor:
     """The `on_event` of a run: a live view on a terminal, else short lines on stderr.
 
-    The live view applies each event at once (so the bars move smoothly) and re-reads the run
-    from the database now and then (so leads, audit counts and durations are the stored ones).
+    The live view applies each event at once to the picture it draws (so the bars move
+    smoothly), and takes the stored run from the watch loop, which re-reads it when events wake
+    it, at most every `refresh_seconds` (so leads, audit counts and durations are the stored ones).
     A failed re-read never disturbs the run: it is the run's own task that calls us.
     """
 
@@ -161,9 +133,11 @@ class RunMonitor:
         self.live = live
         self.refresh_seconds = refresh_seconds
         self.snapshot: RunSnapshot | None = None
+        self.picture: dict[str, Any] | None = None  # the snapshot's run, moved on by later events
         self.events_seen = 0
-        self._last_refresh = 0.0
         self._live: Live | None = None
+        self._watch: RunWatch | None = None
+        self._follow: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> RunMonitor:
         if self.live:
@@ -176,68 +150,95 @@ class RunMonitor:
                 redirect_stdout=False,  # stdout belongs to the command's output
             )
             self._live.start()
+            self._watch = RunWatch(
+                self.runs,
+                self.agency_id,
+                self.flow_id,
+                poll_seconds=max(self.refresh_seconds, 0.5) * 4,
+                min_interval=self.refresh_seconds,
+                leads=True,
+            )
+            self._follow = asyncio.create_task(self._follow_watch(self._watch), name=f"live-{self.flow_id}")
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+            self._follow = None
+        if self._watch is not None:
+            self._watch.close()
         if self._live is not None:
             self._live.stop()
             self._live = None
 
-    async def refresh(self) -> None:
+    async def _follow_watch(self, watch: RunWatch) -> None:
         from db.engine import DatabaseError  # loaded by the run service already
 
-        try:
-            self.snapshot = await load_snapshot(self.runs, self.agency_id, self.flow_id)
-        except DatabaseError as exc:  # a busy database: keep the last picture
-            log.debug("live view refresh failed: %s", exc)
-        self._last_refresh = time.monotonic()
+        while True:
+            try:
+                async for snap in watch:
+                    self._show(snap)
+                return
+            except DatabaseError as exc:  # a busy database: keep the last picture, read again
+                log.debug("live view refresh failed: %s", exc)
+                await asyncio.sleep(self.refresh_seconds)
 
-    async def on_event(self, event: dict[str, Any]) -> None:
-        self.events_seen += 1
-        if not self.live:
-            line = describe_event(event)
-            if line and event.get("type") != "audit":  # per-page audit steps are too chatty here
-                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
-            return
-        self._apply(event)
-        finished_something = event.get("status") == "complete" or event.get("type") in (
-            "audit_progress",
-            "billing_pause",
-            "completed",
-        )
-        if finished_something or time.monotonic() - self._last_refresh >= self.refresh_seconds:
-            await self.refresh()
+    def _show(self, snap: RunSnapshot) -> None:
+        self.snapshot = snap
+        self.picture = copy.deepcopy(snap.run)
         if self._live is not None:
             self._live.refresh()
 
-    def _apply(self, event: dict[str, Any]) -> None:
-        """Move the in-memory picture forward by one event, ahead of the next database read."""
-        if self.snapshot is None:
+    async def refresh(self) -> None:
+        """Read the run now (the watch loop does it on its own; callers that want the stored run
+        at once, such as the end of a run, ask here)."""
+        from db.engine import DatabaseError  # loaded by the run service already
+
+        try:
+            self._show(await load_snapshot(self.runs, self.agency_id, self.flow_id))
+        except DatabaseError as exc:  # a busy database: keep the last picture
+            log.debug("live view refresh failed: %s", exc)
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        self.events_seen += 1
+        typed = parse_event(event)
+        if not self.live:
+            line = describe(typed)
+            if line and not isinstance(typed, AuditStep):  # per-page audit steps are too chatty here
+                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
             return
-        run = self.snapshot.run
-        line = describe_event(event)
-        if line:
-            run["last_event"] = {
-                "type": event.get("type"),
-                "message": line,
-                "timestamp": event.get("timestamp"),
-            }
-        name = event.get("phase")
-        phase = next((p for p in run.get("phases", []) if p["name"] == name), None)
-        if phase is None or event.get("type") == "billing_pause":
+        self._apply(typed)
+        if self._watch is not None:
+            self._watch.feed(typed)
+        if self._live is not None:
+            self._live.refresh()
+
+    def _apply(self, event: RunEvent) -> None:
+        """Move the drawn picture forward by one event, ahead of the next database read."""
+        run = self.picture
+        if run is None:
             return
-        if isinstance(event.get("progress"), int | float):
-            phase["progress"] = float(event["progress"])
-        status = event.get("status")
-        if status:
-            phase["status"] = status
-            if status == "running" and not phase.get("started_at"):
-                phase["started_at"] = event.get("timestamp")
-            if status == "complete" and phase.get("duration_ms") is None:
+        line = describe(event)
+        if line and isinstance(event, PhaseChanged | BillingPaused | AuditStep):
+            run["last_event"] = {"type": _event_type(event), "message": line, "timestamp": event.timestamp}
+        if not isinstance(event, PhaseChanged):
+            return
+        phase = next((p for p in run.get("phases", []) if p["name"] == event.phase), None)
+        if phase is None:
+            return
+        if event.progress is not None:
+            phase["progress"] = event.progress
+        if event.status:
+            phase["status"] = event.status
+            if event.status == "running" and not phase.get("started_at"):
+                phase["started_at"] = event.timestamp
+            if event.status == "complete" and phase.get("duration_ms") is None:
                 started = _parse_time(phase.get("started_at"))
-                ended = _parse_time(event.get("timestamp"))
+                ended = _parse_time(event.timestamp)
                 if started and ended:
                     phase["duration_ms"] = int((ended - started).total_seconds() * 1000)
 
@@ -246,13 +247,19 @@ class RunMonitor:
         return max(3, min(LIVE_LEAD_ROWS, (self.console.height - LIVE_FIXED_LINES) // 2))
 
     def render(self) -> RenderableType:
-        if self.snapshot is None:
+        run, snap = self.picture, self.snapshot
+        if run is None or snap is None:
             return Text(f"Run {self.flow_id}: starting…")
-        run = self.snapshot.run
         return Group(
             run_header(run),
             phases_table(run),
             last_event_line(run),
             Text(audits_line(run["counts"])),
-            leads_table(self.snapshot.leads, limit=self._lead_rows()),
+            leads_table(snap.lead_list, limit=self._lead_rows()),
         )
+
+
+def _event_type(event: PhaseChanged | BillingPaused | AuditStep) -> str:
+    if isinstance(event, PhaseChanged):
+        return event.kind
+    return "billing_pause" if isinstance(event, BillingPaused) else "audit"

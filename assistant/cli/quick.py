@@ -229,13 +229,14 @@ def _agency_show(
 
 
 def _status(db: SqliteReads, call: Invocation, agency_id: str, settings: QuickSettings) -> Callable[[], None]:
-    from assistant.cli.run_views import RunSnapshot, status_view
+    from assistant.cli.run_views import status_view
     from graphs.run_input import normalise_run_id
+    from graphs.run_snapshot import RunSnapshot
 
     run = _run_json(db, agency_id, normalise_run_id(call.arguments[0]))
     # status_view draws the run alone; the leads of a snapshot are for the run summary.
     return lambda: (
-        emit_json(run) if call.json_output else out.print(status_view(RunSnapshot(run, []), agency_id))
+        emit_json(run) if call.json_output else out.print(status_view(RunSnapshot.from_json(run), agency_id))
     )
 
 

@@ -7,7 +7,6 @@ here: the quick read path (assistant/cli/quick.py) draws `status` through these 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,16 +16,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from graphs.run_snapshot import RunSnapshot
 from graphs.views import run_notes
-
-
-@dataclass
-class RunSnapshot:
-    """A run as `--json` shows it: the run JSON and its ranked leads."""
-
-    run: dict[str, Any]
-    leads: list[dict[str, Any]]
-
+from graphs.wording import RUN_STATUS_LABELS
 
 PHASES = ("source", "filter_rank", "persist_leads", "scrape_content", "generate_dossier", "finalize_rank")
 PHASE_LABELS = {
@@ -38,7 +30,7 @@ PHASE_LABELS = {
     "finalize_rank": "Final ranking",
 }
 STATUS_STYLES = {
-    "paused for credits": "bold yellow",
+    "paused: out of credits": "bold yellow",
     "failed": "bold red",
     "pending": "dim",
     "running": "bold cyan",
@@ -49,14 +41,8 @@ STATUS_STYLES = {
     "cancelled": "yellow",
     "idle": "dim",
 }
-FLOW_STATUS_WORDS = {
-    "completed": "completed",
-    "paused_for_upgrade": "paused for credits",
-    "error": "failed",
-    "running": "running",
-    "cancelled": "cancelled",
-    "idle": "not started",
-}
+# The run's status in words: graphs/wording.py's table, the same in every face.
+FLOW_STATUS_WORDS = RUN_STATUS_LABELS
 LIVE_LEAD_ROWS = 10
 LIVE_FIXED_LINES = 20  # header, phases table, event and audit lines, leads table header
 
@@ -289,7 +275,7 @@ def summary_view(snapshot: RunSnapshot, agency_id: str, *, top: int = 10) -> Ren
     if run_notes(run):
         parts.append(notes_view(run))
     if snapshot.leads:
-        parts.append(leads_table(snapshot.leads, limit=top, title="Top leads"))
+        parts.append(leads_table(snapshot.lead_list, limit=top, title="Top leads"))
     if run["status"] == "paused_for_upgrade":
         parts.append(billing_explanation(run, agency_id))
     elif run["status"] == "error":

@@ -298,7 +298,7 @@ def resume(run_id: RunIdArgument, agency: AgencyOption = None, json_output: Json
 def status(run_id: RunIdArgument, agency: AgencyOption = None, json_output: JsonOption = False) -> None:
     """A run's status, phases, counts and, when paused, what it needs to continue."""
     agency_id = agency_id_or_fail(agency)
-    snapshot = _with_service(lambda runs: load_snapshot(runs, agency_id, run_id))
+    snapshot = _with_service(lambda runs: runs.snapshot(agency_id, run_id))
     if json_output:
         emit_json(snapshot.run)
     else:
@@ -312,7 +312,7 @@ def list_runs(agency: AgencyOption = None, json_output: JsonOption = False) -> N
 
     async def work(runs: RunService) -> list[dict[str, Any]]:
         flows = await runs.list_runs(agency_id)
-        return [(await load_snapshot(runs, agency_id, flow.id)).run for flow in flows]
+        return [(await runs.snapshot(agency_id, flow.id)).run for flow in flows]
 
     rows = _with_service(work)
     if json_output:

@@ -1177,10 +1177,8 @@ async def on_upgrade(action: cl.Action) -> None:
         else:
             # One grant per paywall and plan: a double click (or a second tab, or Slack) adds
             # nothing more.
-            key = accounts.upgrade_key(
-                _agency(), plan.id, run_id=run_id, pause=str(action.payload.get("pause", ""))
-            )
-            result = await upgrade(_context(), plan, key)
+            occasion = accounts.UpgradeOccasion.run_pause(run_id, str(action.payload.get("pause", "")))
+            result = await upgrade(_context(), plan, occasion)
     except accounts.NotAllowed as exc:
         await cl.Message(content=str(exc)).send()
         return

@@ -248,19 +248,55 @@ def upgrade_key(
     return f"upgrade:{agency_id}:{occasions[0]}:{plan_id}"
 
 
+@dataclass(frozen=True)
+class UpgradeOccasion:
+    """What an Upgrade answers: a run's pause, a call's paywall or one agent tool call. A face
+    names the occasion; the key is built here, by the one rule (`upgrade_key`)."""
+
+    run_id: str | None = None
+    pause: str | None = None
+    call_nonce: str | None = None
+    tool_call_id: str | None = None
+
+    @classmethod
+    def run_pause(cls, run_id: str, pause: str) -> UpgradeOccasion:
+        return cls(run_id=run_id, pause=pause)
+
+    @classmethod
+    def call_paywall(cls, nonce: str) -> UpgradeOccasion:
+        return cls(call_nonce=nonce or "none")
+
+    @classmethod
+    def tool_call(cls, tool_call_id: str) -> UpgradeOccasion:
+        return cls(tool_call_id=tool_call_id or "none")
+
+    def key(self, agency_id: str, plan_id: str) -> str:
+        return upgrade_key(
+            agency_id,
+            plan_id,
+            run_id=self.run_id,
+            pause=self.pause,
+            call_nonce=self.call_nonce,
+            tool_call_id=self.tool_call_id,
+        )
+
+
 async def upgrade(
     runs: RunService,
     agency_id: str,
     user_id: str | None,
     plan: Plan,
-    key: str,
+    occasion: UpgradeOccasion,
     *,
     success_url: str | None = None,
 ) -> dict[str, Any]:
-    """Apply `plan` for `user_id`: a self-service grant on the local ledger (once per `key`) or
-    an Autumn checkout. NotAllowed (nothing written) when the installation adds credits through
-    its operator or the user is not an admin. BillingError from the provider passes through."""
+    """Apply `plan` for `user_id`: a self-service grant on the local ledger (once per occasion:
+    its key is `upgrade_key`'s) or an Autumn checkout. NotAllowed (nothing written) when the
+    installation adds credits through its operator or the user is not an admin. BillingError
+    from the provider passes through."""
     from tools.billing import credit_admin
+
+    key = occasion.key(agency_id, plan.id)
 
     role = await role_of(runs.db, agency_id, user_id)
     offer = upgrade_offer(runs.settings, agency_id, role)

@@ -427,7 +427,9 @@ def test_the_checker_catches_a_face_opening_the_database() -> None:
 TOOL_PRODUCERS = ("assistant.agent", "assistant.chat_tools")
 # The faces that draw chat turns, where no JSON is parsed at all (the CLI reads files of its own,
 # slack_blocks the values of our own Slack buttons).
-JSON_FREE_FACES = frozenset({"assistant.chainlit_app", "assistant.slack_app"})
+JSON_FREE_FACES = frozenset(
+    {"assistant.chainlit_app", "assistant.chainlit_views", "assistant.slack_app", "assistant.slack"}
+)
 TOOL_OUTPUT_NAMES = frozenset({"tool_results", "results_of"})
 
 
@@ -448,7 +450,7 @@ def tool_output_reads(module: str, source: str, tools: set[str]) -> list[str]:
     """One line per place where the face `module` reads tool output instead of its artifact."""
     found: list[str] = []
     for node in ast.walk(ast.parse(source)):
-        if module in JSON_FREE_FACES and isinstance(node, ast.Call):
+        if any(_within(module, face) for face in JSON_FREE_FACES) and isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr in ("loads", "load"):
                 found.append(f"{module}:{node.lineno} parses JSON ({ast.unparse(func)})")
@@ -517,3 +519,56 @@ def test_the_artifact_checker_catches_a_face_reading_tool_output() -> None:
     assert [
         line for module, source in good.items() for line in tool_output_reads(module, source, tools)
     ] == []
+
+
+# -- No face builds an idempotency key --------------------------------------------------------
+# Every metered or granted event's key is built by the service that writes it: the pipeline's
+# gates (`source_key`, `audit_key`), the calls (`call_key`), upgrades (`upgrade_key`, reached
+# through `UpgradeOccasion`, which a face names). A face that built one could drift from the rule.
+
+KEY_BUILDERS = frozenset({"upgrade_key", "source_key", "audit_key", "call_key"})
+
+
+def key_builds(module: str, source: str) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        name = (
+            node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+        )
+        if name in KEY_BUILDERS:
+            found.append(
+                f"{module}:{node.lineno} uses {name} (name the occasion; the service builds the key)"
+            )
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            found.extend(
+                f"{module}:{node.lineno} imports {alias.name}"
+                for alias in node.names
+                if alias.name.rpartition(".")[2] in KEY_BUILDERS
+            )
+        if isinstance(node, ast.JoinedStr) and any(
+            isinstance(part, ast.Constant)
+            and str(part.value).startswith(("upgrade:", "source:", "audit:", "call:"))
+            for part in node.values[:1]
+        ):
+            found.append(f"{module}:{node.lineno} formats a key by hand")
+    return sorted(set(found))
+
+
+def test_no_face_builds_an_idempotency_key() -> None:
+    found: list[str] = []
+    for path in sorted((ROOT / FACES).rglob("*.py")):
+        found.extend(key_builds(module_name(path), path.read_text(encoding="utf-8")))
+    assert found == [], "\n".join(found)
+
+
+def test_the_key_checker_catches_a_face_building_a_key() -> None:
+    bad = {
+        "assistant.a": "from graphs import accounts\nk = accounts.upgrade_key('acme', 'pro', tool_call_id='t')\n",
+        "assistant.b": "from graphs.pipeline import source_key\n",
+        "assistant.c": "def f(agency, run):\n    return f'upgrade:{agency}:{run}:pro'\n",
+        "assistant.d": "def f(call):\n    return call_key(call.id)\n",
+    }
+    for module, source in bad.items():
+        assert key_builds(module, source), module
+    good = "from graphs import accounts\no = accounts.UpgradeOccasion.run_pause('r1', 'p')\nx = f'run {o}'\n"
+    assert key_builds("assistant.ok", good) == []

@@ -55,20 +55,19 @@ async def upgrade_offer(ctx: ChatContext) -> accounts.UpgradeOffer:
     return accounts.upgrade_offer(ctx.runs.settings, ctx.agency_id, role)
 
 
-async def upgrade(ctx: ChatContext, plan: Plan, key: str) -> dict[str, Any]:
+async def upgrade(ctx: ChatContext, plan: Plan, occasion: accounts.UpgradeOccasion) -> dict[str, Any]:
     """Apply a plan for the person behind `ctx` (`graphs.accounts.upgrade`: a self-service grant
-    once per `key`, or a checkout; NotAllowed when credits come from the administrator or the
+    once per occasion, or a checkout; NotAllowed when credits come from the administrator or the
     person is not an admin). Shared by the tool and the paywall's Upgrade buttons."""
     return await accounts.upgrade(
-        ctx.runs, ctx.agency_id, ctx.user_id, plan, key, success_url=ctx.success_url
+        ctx.runs, ctx.agency_id, ctx.user_id, plan, occasion, success_url=ctx.success_url
     )
 
 
 async def confirm_upgrade(ctx: ChatContext, plan: Plan, tool_call_id: str) -> dict[str, Any]:
     """The person pressed the Upgrade button `start_upgrade` returned: apply the plan under the
     key of that tool call, so a double click (or both faces) grants once. Raises as `upgrade`."""
-    key = accounts.upgrade_key(ctx.agency_id, plan.id, tool_call_id=tool_call_id or "none")
-    return await upgrade(ctx, plan, key)
+    return await upgrade(ctx, plan, accounts.UpgradeOccasion.tool_call(tool_call_id))
 
 
 @tool(parse_docstring=True, response_format="content_and_artifact")
@@ -103,9 +102,8 @@ async def start_upgrade(runtime: Runtime_, plan: Literal["starter", "pro", "agen
             UpgradeOffered(chosen.id, chosen.credits, tool_call_id, message),
         )
     # A checkout (the credits arrive once paid), or a refusal saying who adds credits here.
-    key = accounts.upgrade_key(ctx.agency_id, chosen.id, tool_call_id=tool_call_id)
     try:
-        result = await upgrade(ctx, chosen, key)
+        result = await upgrade(ctx, chosen, accounts.UpgradeOccasion.tool_call(tool_call_id))
     except accounts.NotAllowed as exc:
         return refuse("not_allowed", str(exc), plan=chosen.id, credits_granted=0)
     except BillingError as exc:

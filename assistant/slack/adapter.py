@@ -477,20 +477,21 @@ class SlackAdapter:
         nonce = str(value.get("k") or "")[:64]
         run_id = str(value.get("r") or "")
         tool_call = str(value.get("t") or "")
+        occasion: accounts.UpgradeOccasion
         if tool_call:  # the button of the agent's start_upgrade: once per that tool call
             run_id = ""
-            key = accounts.upgrade_key(ws.agency_id, plan.id, tool_call_id=tool_call)
+            occasion = accounts.UpgradeOccasion.tool_call(tool_call)
         elif run_id:
             try:
                 await self.services.runs.get(ws.agency_id, run_id)
             except RunNotFound:
                 await self.tell(ws, place, user, "That run is not available.")
                 return
-            key = accounts.upgrade_key(ws.agency_id, plan.id, run_id=run_id, pause=nonce)
+            occasion = accounts.UpgradeOccasion.run_pause(run_id, nonce)
         else:
-            key = accounts.upgrade_key(ws.agency_id, plan.id, call_nonce=nonce or "none")
+            occasion = accounts.UpgradeOccasion.call_paywall(nonce)
         try:
-            result = await upgrade(self.context(ws, user, place), plan, key)
+            result = await upgrade(self.context(ws, user, place), plan, occasion)
         except accounts.NotAllowed as exc:
             await self.tell(ws, place, user, str(exc))
             return

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from assistant.agent import ChatContext, plan_by_id, resume_flow, upgrade
+from graphs import accounts
 from graphs.call_tools import place_call
 from graphs.calls import CallService
 from graphs.service import RunService
@@ -86,7 +87,7 @@ async def test_run_paywall_checkout_resume_and_call_on_autumn(
         # The paywall's Upgrade button: with Autumn it is a checkout, paid on Autumn's page.
         plan = plan_by_id("starter")
         assert plan is not None
-        offer = await upgrade(ctx, plan, key=f"upgrade:{agency}:starter:1")
+        offer = await upgrade(ctx, plan, accounts.UpgradeOccasion.tool_call("1"))
         assert offer["checkout_url"] and offer["credits_granted"] is None
         still = await resume_flow(ctx, await runs.get(agency, flow.id))
         assert still["status"] == "paused_for_upgrade"  # not paid yet: nothing runs

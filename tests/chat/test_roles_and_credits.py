@@ -116,7 +116,9 @@ async def test_self_serve_upgrades_grant_once_per_key_for_admins_only(
     # The same click again (a double click, the other face): nothing more.
     again = await confirm_upgrade(ana, accounts.PLANS[1], prepared["tool_call_id"])
     assert again["credits_granted"] == 0 and again["already_applied"] is True
-    again = await upgrade(ana, accounts.PLANS[1], tool_key)
+    again = await upgrade(
+        ana, accounts.PLANS[1], accounts.UpgradeOccasion.tool_call(prepared["tool_call_id"])
+    )
     assert again["credits_granted"] == 0 and again["already_applied"] is True
     assert await ledger.balance("acme") == start + 500
 

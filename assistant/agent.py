@@ -138,9 +138,6 @@ class AgentTurn:
     # tool messages (tool errors the ToolNode caught have none).
     artifacts: list[ChatArtifact] = field(default_factory=list)
 
-    def results_of(self, name: str) -> list[Any]:
-        return [result for tool_name, result in self.tool_results if tool_name == name]
-
 
 @dataclass(frozen=True)
 class HandedOver:

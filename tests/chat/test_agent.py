@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def only_result(turn: AgentTurn, tool: str) -> dict[str, Any]:
     """The single result of `tool` in this turn (fails with the turn's tools when absent)."""
-    results = turn.results_of(tool)
+    results = [r for name, r in turn.tool_results if name == tool]
     assert len(results) == 1, f"expected one {tool} call, the turn called {[n for n, _ in turn.tool_results]}"
     assert isinstance(results[0], dict)
     return results[0]

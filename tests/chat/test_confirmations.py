@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def only(turn: AgentTurn, tool: str) -> dict[str, Any]:
-    results = turn.results_of(tool)
+    results = [r for name, r in turn.tool_results if name == tool]
     assert len(results) == 1, f"expected one {tool} call, got {[n for n, _ in turn.tool_results]}"
     return dict(results[0])
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def only(turn: AgentTurn, tool: str) -> dict[str, Any]:
-    results = turn.results_of(tool)
+    results = [r for name, r in turn.tool_results if name == tool]
     assert len(results) == 1, f"expected one {tool} call, got {[n for n, _ in turn.tool_results]}"
     return dict(results[0])
 
@@ -75,7 +75,7 @@ async def test_the_right_lead_by_name_by_place_and_by_pointing(say: Say, chat: C
     # Asking about a call is not placing one.
     turn = await say(f"What happened with my call to {plumbers[1]['name']}?")
     outcome = only(turn, "get_call_outcome")
-    assert not turn.results_of("place_call")
+    assert not [r for name, r in turn.tool_results if name == "place_call"]
     assert outcome["calls"] == [] and "No calls have been placed" in turn.text
     async with chat.database.reader() as repo:
         assert await repo.list_calls("acme") == []

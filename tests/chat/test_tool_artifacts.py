@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def one(turn: AgentTurn, tool: str) -> tuple[dict[str, Any], Any]:
     """The single result of `tool` this turn, and the turn's single artifact."""
-    results = turn.results_of(tool)
+    results = [r for name, r in turn.tool_results if name == tool]
     assert len(results) == 1, f"expected one {tool} call, got {[n for n, _ in turn.tool_results]}"
     assert len(turn.artifacts) == 1, turn.artifacts
     return dict(results[0]), turn.artifacts[0]

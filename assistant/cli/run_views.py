@@ -18,17 +18,11 @@ from rich.text import Text
 
 from graphs.run_snapshot import RunSnapshot
 from graphs.views import run_notes
-from graphs.wording import RUN_STATUS_LABELS
+from graphs.wording import RUN_STATUS_LABELS, phase_label
 
 PHASES = ("source", "filter_rank", "persist_leads", "scrape_content", "generate_dossier", "finalize_rank")
-PHASE_LABELS = {
-    "source": "Source businesses",
-    "filter_rank": "Filter and score",
-    "persist_leads": "Save leads",
-    "scrape_content": "Queue audits",
-    "generate_dossier": "Audit and research",
-    "finalize_rank": "Final ranking",
-}
+# The phases in the words every face uses (the terminal had its own: "Source businesses").
+PHASE_LABELS = {name: phase_label(name) for name in PHASES}
 STATUS_STYLES = {
     "paused: out of credits": "bold yellow",
     "failed": "bold red",

@@ -169,7 +169,7 @@ def test_status_matches_the_run(completed_run: CompletedRun) -> None:
     human = completed_run.cli("status", run["id"], "--agency", "acme")
     assert human.exit_code == 0
     assert run["id"] in human.stdout and "completed" in human.stdout
-    assert "Audit and research" in human.stdout
+    assert "Writing dossiers" in human.stdout
 
 
 def test_status_of_unknown_or_foreign_run_is_not_found(completed_run: CompletedRun) -> None:

@@ -224,7 +224,7 @@ async def test_live_view_draws_phases_and_leads_on_a_terminal(run_env: dict[str,
     assert outcome.status == "completed"
     assert monitor.events_seen >= 12  # two per phase at least
     drawn = screen.getvalue()
-    for label in ("Source businesses", "Audit and research", "Final ranking", "audits "):
+    for label in ("Finding businesses", "Writing dossiers", "Final ranking", "audits "):
         assert label in drawn
     assert snapshot.leads and snapshot.leads[0]["id"] in drawn  # the lead table filled in
     # The last frame shows what the database says.

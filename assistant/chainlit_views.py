@@ -1,5 +1,5 @@
 """What the web chat draws for a run: pure renderers from a `RunSnapshot` (graphs/run_snapshot.py)
-to Chainlit's markdown and task list, apart from the app's callbacks (assistant/chainlit_app.py),
+to Chainlit's markdown and task list, apart from the app's callbacks (assistant/chainlit_ui/),
 which only send what these return.
 
 The words come from graphs/wording.py (statuses, phase names, plurals, times), the same table

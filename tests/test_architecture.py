@@ -428,7 +428,13 @@ TOOL_PRODUCERS = ("assistant.agent", "assistant.chat_tools")
 # The faces that draw chat turns, where no JSON is parsed at all (the CLI reads files of its own,
 # slack_blocks the values of our own Slack buttons).
 JSON_FREE_FACES = frozenset(
-    {"assistant.chainlit_app", "assistant.chainlit_views", "assistant.slack_app", "assistant.slack"}
+    {
+        "assistant.chainlit_app",
+        "assistant.chainlit_ui",
+        "assistant.chainlit_views",
+        "assistant.slack_app",
+        "assistant.slack",
+    }
 )
 TOOL_OUTPUT_NAMES = frozenset({"tool_results", "results_of"})
 
@@ -490,6 +496,7 @@ def test_the_artifact_checker_catches_a_face_reading_tool_output() -> None:
     tools = {"start_lead_run", "resume_run", "get_dossier"}
     bad = {
         "assistant.chainlit_app": "import json\ndef f(m):\n    return json.loads(m.content)\n",
+        "assistant.chainlit_ui.messages": "import json\ndef f(m):\n    return json.loads(m.content)\n",
         "assistant.slack_app": "def f(turn):\n    for name, result in turn.tool_results:\n        pass\n",
         "assistant.cli.chat": "def f(turn):\n    return turn.results_of('list_leads')\n",
         "assistant.server": "def f(name, status):\n    return name == 'resume_run' and status\n",
@@ -499,6 +506,7 @@ def test_the_artifact_checker_catches_a_face_reading_tool_output() -> None:
     found = [line for module, source in bad.items() for line in tool_output_reads(module, source, tools)]
     assert [line.split(" ")[0] for line in found] == [
         "assistant.chainlit_app:3",
+        "assistant.chainlit_ui.messages:3",
         "assistant.slack_app:2",
         "assistant.cli.chat:2",
         "assistant.server:2",

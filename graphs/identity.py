@@ -7,7 +7,7 @@ existing rows (verification reads the parameters from the string).
 Without `CHAINLIT_AUTH_SECRET` the web UI has no login: everyone who reaches it is the single
 local user of the default agency (`LOCAL_USERNAME`, an admin: graphs/accounts.py). Chainlit
 still needs an authenticated user to keep chat history, so that user is handed out by a
-header-auth callback (see assistant/chainlit_app.py).
+header-auth callback (see assistant/chainlit_ui/lifecycle.py).
 
 The faces ask this module (a service: it decides who is who); none of them reads
 `agency_users` or `sign_in_failures` itself.

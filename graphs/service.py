@@ -18,8 +18,9 @@ Resuming: `resume_if_funded` is the one entry every face asks; it holds the one 
 balance against the cheapest pending step, graphs/run_results.py) and answers a typed decision.
 It checks and starts under the flow's lease, so at most one face of any process resumes a run.
 
-Executors (`LEADGEN_EXECUTOR`, graphs/executors.py, `self.executor`): `inprocess` (default) runs
-the graph in the calling process.
+Executors (`LEADGEN_EXECUTOR`, graphs/executors.py, `self.executor`), the one owner of execution:
+every execution here is a task of the executor's (`stream` launches one and follows it, `cancel`
+asks the executor to stop it). `inprocess` (default) runs the graph in the calling process.
 `queue` (PostgreSQL only) enqueues one job per flow for `leadgen worker` processes
 (graphs/queue.py); `execute`/`resume` then wait for it by reading the flow row (`wait=True`,
 the default, so every caller keeps "blocks until done or paused"), or return at once with an

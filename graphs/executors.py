@@ -4,11 +4,16 @@
     runs.executor.subscribe(flow_id, sink)            # its typed events (graphs/run_events.py), then RunEnded
     await runs.executor.wait(flow_id)                 # its outcome status
     await runs.executor.run(agency_id, flow_id, ...)  # blocking: what RunService.execute/resume use
+    await runs.executor.stop(flow_id)                 # stop its execution here (RunService.cancel)
 
 - `InProcessExecutor` (LEADGEN_EXECUTOR=inprocess, the default) runs the graph in this process
   (`RunService.run_here`: the flow's lease, the stream, the final status).
 - `QueueExecutor` (LEADGEN_EXECUTOR=queue, PostgreSQL) enqueues one job per flow for
   `leadgen worker` processes (graphs/queue.py) and follows the flow row until the job ends.
+
+The executor is the one owner of execution in this process: every execution of a flow here,
+launched in the background or awaited by its caller, is a task of the executor's (`_runs`), the
+one that `stop` cancels; there is no other registry of running flows.
 
 Both keep this process's background executions (`launch`), fan their events out to subscribers
 (the live views of the chat and Slack), and know which runs a face of this process is resuming
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Coroutine
@@ -54,6 +60,13 @@ Start = Callable[[EventSink], Awaitable[Outcome]]
 
 # How long shutdown waits for work already acknowledged.
 DRAIN_SECONDS = 20.0
+
+# The execution the running code belongs to (executor, flow id): set in an execution's task and
+# inherited by the tasks it starts (the graph's), so the executor knows a call from inside one of
+# its executions (the run's own events) from a call from outside.
+_EXECUTING: contextvars.ContextVar[tuple[Executor, str] | None] = contextvars.ContextVar(
+    "leadgen_executing", default=None
+)
 
 
 class BackgroundTasks:
@@ -139,9 +152,12 @@ class Executor:
 
     def __init__(self, host: RunHost) -> None:
         self.host = host
-        self._runs: dict[str, asyncio.Task[None]] = {}
+        # The one registry of this process's executions: flow id -> the task executing (or, queue
+        # executor, following) it, background or awaited.
+        self._runs: dict[str, asyncio.Task[Any]] = {}
         self._subscribers: dict[str, list[Subscriber]] = {}
         self._resuming: set[str] = set()
+        self._stopping: set[str] = set()  # flows `stop` cancelled: their end is an outcome, not an error
         self.outcomes: dict[str, str] = {}  # flow id -> last outcome status (for tests and views)
 
     async def run(
@@ -156,7 +172,58 @@ class Executor:
         """Execute the flow (new, crashed or, with `command`, resumed) and return how it ended."""
         raise NotImplementedError
 
-    # -- background executions ------------------------------------------------------------------
+    # -- this process's executions --------------------------------------------------------------
+
+    def _inside(self, flow_id: str) -> bool:
+        return _EXECUTING.get() == (self, flow_id)
+
+    async def own(self, agency_id: str, flow_id: str, work: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        """Execute `work` (the flow's execution here) as a task of the executor's, which `stop`
+        can cancel, and return its outcome; its errors are raised to the caller. Inside a
+        background execution of the flow it is that execution: `work` runs in it. While another
+        task of this process still executes the flow, `work` runs as it is: the flow's lease
+        decides (it refuses a second holder)."""
+        if self._inside(flow_id) or self.active(flow_id):
+            return await work()
+
+        async def execution() -> Outcome:
+            _EXECUTING.set((self, flow_id))
+            return await work()
+
+        task = asyncio.ensure_future(execution())
+        self._runs[flow_id] = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if flow_id not in self._stopping or (current is not None and current.cancelling()):
+                raise  # the caller itself is being cancelled (shutdown, Ctrl-C)
+            return await self._stopped(agency_id, flow_id)
+        finally:
+            if self._runs.get(flow_id) is task:
+                del self._runs[flow_id]
+            self._stopping.discard(flow_id)
+
+    async def _stopped(self, agency_id: str, flow_id: str) -> Outcome:
+        """The outcome of an execution `stop` cancelled before its graph could say so (taking its
+        lease, settling its status): as the flow row stands (`cancelled` after RunService.cancel)."""
+        flow = await self.host.get(agency_id, flow_id)
+        return Outcome(flow.status, flow)
+
+    async def stop(self, flow_id: str) -> bool:
+        """Stop this process's execution of the flow (cancel its task: the graph stops where it
+        stands and the lease is given back) and wait for it to end, so that what it held is
+        settled when this returns. False when this process does not execute it. Called from
+        inside the execution (one of its events), it only asks: the execution ends when this
+        returns to it."""
+        task = self._runs.get(flow_id)
+        if task is None or task.done():
+            return False
+        self._stopping.add(flow_id)
+        task.cancel()
+        if not self._inside(flow_id):
+            await self.wait(flow_id)
+        return True
 
     def active(self, flow_id: str) -> bool:
         task = self._runs.get(flow_id)
@@ -193,7 +260,9 @@ class Executor:
                 return await runner(agency_id, flow_id, on_event=sink)
 
             start = default
-        self._runs[flow_id] = asyncio.create_task(self._drive(flow_id, start), name=f"leadgen-run-{flow_id}")
+        self._runs[flow_id] = asyncio.create_task(
+            self._drive(agency_id, flow_id, start), name=f"leadgen-run-{flow_id}"
+        )
         return True
 
     async def wait(self, flow_id: str) -> str | None:
@@ -216,7 +285,7 @@ class Executor:
         return unsubscribe
 
     async def aclose(self) -> None:
-        """Stop the background executions (shutdown). Their flows keep status `running` with an
+        """Stop this process's executions (shutdown). Their flows keep status `running` with an
         expiring lease (or their job), which recovery picks up."""
         tasks = [t for t in self._runs.values() if not t.done()]
         for task in tasks:
@@ -232,24 +301,38 @@ class Executor:
                 with contextlib.suppress(ValueError):
                     self._subscribers[flow_id].remove(sink)
 
-    async def _drive(self, flow_id: str, start: Start) -> None:
+    async def _drive(self, agency_id: str, flow_id: str, start: Start) -> None:
+        _EXECUTING.set((self, flow_id))
+
         async def on_event(event: dict[str, Any]) -> None:
             await self.publish(flow_id, parse_event(event))
 
         status: str
+        ran = True
+        error: Exception | None = None
         try:
-            status = (await start(on_event)).status
-        except AlreadyRunning:
-            status = "already_running"
-        except RunNotFound:
-            status = "not_found"
-        except Exception:  # a background task has nobody else to report to
+            outcome = await start(on_event)
+            status, ran = outcome.status, outcome.ran
+        except asyncio.CancelledError:
+            if flow_id not in self._stopping:
+                raise  # shutdown (aclose)
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # stopped on purpose: the execution ends here, with an outcome
+            outcome = await self._stopped(agency_id, flow_id)
+            status, ran = outcome.status, outcome.ran
+        except AlreadyRunning as exc:
+            status, error = "already_running", exc
+        except RunNotFound as exc:
+            status, error = "not_found", exc
+        except Exception as exc:  # a background task has nobody else to report to
             log.exception("background run %s failed", flow_id)
-            status = "error"
+            status, error = "error", exc
         finally:
             self._resuming.discard(flow_id)
+            self._stopping.discard(flow_id)
         self.outcomes[flow_id] = status
-        await self.publish(flow_id, RunEnded(flow_id, status))
+        await self.publish(flow_id, RunEnded(flow_id, status, ran=ran, error=error))
 
 
 class InProcessExecutor(Executor):
@@ -266,7 +349,10 @@ class InProcessExecutor(Executor):
         kind: RunKind,
         wait: bool,
     ) -> Outcome:
-        return await self.host.run_here(agency_id, flow_id, command, on_event)
+        host = self.host
+        return await self.own(
+            agency_id, flow_id, lambda: host.run_here(agency_id, flow_id, command, on_event)
+        )
 
 
 class QueueExecutor(Executor):
@@ -306,6 +392,11 @@ class QueueExecutor(Executor):
             return Outcome(QUEUED, flow, ran=False, job_id=job_id)
         flow = await wait_for(host, agency_id, flow_id, on_event=on_event)
         return Outcome(flow.status, flow, job_id=job_id)
+
+    async def stop(self, flow_id: str) -> bool:
+        """A worker executes the flow, not this process: it stops at its next lease renewal,
+        when it reads the flow cancelled, and this process's followers see the row end."""
+        return False
 
 
 def executor_for(kind: str, host: RunHost) -> Executor:

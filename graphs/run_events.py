@@ -8,7 +8,8 @@ custom stream) parsed once, where they leave the graph, into the dataclasses fac
     OtherEvent     anything else, kept as it came
 
 `cached` marks a replay of work already shown (a resumed run's stream replays finished steps):
-live views skip those.
+live views skip those. `raw` keeps the dict an event was parsed from, as it came, for the callers
+whose contract is the dicts themselves (`RunService.stream`); faces read the typed fields.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class PhaseChanged:
     kind: str = "phase"
     timestamp: str | None = None
     cached: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def finishes_something(self) -> bool:
@@ -47,6 +49,7 @@ class AuditStep:
     message: str | None = None
     timestamp: str | None = None
     cached: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class BillingPaused:
     billing_block: BillingBlock | None
     timestamp: str | None = None
     cached: bool = False
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class RunEnded:
     flow_id: str
     status: str
     cached: bool = False
+    ran: bool = True  # False when nothing was executed (a finished run, a resume still short)
+    # What stopped it, when something was raised (AlreadyRunning, RunNotFound, a lost lease):
+    # for the caller that launched it and re-raises (`RunService.stream`); views only draw.
+    error: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,10 @@ class OtherEvent:
     type: str
     data: Mapping[str, Any] = field(compare=False)
     cached: bool = False
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        return self.data
 
 
 RunEvent = PhaseChanged | AuditStep | BillingPaused | RunEnded | OtherEvent
@@ -107,6 +119,7 @@ def parse_event(event: Mapping[str, Any]) -> RunEvent:
             kind=kind,
             timestamp=stamp,
             cached=cached,
+            raw=event,
         )
     if kind == "audit" and event.get("audit_job_id"):
         found, pages = event.get("found"), event.get("pages")
@@ -118,6 +131,7 @@ def parse_event(event: Mapping[str, Any]) -> RunEvent:
             message=_text(event.get("message")),
             timestamp=stamp,
             cached=cached,
+            raw=event,
         )
     if kind == "billing_pause":
         return BillingPaused(
@@ -127,9 +141,15 @@ def parse_event(event: Mapping[str, Any]) -> RunEvent:
             billing_block=BillingBlock.parse(event.get("billing_block")),
             timestamp=stamp,
             cached=cached,
+            raw=event,
         )
     if kind == "outcome" and event.get("flow_id"):
-        return RunEnded(flow_id=str(event["flow_id"]), status=str(event.get("status") or ""), cached=cached)
+        return RunEnded(
+            flow_id=str(event["flow_id"]),
+            status=str(event.get("status") or ""),
+            cached=cached,
+            ran=event.get("ran") is not False,
+        )
     return OtherEvent(type=kind, data=dict(event), cached=cached)
 
 

@@ -18,8 +18,9 @@ Resuming: `resume_if_funded` is the one entry every face asks; it holds the one 
 balance against the cheapest pending step, graphs/run_results.py) and answers a typed decision.
 It checks and starts under the flow's lease, so at most one face of any process resumes a run.
 
-Executors (`LEADGEN_EXECUTOR`, graphs/executors.py, `self.executor`): `inprocess` (default) runs
-the graph in the calling process.
+Executors (`LEADGEN_EXECUTOR`, graphs/executors.py, `self.executor`), the one owner of execution:
+every execution here is a task of the executor's (`stream` launches one and follows it, `cancel`
+asks the executor to stop it). `inprocess` (default) runs the graph in the calling process.
 `queue` (PostgreSQL only) enqueues one job per flow for `leadgen worker` processes
 (graphs/queue.py); `execute`/`resume` then wait for it by reading the flow row (`wait=True`,
 the default, so every caller keeps "blocks until done or paused"), or return at once with an
@@ -54,6 +55,7 @@ from graphs.run_errors import (
     RunIdTaken,
     RunNotFound,
 )
+from graphs.run_events import RunEnded, RunEvent
 from graphs.run_input import BadCampaignInput, check_campaign_text, check_lead_count
 from graphs.run_lease import RunKind, holder_is_dead_here, lease_is_stale
 from graphs.run_results import QUEUED, CreditGap, Outcome, ResumeDecision, ResumeStatus, required_credits
@@ -137,7 +139,6 @@ class RunService:
         from graphs.pipeline import compile_graph
 
         self.graph = compile_graph(checkpointer)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
         # Queue executor: the client that enqueues (open() passes one; else one per enqueue).
         self.queue = queue
         # Who executes this service's runs (LEADGEN_EXECUTOR), and its background executions.
@@ -413,38 +414,42 @@ class RunService:
                 await self._release(agency_id, flow_id, owner)
                 return ResumeDecision(ResumeStatus.RUNNING, flow, gap)
             return ResumeDecision(ResumeStatus.RESUMING, flow, gap)
-        outcome = await self.run_here(agency_id, flow_id, command, on_event, owner=owner)
+        outcome = await executor.own(
+            agency_id, flow_id, lambda: self.run_here(agency_id, flow_id, command, on_event, owner=owner)
+        )
         return ResumeDecision(ResumeStatus.RESUMING, outcome.flow, gap, outcome)
 
     async def stream(
         self, agency_id: str, flow_id: str, *, resume: bool = False
     ) -> AsyncIterator[dict[str, Any]]:
         """Execute (or resume) the flow and yield its events as they happen; the last event is
-        `{"type": "outcome", "status": ..., "flow_id": ...}`. Errors of the run are raised."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def put(event: dict[str, Any]) -> None:
-            await queue.put(event)
-
-        runner = self.resume if resume else self.execute
-        task = asyncio.create_task(runner(agency_id, flow_id, on_event=put))
+        `{"type": "outcome", "status": ..., "flow_id": ..., "ran": ...}`. Errors of the run are
+        raised (AlreadyRunning when it is executing already). The execution is the executor's
+        (`launch`); this follows it as one more subscriber, and closing the stream before the
+        outcome stops it (the flow stays `running` for recovery, as a run whose process ended)."""
+        executor = self.executor
+        events: asyncio.Queue[RunEvent] = asyncio.Queue()
+        unsubscribe = executor.subscribe(flow_id, events.put)
+        launched = ended = False
         try:
-            while not (task.done() and queue.empty()):
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield getter.result()
-                else:
-                    getter.cancel()
-            outcome = task.result()
-            yield {"type": "outcome", "status": outcome.status, "flow_id": flow_id, "ran": outcome.ran}
+            launched = executor.launch(agency_id, flow_id, resume=resume)
+            if not launched:
+                raise AlreadyRunning(f"run {flow_id} is already running in this process")
+            while not isinstance(event := await events.get(), RunEnded):
+                yield dict(event.raw)
+            ended = True
+            if event.error is not None:
+                raise event.error
+            yield {"type": "outcome", "status": event.status, "flow_id": flow_id, "ran": event.ran}
         finally:
-            if not task.done():
-                task.cancel()
+            unsubscribe()
+            if launched and not ended:
+                await executor.stop(flow_id)
 
     async def cancel(self, agency_id: str, flow_id: str) -> LeadGenFlow:
-        """Stop a flow: marked cancelled (a running executor notices at its next lease renewal),
-        and the credits held for its unfinished audits are released."""
+        """Stop a flow: marked cancelled, its execution in this process stopped by the executor
+        (one in another process stops at its next lease renewal), and the credits held for its
+        unfinished audits are released."""
         async with self.db.transaction() as repo:
             flow = await repo.get_flow(agency_id, flow_id)
             if flow is None:
@@ -454,9 +459,9 @@ class RunService:
                     agency_id, flow_id, status=FlowStatus.CANCELLED, billing_block=None
                 )
             jobs = await repo.list_audit_jobs(agency_id, flow_id)
-        task = self._tasks.get(flow_id)
-        if task is not None:
-            task.cancel()
+        # Executing here: the executor stops it now (and it is over when this returns, so no hold
+        # is taken after the releases below); executing elsewhere: at its next lease renewal.
+        await self.executor.stop(flow_id)
         from graphs.audit import audit_key
         from graphs.pipeline import source_key
 
@@ -666,8 +671,9 @@ class RunService:
                 await repo.update_flow(
                     agency_id, flow_id, status=FlowStatus.RUNNING, billing_block=None, error=None
                 )
+            # The graph in a task of its own, so the lease keeper can stop it and this execution
+            # still settle the flow (the executor's `stop` reaches it through this one).
             task = asyncio.create_task(self._stream(flow_id, graph_input, on_event))
-            self._tasks[flow_id] = task
             keeper = asyncio.create_task(self._keep_lease(agency_id, flow_id, owner, task))
             try:
                 await task
@@ -695,7 +701,6 @@ class RunService:
                 keeper.cancel()
                 if keeper.done() and not keeper.cancelled():
                     keeper.exception()  # retrieved: a renewal that failed as the run ended says nothing more
-                self._tasks.pop(flow_id, None)
             return await self._settle_status(agency_id, flow_id)
         finally:
             await self._release(agency_id, flow_id, owner)

@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 MEDIA_PATH = "/storage/v1/object/public/media"
 DEFAULT_VIEWPORT = (1920, 1080)  # Firecrawl's desktop viewport
@@ -34,6 +35,10 @@ def chromium_binary() -> str | None:
     if named:
         return named if Path(named).is_file() else None
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _is_side(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 7680
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ async def render_png(html: str, options: ScreenshotOptions) -> bytes:
             "chromium or set LEADGEN_SANDBOX_CHROMIUM to a Chromium binary"
         )
     # A full page is approximated by a tall window: the CLI cannot measure the document first.
-    height = max(options.height, 4 * options.height) if options.full_page else options.height
+    height = 4 * options.height if options.full_page else options.height
     with tempfile.TemporaryDirectory(prefix="leadgen-shot-") as folder:
         page, shot = Path(folder) / "page.html", Path(folder) / "shot.png"
         page.write_text(html, encoding="utf-8")
